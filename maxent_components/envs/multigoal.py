@@ -141,7 +141,8 @@ class MultiGoalEnv(gym.Env):
                     f"options['initial_position'] must be two finite numbers, got {options['initial_position']!r}."
                 )
         else:
-            start = self.init_sigma * self.np_random.standard_normal(2)
+            # "+ 0.0" turns the −0.0 that init_sigma = 0 would give into 0.0.
+            start = self.init_sigma * self.np_random.standard_normal(2) + 0.0
         self._position = self._clip_position(start)
         self._elapsed = 0
         return self._position.copy(), {}
