@@ -1,0 +1,316 @@
+"""Figures for maximum-entropy agents: Q contours with sampled actions, MultiGoal paths, learning curves.
+
+The soft Q-learning paper's MultiGoal figure (Haarnoja et al., 2017, "Reinforcement Learning with
+Deep Energy-Based Policies", figure 2) has two parts, reproduced by :func:`plot_q_contours` (contours
+of ``Q(s, ·)`` over the action square at a few states, with actions drawn from the policy overlaid)
+and :func:`plot_multigoal_trajectories` (trajectories from the origin fanning out to the goals).
+
+matplotlib is imported only when a figure is drawn, so the rest of the library does not depend on
+it; install it with ``pip install "maxent_components[plot]"``. Figures are rendered with the Agg
+canvas directly (no ``pyplot``, no global backend switch) and written atomically: a temporary file
+in the target directory is renamed over the target, so a reader never sees a half-written PNG.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+__all__ = [
+    "DEFAULT_Q_STATES",
+    "q_grid",
+    "plot_q_contours",
+    "plot_multigoal_trajectories",
+    "plot_learning_curve",
+]
+
+#: The states of the paper's figure: left of the origin, the origin, and between two goals.
+DEFAULT_Q_STATES: tuple[tuple[float, float], ...] = ((-2.5, 0.0), (0.0, 0.0), (2.5, 2.5))
+
+
+def _new_figure(width: float, height: float):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as err:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            'Plotting needs matplotlib: pip install "maxent_components[plot]" (or pip install matplotlib).'
+        ) from err
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_atomically(figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path must end in .png, got {str(path)!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            figure.savefig(handle, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _box_bounds(action_spec) -> tuple[np.ndarray, np.ndarray]:
+    space = getattr(action_spec, "space", None)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None:
+        raise ValueError(f"action_spec must be a bounded (box) spec with 2-D actions, got {type(action_spec).__name__}.")
+    low = torch.as_tensor(low).detach().cpu().double().reshape(-1).numpy()
+    high = torch.as_tensor(high).detach().cpu().double().reshape(-1).numpy()
+    if low.shape != (2,):
+        raise ValueError(f"action_spec must describe 2-D actions to be drawn on a plane, got shape {low.shape}.")
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise ValueError("action_spec must have finite bounds to draw the action square.")
+    return low, high
+
+
+def _states_tensor(states: Sequence[Sequence[float]] | torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    states = torch.as_tensor(states, dtype=dtype)
+    if states.ndim != 2 or states.shape[0] < 1:
+        raise ValueError(f"states must have shape [num_states, observation_dim], got {tuple(states.shape)}.")
+    return states
+
+
+@torch.no_grad()
+def q_grid(
+    qvalue_network,
+    state: Sequence[float] | torch.Tensor,
+    *,
+    action_spec,
+    grid_size: int = 101,
+    observation_key: Any = "observation",
+    action_key: Any = "action",
+    value_key: Any = "state_action_value",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Q(s, a)`` on a ``grid_size × grid_size`` grid over a 2-D action box at one state.
+
+    Returns ``(a0, a1, q)``, each ``[grid_size, grid_size]`` (``numpy.meshgrid`` "xy" layout: rows
+    follow the second action coordinate). An ensemble output ``[num_nets, N, 1]`` is averaged.
+    """
+    if isinstance(grid_size, bool) or int(grid_size) != grid_size or grid_size < 2:
+        raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}.")
+    low, high = _box_bounds(action_spec)
+    a0, a1 = np.meshgrid(np.linspace(low[0], high[0], grid_size), np.linspace(low[1], high[1], grid_size))
+    dtype = getattr(action_spec, "dtype", torch.float32) or torch.float32
+    actions = torch.as_tensor(np.stack([a0.ravel(), a1.ravel()], -1), dtype=dtype)
+    state = torch.as_tensor(state, dtype=dtype).reshape(1, -1).expand(actions.shape[0], -1)
+    td = TensorDict({observation_key: state, action_key: actions}, batch_size=[actions.shape[0]])
+    q = qvalue_network(td).get(value_key)
+    if q.ndim == 3:
+        q = q.mean(0)
+    q = q.reshape(grid_size, grid_size).double().cpu().numpy()
+    if not np.isfinite(q).all():
+        raise ValueError("qvalue_network returned non-finite Q values on the action grid.")
+    return a0, a1, q
+
+
+@torch.no_grad()
+def plot_q_contours(
+    qvalue_network,
+    sampler=None,
+    states: Sequence[Sequence[float]] | torch.Tensor = DEFAULT_Q_STATES,
+    *,
+    action_spec,
+    path: str | os.PathLike,
+    num_samples: int = 100,
+    grid_size: int = 101,
+    levels: int = 20,
+    generator: torch.Generator | None = None,
+    observation_key: Any = "observation",
+    title: str | None = None,
+) -> Path:
+    """Draw ``Q(s, ·)`` over the action square at each state, with actions sampled at that state.
+
+    One panel per state (by default the paper's ``(−2.5, 0)``, ``(0, 0)``, ``(2.5, 2.5)``): filled
+    contours of ``Q(s, a)`` on a grid over the action box, and ``num_samples`` actions
+    ``a ∼ π(·|s)`` from ``sampler.sample`` as dots. A well-trained maximum-entropy policy puts its
+    samples on every mode of ``Q`` (Haarnoja et al., 2017, figure 2b).
+
+    Args:
+        qvalue_network: module reading ``"observation"`` and ``"action"`` and writing
+            ``"state_action_value"``.
+        sampler: a :class:`~maxent_components.samplers.base.PolicySampler`, or ``None`` to draw
+            contours only.
+        states: the states, shape ``[num_states, observation_dim]``.
+
+    Keyword Args:
+        action_spec: bounded spec of the 2-D action box.
+        path: where to write the PNG.
+        num_samples: actions drawn per state.
+        grid_size: grid points per action coordinate.
+        levels: number of contour levels.
+        generator: random generator handed to ``sampler.sample`` (for reproducible figures).
+        observation_key: key of the state in the tensordicts given to the networks.
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
+    low, high = _box_bounds(action_spec)
+    dtype = getattr(action_spec, "dtype", torch.float32) or torch.float32
+    states = _states_tensor(states, dtype)
+    samples = None
+    if sampler is not None:
+        td = TensorDict({observation_key: states}, batch_size=[states.shape[0]])
+        actions, _ = sampler.sample(td, int(num_samples), generator=generator)
+        samples = actions.detach().double().cpu().numpy()  # [n, num_states, 2]
+        if not np.isfinite(samples).all():
+            raise ValueError("sampler returned non-finite actions.")
+
+    num_states = states.shape[0]
+    figure = _new_figure(3.6 * num_states, 3.6)
+    axes = figure.subplots(1, num_states, squeeze=False)[0]
+    for index, (axis, state) in enumerate(zip(axes, states)):
+        a0, a1, q = q_grid(
+            qvalue_network, state, action_spec=action_spec, grid_size=grid_size, observation_key=observation_key
+        )
+        filled = axis.contourf(a0, a1, q, levels=levels, cmap="viridis")
+        axis.contour(a0, a1, q, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
+        figure.colorbar(filled, ax=axis, fraction=0.046, pad=0.04)
+        if samples is not None:
+            axis.plot(samples[:, index, 0], samples[:, index, 1], "o", ms=3, mfc="w", mec="r", mew=0.8)
+        axis.set_xlim(low[0], high[0])
+        axis.set_ylim(low[1], high[1])
+        axis.set_aspect("equal")
+        axis.set_title("s = (" + ", ".join(f"{float(x):g}" for x in state) + ")")
+        axis.set_xlabel("a[0]")
+        if index == 0:
+            axis.set_ylabel("a[1]")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save_atomically(figure, path)
+
+
+def plot_multigoal_trajectories(
+    paths: Sequence[Any],
+    *,
+    path: str | os.PathLike,
+    goals: Any = None,
+    goal_radius: float = 1.0,
+    bounds: float = 7.0,
+    title: str | None = None,
+) -> Path:
+    """Draw 2-D trajectories (e.g. MultiGoal evaluation episodes) with the goals as circles.
+
+    Args:
+        paths: sequence of trajectories, each ``[T, 2]`` positions (array, tensor or nested list),
+            starting state first.
+
+    Keyword Args:
+        path: where to write the PNG.
+        goals: goal positions ``[num_goals, 2]`` (default: MultiGoal's four goals).
+        goal_radius: radius of the goal circles (MultiGoal's termination radius by default).
+        bounds: half-width of the square drawn.
+        title: figure title (default: the number of goals reached by the final positions).
+
+    Returns:
+        The path written.
+    """
+    from maxent_components.envs.multigoal import GOAL_POSITIONS, goals_reached
+
+    goals = GOAL_POSITIONS if goals is None else np.asarray(goals, dtype=np.float64)
+    if len(paths) == 0:
+        raise ValueError("paths must hold at least one trajectory.")
+    arrays = []
+    for i, trajectory in enumerate(paths):
+        if hasattr(trajectory, "detach"):
+            trajectory = trajectory.detach().cpu().numpy()
+        array = np.asarray(trajectory, dtype=np.float64)
+        if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] < 1:
+            raise ValueError(f"paths[{i}] must have shape [T, 2] (2-D positions), got {array.shape}.")
+        if not np.isfinite(array).all():
+            raise ValueError(f"paths[{i}] contains non-finite positions.")
+        arrays.append(array)
+
+    figure = _new_figure(5.0, 5.0)
+    from matplotlib.patches import Circle
+
+    axis = figure.subplots()
+    for goal in goals:
+        axis.add_patch(Circle(tuple(goal), goal_radius, facecolor="gold", edgecolor="k", alpha=0.6))
+    for array in arrays:
+        axis.plot(array[:, 0], array[:, 1], "-", color="tab:blue", lw=1.0, alpha=0.8)
+        axis.plot(array[-1, 0], array[-1, 1], "o", color="tab:red", ms=3)
+    axis.plot([a[0, 0] for a in arrays], [a[0, 1] for a in arrays], "k+", ms=8)
+    axis.set_xlim(-bounds, bounds)
+    axis.set_ylim(-bounds, bounds)
+    axis.set_aspect("equal")
+    axis.grid(True, alpha=0.3)
+    if title is None:
+        reached = goals_reached(np.stack([a[-1] for a in arrays]), goals=goals, radius=goal_radius)
+        title = f"{len(arrays)} episodes, {reached}/{len(goals)} goals reached"
+    axis.set_title(title)
+    figure.tight_layout()
+    return _save_atomically(figure, path)
+
+
+def plot_learning_curve(
+    metrics_csv: str | os.PathLike,
+    *,
+    keys: Sequence[str],
+    path: str | os.PathLike,
+    x_key: str = "env_steps",
+    title: str | None = None,
+) -> Path:
+    """Plot columns of a ``metrics.csv`` against ``x_key``, one panel per key.
+
+    Empty cells (a metric not logged at that row) are skipped, so training and evaluation metrics
+    logged at different rows can share one file.
+
+    Raises:
+        ValueError: if the file has no rows, or a key (or ``x_key``) is not a column; the message
+            lists the columns found.
+    """
+    metrics_csv = Path(metrics_csv)
+    if isinstance(keys, str) or len(keys) == 0:
+        raise ValueError(f"keys must be a non-empty sequence of column names, got {keys!r}.")
+    with metrics_csv.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    missing = [k for k in [x_key, *keys] if k not in columns]
+    if missing:
+        raise ValueError(f"{metrics_csv} has no column(s) {missing}; columns found: {columns}.")
+    if not rows:
+        raise ValueError(f"{metrics_csv} has no rows to plot.")
+
+    def _number(text: str | None) -> float:
+        try:
+            return float(text) if text not in (None, "") else math.nan
+        except ValueError:
+            return math.nan
+
+    x = np.array([_number(row[x_key]) for row in rows])
+    figure = _new_figure(4.5 * len(keys), 3.4)
+    axes = figure.subplots(1, len(keys), squeeze=False)[0]
+    for axis, key in zip(axes, keys):
+        y = np.array([_number(row[key]) for row in rows])
+        keep = np.isfinite(x) & np.isfinite(y)
+        axis.plot(x[keep], y[keep], "-o", ms=2.5, lw=1.2)
+        axis.set_xlabel(x_key)
+        axis.set_title(key)
+        axis.grid(True, alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save_atomically(figure, path)
