@@ -1,0 +1,288 @@
+"""Uniform and mixture proposals over a bounded continuous action box.
+
+``UniformSampler`` draws ``a ∼ U(A)`` on a box ``A = [low, high]``, with the exact density
+``log q(a|s) = −Σ_i log(high_i − low_i)`` inside the box (and ``−inf`` outside). It ignores the Q
+function, so it serves three purposes: the proposal of the uniform soft-value estimate of soft
+Q-learning (Haarnoja et al., 2017, "Reinforcement Learning with Deep Energy-Based Policies",
+section 3.2, eq. 10), a defensive component of an importance-sampling proposal, and a random
+exploration policy for warm-up steps of a collector.
+
+``MixtureSampler`` draws from ``q(a|s) = Σ_i w_i q_i(a|s)`` and reports the exact mixture density
+``log q(a|s) = logsumexp_i(log w_i + log q_i(a|s))``. Mixing a policy with a uniform component keeps
+the importance weights ``exp(Q/α)/q`` bounded by ``vol(A) exp(max Q/α)/w_uniform`` even where the
+policy has no mass (defensive importance sampling, Hesterberg, 1995, "Weighted Average Importance
+Sampling and Defensive Mixture Distributions").
+
+Both expose ``log_prob(tensordict, action)``, the density of given actions, which a mixture needs
+from each of its components; the continuous amortized samplers expose the same method.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from tensordict import TensorDictBase
+from torch import Tensor
+from torchrl.data import Bounded, Categorical, Composite, OneHot, TensorSpec
+
+from maxent_components.samplers.base import PolicySampler, check_positive_int
+from maxent_components.temperature import Temperature
+
+__all__ = ["UniformSampler", "MixtureSampler", "box_bounds", "box_log_volume", "sample_uniform_box"]
+
+
+def box_bounds(action_spec: TensorSpec, *, name: str = "action_spec") -> tuple[Tensor, Tensor]:
+    """``(low, high)`` of a bounded continuous TorchRL spec, validated.
+
+    Raises a ``ValueError`` naming ``name`` for discrete specs, composite specs, unbounded specs,
+    infinite bounds and empty boxes (``high <= low`` in some coordinate).
+    """
+    if isinstance(action_spec, (OneHot, Categorical)):
+        raise ValueError(
+            f"{name} must be a bounded continuous spec (torchrl.data.Bounded), got the discrete "
+            f"{type(action_spec).__name__}; for discrete actions use ExactSoftValue or BoltzmannSampler."
+        )
+    if isinstance(action_spec, Composite):
+        raise ValueError(
+            f"{name} must be the action's own Bounded spec, got a Composite; pass e.g. "
+            f"env.action_spec_unbatched (or the leaf spec of the action key)."
+        )
+    if not isinstance(action_spec, Bounded):
+        raise ValueError(
+            f"{name} must be a bounded continuous spec (torchrl.data.Bounded) so that the action "
+            f"box has a finite volume, got {type(action_spec).__name__}."
+        )
+    low = action_spec.space.low
+    high = action_spec.space.high
+    if not (bool(torch.isfinite(low).all()) and bool(torch.isfinite(high).all())):
+        raise ValueError(
+            f"{name} must have finite bounds (the uniform density is 1/vol(A)), got "
+            f"low={low.tolist()}, high={high.tolist()}."
+        )
+    if not bool((high > low).all()):
+        raise ValueError(
+            f"{name} must have high > low in every coordinate, got low={low.tolist()}, "
+            f"high={high.tolist()}."
+        )
+    if not low.is_floating_point():
+        raise ValueError(f"{name} must have a floating-point dtype, got {low.dtype}.")
+    return low.clone(), high.clone()
+
+
+def box_log_volume(low: Tensor, high: Tensor) -> Tensor:
+    """``log vol(A) = Σ_i log(high_i − low_i)`` of the box ``[low, high]`` (a 0-d tensor)."""
+    return (high - low).log().sum()
+
+
+def sample_uniform_box(
+    low: Tensor,
+    high: Tensor,
+    num_samples: int,
+    batch_shape: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """``num_samples`` independent draws per state from ``U([low, high])``: ``[n, *B, *action_shape]``.
+
+    Every estimator and sampler draws uniform actions through this function, so equal generator
+    states give equal actions across them.
+    """
+    shape = (num_samples, *batch_shape, *low.shape)
+    u = torch.rand(shape, generator=generator, dtype=low.dtype, device=low.device)
+    return low + (high - low) * u
+
+
+class UniformSampler(PolicySampler):
+    """The uniform policy ``q(a|s) = 1/vol(A)`` on a bounded action box ``A = [low, high]``.
+
+    ``log q(a|s) = −Σ_i log(high_i − low_i)`` for ``a ∈ A`` and ``−inf`` outside. Used as the
+    proposal of the uniform soft-value estimate ``V(s) ≈ α log((vol(A)/K) Σ_k exp(Q(s, a_k)/α))``,
+    ``a_k ∼ U(A)``, of soft Q-learning (Haarnoja et al., 2017, section 3.2), as a defensive component
+    of a :class:`MixtureSampler`, and as a random exploration policy (``forward`` writes ``"action"``
+    and ``"action_log_prob"`` like any sampler, so it can drive a TorchRL collector).
+
+    Args:
+        qvalue_network: ignored (the uniform policy does not depend on ``Q``); accepted so that the
+            sampler is constructed like every other one.
+
+    Keyword Args:
+        action_spec: a ``torchrl.data.Bounded`` spec with finite bounds; its shape is the shape of
+            one action (pass the unbatched spec of a batched environment).
+        alpha: the temperature reported by the sampler (it does not change the policy).
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from tensordict import TensorDict
+        >>> sampler = UniformSampler(action_spec=Bounded(-1.0, 1.0, shape=(2,)))
+        >>> td = TensorDict({"observation": torch.zeros(5, 3)}, batch_size=[5])
+        >>> actions, log_prob = sampler.sample(td, 4, generator=torch.Generator().manual_seed(0))
+        >>> actions.shape, log_prob.shape, round(log_prob[0, 0].item(), 4)  # -log(2 * 2)
+        (torch.Size([4, 5, 2]), torch.Size([4, 5]), -1.3863)
+    """
+
+    def __init__(
+        self,
+        qvalue_network=None,
+        *,
+        action_spec: Bounded,
+        alpha: float | Temperature = 1.0,
+    ) -> None:
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        low, high = box_bounds(action_spec)
+        # Non-persistent: the box is a property of the spec, not state to checkpoint, but it must
+        # follow the module across devices.
+        self.register_buffer("low", low, persistent=False)
+        self.register_buffer("high", high, persistent=False)
+        self.register_buffer("log_volume", box_log_volume(low, high), persistent=False)
+
+    @property
+    def action_shape(self) -> torch.Size:
+        return self.low.shape
+
+    def sample(
+        self,
+        tensordict: TensorDictBase,
+        num_samples: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """``num_samples`` uniform actions per state ``[n, *B, *A]`` and their log-density ``[n, *B]``."""
+        num_samples = check_positive_int("num_samples", num_samples)
+        batch_shape = tensordict.batch_size
+        actions = sample_uniform_box(
+            self.low, self.high, num_samples, batch_shape, generator=generator
+        )
+        log_prob = (-self.log_volume).expand(num_samples, *batch_shape)
+        return actions, log_prob
+
+    def log_prob(self, tensordict: TensorDictBase, action: Tensor) -> Tensor:
+        """Exact log-density of ``action`` ``[*S, *B, *A]`` under ``U(A)``: ``[*S, *B]``.
+
+        ``−log vol(A)`` inside the closed box, ``−inf`` outside.
+        """
+        action_ndim = len(self.action_shape)
+        if tuple(action.shape[action.ndim - action_ndim :]) != tuple(self.action_shape):
+            raise ValueError(
+                f"action of shape {tuple(action.shape)} does not end with the action shape "
+                f"{tuple(self.action_shape)} of action_spec."
+            )
+        dims = tuple(range(action.ndim - action_ndim, action.ndim))
+        inside = ((action >= self.low) & (action <= self.high)).all(dim=dims) if dims else (
+            (action >= self.low) & (action <= self.high)
+        )
+        log_q = (-self.log_volume).to(action.dtype)
+        return torch.where(inside, log_q, torch.full_like(log_q, -math.inf))
+
+
+class MixtureSampler(PolicySampler):
+    """The mixture ``q(a|s) = Σ_i w_i q_i(a|s)`` of continuous samplers with tractable densities.
+
+    Each draw picks component ``i`` with probability ``w_i`` and samples from it; the reported
+    log-density is the exact mixture density ``log q(a|s) = logsumexp_i(log w_i + log q_i(a|s))``,
+    so the mixture is a valid importance-sampling proposal for
+    :class:`~maxent_components.soft_value.ImportanceSoftValue`. A uniform component makes it a
+    defensive proposal (Hesterberg, 1995): the importance weights of ``exp(Q/α)`` stay bounded
+    where the other components have no mass.
+
+    Sampling draws ``num_samples`` candidates from every component and keeps one per slot, so a
+    call costs one ``sample`` plus one ``log_prob`` per component — vectorised, with no loop over
+    samples or states.
+
+    Args:
+        samplers: the components; each must implement ``sample`` with log-probabilities and
+            ``log_prob(tensordict, action)`` (e.g. :class:`UniformSampler`, ``GaussianSampler``),
+            and all must share the action shape. They are referenced, not owned: the mixture
+            trains nothing, so its ``parameters()`` do not include theirs.
+
+    Keyword Args:
+        weights: the mixture weights, non-negative and finite, one per component; normalised to
+            sum to one.
+
+    The mixture's ``temperature`` is that of its first component (referenced).
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from tensordict import TensorDict
+        >>> wide = UniformSampler(action_spec=Bounded(-2.0, 2.0, shape=(1,)))
+        >>> narrow = UniformSampler(action_spec=Bounded(-0.5, 0.5, shape=(1,)))
+        >>> mixture = MixtureSampler([wide, narrow], weights=[0.5, 0.5])
+        >>> td = TensorDict({}, batch_size=[])
+        >>> mixture.log_prob(td, torch.tensor([[0.0], [1.0]])).exp()  # 0.5/4 + 0.5/1, then 0.5/4
+        tensor([0.6250, 0.1250])
+    """
+
+    def __init__(self, samplers: Sequence[PolicySampler], *, weights: Sequence[float] | Tensor) -> None:
+        samplers = tuple(samplers)
+        if len(samplers) == 0:
+            raise ValueError("samplers must contain at least one component sampler.")
+        for i, sampler in enumerate(samplers):
+            if not callable(getattr(sampler, "log_prob", None)) or not callable(
+                getattr(sampler, "sample", None)
+            ):
+                raise TypeError(
+                    f"samplers[{i}] ({type(sampler).__name__}) must implement sample(tensordict, "
+                    f"num_samples) and log_prob(tensordict, action)."
+                )
+            if not getattr(sampler, "has_log_prob", True):
+                raise ValueError(
+                    f"samplers[{i}] ({type(sampler).__name__}) has no tractable log-probability; "
+                    f"a mixture component needs one."
+                )
+        shapes = {tuple(s.action_spec.shape) for s in samplers}
+        if len(shapes) != 1:
+            raise ValueError(f"samplers must share one action shape, got {sorted(shapes)}.")
+        weights = torch.as_tensor(weights, dtype=torch.get_default_dtype()).detach().clone()
+        if weights.shape != (len(samplers),):
+            raise ValueError(
+                f"weights must hold one weight per sampler ({len(samplers)}), got shape "
+                f"{tuple(weights.shape)}."
+            )
+        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or not bool(
+            weights.sum() > 0
+        ):
+            raise ValueError(
+                f"weights must be finite, non-negative and not all zero, got {weights.tolist()}."
+            )
+        super().__init__(None, action_spec=samplers[0].action_spec, alpha=1.0)
+        # The mixture owns nothing: components and their temperature are referenced, unregistered.
+        del self.temperature
+        self.__dict__["temperature"] = samplers[0].temperature
+        self.__dict__["samplers"] = samplers
+        self.register_buffer("log_weights", (weights / weights.sum()).log(), persistent=False)
+
+    @property
+    def weights(self) -> Tensor:
+        return self.log_weights.exp()
+
+    def log_prob(self, tensordict: TensorDictBase, action: Tensor) -> Tensor:
+        """Exact mixture log-density ``logsumexp_i(log w_i + log q_i(a|s))`` of ``action``."""
+        terms = [
+            self.log_weights[i] + sampler.log_prob(tensordict, action)
+            for i, sampler in enumerate(self.samplers)
+        ]
+        return torch.logsumexp(torch.stack(terms, 0), dim=0)
+
+    def sample(
+        self,
+        tensordict: TensorDictBase,
+        num_samples: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """``num_samples`` mixture draws per state ``[n, *B, *A]`` and their exact log-density ``[n, *B]``."""
+        num_samples = check_positive_int("num_samples", num_samples)
+        batch_shape = tensordict.batch_size
+        candidates = torch.stack(
+            [s.sample(tensordict, num_samples, generator=generator)[0] for s in self.samplers], 0
+        )
+        total = num_samples * batch_shape.numel()
+        choice = torch.multinomial(
+            self.log_weights.exp(), total, replacement=True, generator=generator
+        ).to(candidates.device)
+        action_ndim = candidates.ndim - 2 - len(batch_shape)
+        index = choice.reshape(1, num_samples, *batch_shape, *([1] * action_ndim))
+        index = index.expand(1, *candidates.shape[1:])
+        actions = candidates.gather(0, index).squeeze(0)
+        return actions, self.log_prob(tensordict, actions)

@@ -1,0 +1,158 @@
+"""Importance-sampled soft value with any proposal sampler that has a tractable density."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.utils import NestedKey
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+from maxent_components.functional import (
+    check_finite,
+    effective_sample_size,
+    importance_log_weights,
+    log_mean_exp,
+)
+from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
+from maxent_components.temperature import Temperature
+
+__all__ = ["ImportanceSoftValue"]
+
+
+class ImportanceSoftValue(SoftValueEstimator):
+    """Importance-sampled soft value with a proposal ``q(a|s)``, reporting the effective sample size.
+
+    .. math::
+
+        \\hat V(s) = α \\Big[\\log \\sum_{k=1}^K \\exp\\big(Q(s, a_k)/α − \\log q(a_k|s)\\big) − \\log K\\Big],
+        \\qquad a_k \\sim q(\\cdot|s),
+
+    the log of the unbiased importance-sampling estimate of ``∫ exp(Q(s, a)/α) da`` (Haarnoja et
+    al., 2017, "Reinforcement Learning with Deep Energy-Based Policies", eq. 10, which allows "an
+    arbitrary distribution over the action space"; the uniform case is :class:`UniformSoftValue`).
+    Consistent as ``K → ∞`` when ``q`` covers the support of ``exp(Q/α)``, and biased low for finite
+    ``K`` (Jensen). The estimate is exact for every ``K`` when ``q ∝ exp(Q/α)``. Good proposals are
+    the policy itself (a Gaussian policy), or a mixture of the policy with a uniform component
+    (:class:`~maxent_components.samplers.uniform.MixtureSampler`) to keep the weights bounded.
+
+    Also writes Kish's effective sample size ``ESS = (Σ_k w_k)² / Σ_k w_k² ∈ [1, K]`` of the weights
+    ``w_k = exp(Q(s, a_k)/α)/q(a_k|s)`` at ``"ess"`` ``[*B, 1]`` (detached): an ESS near 1 flags a
+    proposal that misses the mass of ``exp(Q/α)``.
+
+    The proposal's samples and log-densities are detached: the estimate is a regression target and
+    must not train the proposal. Gradients still flow to the Q network's parameters.
+
+    Args:
+        qvalue_network: a tensordict module reading the observation and ``"action"`` and writing
+            ``"state_action_value"`` ``[*, 1]``; referenced, not owned.
+        proposal: a sampler whose ``sample(td, K, generator=...)`` returns ``(actions [K, *B, *A],
+            log_prob [K, *B])`` (e.g. ``GaussianSampler``, ``UniformSampler``, ``MixtureSampler``);
+            referenced, not owned. Samplers without tractable log-probabilities raise an error.
+
+    Keyword Args:
+        alpha: the temperature ``α > 0``, a float or a Temperature (referenced).
+        num_samples: ``K``, proposal draws per state.
+        generator: default ``torch.Generator`` passed to the proposal.
+
+    Reads ``"observation"``; writes ``"soft_value"`` and ``"ess"`` ``[*B, 1]``. Sampling runs under
+    ``ExplorationType.RANDOM``.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded
+        >>> from maxent_components.modules.qvalue import continuous_qvalue_network
+        >>> from maxent_components.samplers.uniform import UniformSampler
+        >>> spec = Bounded(-1.0, 1.0, shape=(2,))
+        >>> qnet = continuous_qvalue_network(3, 2, num_cells=[16])
+        >>> estimator = ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), num_samples=32)
+        >>> td = estimator(TensorDict({"observation": torch.randn(8, 3)}, batch_size=[8]))
+        >>> td["soft_value"].shape, bool(((td["ess"] >= 1) & (td["ess"] <= 32)).all())
+        (torch.Size([8, 1]), True)
+    """
+
+    @dataclass
+    class _AcceptedKeys(SoftValueEstimator._AcceptedKeys):
+        """Keys of :class:`ImportanceSoftValue`.
+
+        Attributes:
+            observation: the state read by the Q network and the proposal.
+            action: where the Q network reads the action.
+            state_action_value: where the Q network writes ``Q(s, a)``.
+            soft_value: where ``V(s)`` ``[*B, 1]`` is written.
+            ess: where the effective sample size ``[*B, 1]`` is written.
+        """
+
+        action: NestedKey = "action"
+        state_action_value: NestedKey = "state_action_value"
+        ess: NestedKey = "ess"
+
+    default_keys = _AcceptedKeys
+
+    def __init__(
+        self,
+        qvalue_network,
+        proposal,
+        *,
+        alpha: float | Temperature = 1.0,
+        num_samples: int = 16,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if proposal is None or not callable(getattr(proposal, "sample", None)):
+            raise TypeError(
+                f"proposal must be a sampler with sample(tensordict, num_samples, generator=...), "
+                f"got {type(proposal).__name__}."
+            )
+        if not getattr(proposal, "has_log_prob", True):
+            raise ValueError(
+                f"proposal ({type(proposal).__name__}) has no tractable log-probability; importance "
+                f"sampling needs log q(a|s). Use a GaussianSampler, UniformSampler or MixtureSampler."
+            )
+        super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=False, generator=generator)
+        self.num_samples = check_num_samples(num_samples)
+        # Referenced, not owned: the proposal (often the policy) is trained elsewhere.
+        self.__dict__["proposal"] = proposal
+
+    def _refresh_keys(self) -> None:
+        super()._refresh_keys()
+        self.out_keys = [*self.out_keys, self.tensor_keys.ess]
+
+    def forward(
+        self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
+    ) -> TensorDictBase:
+        keys = self.tensor_keys
+        alpha = self.alpha
+        batch = tuple(tensordict.batch_size)
+        with set_exploration_type(ExplorationType.RANDOM):
+            actions, log_q = self.proposal.sample(
+                tensordict, self.num_samples, generator=self._generator(generator)
+            )
+        if log_q is None:
+            raise ValueError(
+                f"proposal ({type(self.proposal).__name__}) returned no log-probabilities; "
+                f"importance sampling needs log q(a|s)."
+            )
+        expected = (self.num_samples, *batch)
+        if tuple(log_q.shape) != expected:
+            raise ValueError(
+                f"proposal returned log-probabilities of shape {tuple(log_q.shape)}; expected "
+                f"[K, *B] = {list(expected)}."
+            )
+        actions, log_q = actions.detach(), log_q.detach()
+        check_finite("proposal log-probabilities", log_q)
+        q = self._state_action_values(
+            tensordict,
+            actions,
+            action_key=keys.action,
+            value_key=keys.state_action_value,
+            source="proposal",
+        )
+        log_w = importance_log_weights(q, log_q, alpha)
+        value = alpha * log_mean_exp(log_w, 0)
+        tensordict.set(keys.soft_value, value.unsqueeze(-1))
+        tensordict.set(keys.ess, effective_sample_size(log_w.detach(), 0).unsqueeze(-1))
+        return tensordict
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, num_samples={self.num_samples}, proposal={type(self.proposal).__name__}"

@@ -1,0 +1,124 @@
+"""Uniform Monte-Carlo soft value on a bounded action box (the estimator of soft Q-learning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.utils import NestedKey
+from torchrl.data import Bounded
+
+from maxent_components.functional import importance_sampled_soft_value
+from maxent_components.samplers.uniform import box_bounds, box_log_volume, sample_uniform_box
+from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
+from maxent_components.temperature import Temperature
+
+__all__ = ["UniformSoftValue"]
+
+
+class UniformSoftValue(SoftValueEstimator):
+    """Uniform importance-sampled soft value on a box ``A = [low, high]``.
+
+    .. math::
+
+        \\hat V(s) = α \\Big[\\log \\sum_{k=1}^K \\exp(Q(s, a_k)/α) − \\log K + \\log \\mathrm{vol}(A)\\Big],
+        \\qquad a_k \\sim U(A) \\text{ i.i.d., fresh for every state},
+
+    with ``log vol(A) = Σ_i log(high_i − low_i)``: the estimate of ``V(s) = α log ∫_A exp(Q/α) da``
+    used by soft Q-learning with a uniform proposal (Haarnoja et al., 2017, "Reinforcement Learning
+    with Deep Energy-Based Policies", eq. 10 and section 3.2; the reference code uses 16 samples).
+    It is the log of an unbiased estimate of ``∫ exp(Q/α)``, hence consistent as ``K → ∞`` and,
+    by Jensen's inequality, biased low for finite ``K``. Without the ``log vol(A)`` term (as in
+    the reference code, on ``[−1, 1]^d``) the estimate is shifted by the constant ``α d log 2``;
+    here it is included so that a constant ``Q ≡ c`` gives exactly ``c + α log vol(A)``.
+
+    Args:
+        qvalue_network: a tensordict module reading the observation and ``"action"`` and writing
+            ``"state_action_value"`` ``[*, 1]`` (e.g.
+            :func:`~maxent_components.modules.qvalue.continuous_qvalue_network`); referenced.
+
+    Keyword Args:
+        action_spec: a ``torchrl.data.Bounded`` spec with finite bounds (one action's shape; pass
+            the unbatched spec of a batched environment). Discrete or unbounded specs raise a
+            ``ValueError`` naming ``action_spec``.
+        alpha: the temperature ``α > 0``, a float or a Temperature (referenced).
+        num_samples: ``K``, the number of uniform actions per state.
+        generator: default ``torch.Generator`` for the uniform draws.
+
+    Reads ``"observation"``; writes ``"soft_value"`` ``[*B, 1]``. The Q network is called once
+    on the ``K·N`` state-action pairs; the input tensordict only gains ``"soft_value"``.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded
+        >>> from maxent_components.modules.qvalue import continuous_qvalue_network
+        >>> qnet = continuous_qvalue_network(3, 2, num_cells=[16])
+        >>> estimator = UniformSoftValue(
+        ...     qnet, action_spec=Bounded(-1.0, 1.0, shape=(2,)), alpha=0.5, num_samples=16
+        ... )
+        >>> td = TensorDict({"observation": torch.randn(8, 3)}, batch_size=[8])
+        >>> estimator(td, generator=torch.Generator().manual_seed(0))["soft_value"].shape
+        torch.Size([8, 1])
+    """
+
+    @dataclass
+    class _AcceptedKeys(SoftValueEstimator._AcceptedKeys):
+        """Keys of :class:`UniformSoftValue`.
+
+        Attributes:
+            observation: the state read by the Q network.
+            action: where the Q network reads the action.
+            state_action_value: where the Q network writes ``Q(s, a)``.
+            soft_value: where ``V(s)`` ``[*B, 1]`` is written.
+        """
+
+        action: NestedKey = "action"
+        state_action_value: NestedKey = "state_action_value"
+
+    default_keys = _AcceptedKeys
+
+    def __init__(
+        self,
+        qvalue_network,
+        *,
+        action_spec: Bounded,
+        alpha: float | Temperature = 1.0,
+        num_samples: int = 16,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=False, generator=generator)
+        low, high = box_bounds(action_spec)
+        self.num_samples = check_num_samples(num_samples)
+        # Non-persistent: derived from the spec, so not checkpoint state, but device-following.
+        self.register_buffer("low", low, persistent=False)
+        self.register_buffer("high", high, persistent=False)
+        self.register_buffer("log_volume", box_log_volume(low, high), persistent=False)
+
+    def forward(
+        self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
+    ) -> TensorDictBase:
+        keys = self.tensor_keys
+        alpha = self.alpha
+        actions = sample_uniform_box(
+            self.low,
+            self.high,
+            self.num_samples,
+            tensordict.batch_size,
+            generator=self._generator(generator),
+        )
+        q = self._state_action_values(
+            tensordict,
+            actions,
+            action_key=keys.action,
+            value_key=keys.state_action_value,
+            source="the uniform sampler",
+        )
+        # Written as importance sampling with log q = −log vol(A), so that an ImportanceSoftValue
+        # with a UniformSampler proposal performs the very same floating-point operations.
+        value = importance_sampled_soft_value(q, -self.log_volume, alpha, dim=0)
+        tensordict.set(keys.soft_value, value.unsqueeze(-1))
+        return tensordict
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, num_samples={self.num_samples}"
