@@ -1,0 +1,195 @@
+"""What the continuous samplers share: the bounded box, the tanh map onto it, and Q on K actions.
+
+All three continuous samplers (:class:`~maxent_components.samplers.gaussian.GaussianSampler`,
+:class:`~maxent_components.samplers.svgd.SVGDSampler`,
+:class:`~maxent_components.samplers.langevin.LangevinSampler`) draw from
+``π(a|s) ∝ exp(Q(s, a)/α)`` on a bounded box ``[low, high]``. They all work in one unconstrained
+space ``u ∈ R^D`` with ``a = low + (high − low)(tanh(u) + 1)/2``; the density of ``u`` whose image
+is the target is ``p_u(u) ∝ exp(Q(s, a(u))/α) · Π_d |da_d/du_d|`` (change of variables), and its
+log is :meth:`ContinuousSampler._log_target`. Its support is all of ``R^D`` and it vanishes at
+infinity, so Langevin dynamics and Stein's identity (which needs the boundary terms to vanish) hold
+without reflections or clipping, and actions can never leave the box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.utils import NestedKey, unravel_key
+from torch import Tensor
+from torchrl.data import Bounded
+
+from maxent_components.functional import tanh_log_abs_det_jacobian, tanh_squash, tanh_unsquash
+from maxent_components.samplers.base import PolicySampler
+from maxent_components.temperature import Temperature
+
+__all__ = ["ContinuousSampler", "box_bounds"]
+
+
+def box_bounds(action_spec, action_key: NestedKey = "action") -> tuple[Tensor, Tensor]:
+    """``(low, high)`` of a bounded continuous action spec; a clear ``ValueError`` otherwise."""
+    spec = action_spec
+    if hasattr(spec, "keys") and not isinstance(spec, Bounded):
+        try:
+            spec = spec[action_key]
+        except KeyError as err:
+            raise ValueError(
+                f"action_spec is a composite spec without an entry {action_key!r}."
+            ) from err
+    domain = getattr(spec, "domain", None)
+    if domain != "continuous":
+        raise ValueError(
+            f"action_spec must be a bounded continuous box (torchrl.data.Bounded), got "
+            f"{type(spec).__name__} with domain {domain!r}; use the discrete samplers for "
+            f"discrete actions."
+        )
+    space = getattr(spec, "space", None)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None:
+        raise ValueError(
+            f"action_spec must be a bounded box (torchrl.data.Bounded), got {type(spec).__name__}."
+        )
+    low = low.detach().clone().to(torch.get_default_dtype())
+    high = high.detach().clone().to(torch.get_default_dtype())
+    if not (bool(torch.isfinite(low).all()) and bool(torch.isfinite(high).all())):
+        raise ValueError(
+            "action_spec must be a bounded box: got infinite bounds; these samplers need a "
+            "finite [low, high]."
+        )
+    if not bool((high > low).all()):
+        raise ValueError("action_spec must have high > low in every dimension.")
+    return low, high
+
+
+class ContinuousSampler(PolicySampler):
+    """Base of the box samplers: the tanh map, evaluation of ``Q`` on ``K`` actions and ``∇_u log p_u``.
+
+    Subclasses implement :meth:`sample`. Not part of the public API.
+    """
+
+    @dataclass
+    class _AcceptedKeys(PolicySampler._AcceptedKeys):
+        """Keys read and written by a continuous sampler.
+
+        Attributes:
+            observation: the state read by the Q and policy networks.
+            action: where ``forward`` writes the sampled action (and the Q network reads actions).
+            action_log_prob: where ``forward`` writes the action's log-probability, if tractable.
+            action_mask: unused for continuous actions.
+            state_action_value: where the Q network writes ``Q(s, a)`` (``[*B, 1]``).
+        """
+
+        state_action_value: NestedKey = "state_action_value"
+
+    default_keys = _AcceptedKeys
+
+    def __init__(self, qvalue_network, *, action_spec, alpha: float | Temperature) -> None:
+        low, high = box_bounds(action_spec)
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        self.register_buffer("low", low)
+        self.register_buffer("high", high)
+        self.action_shape = tuple(low.shape)
+        self.action_dim = int(math.prod(self.action_shape)) if self.action_shape else 1
+
+    # -- the box ------------------------------------------------------------------------------
+    def _flat_bounds(self) -> tuple[Tensor, Tensor]:
+        return self.low.reshape(-1), self.high.reshape(-1)
+
+    def squash(self, u: Tensor) -> Tensor:
+        """Flat ``u [..., D]`` to actions ``[..., *action_shape]`` in the box."""
+        low, high = self._flat_bounds()
+        return tanh_squash(u, low, high).reshape(*u.shape[:-1], *self.action_shape)
+
+    def unsquash(self, actions: Tensor) -> Tensor:
+        """Actions ``[..., *action_shape]`` to flat ``u [..., D]`` (boundary points clamped inside)."""
+        low, high = self._flat_bounds()
+        flat = actions.reshape(*actions.shape[: actions.dim() - len(self.action_shape)], -1)
+        return tanh_unsquash(flat, low, high)
+
+    def log_abs_det_jacobian(self, u: Tensor) -> Tensor:
+        """``log |det da/du|`` of the tanh map at flat ``u [..., D]``; returns ``[...]``."""
+        low, high = self._flat_bounds()
+        return tanh_log_abs_det_jacobian(u, low, high).sum(-1)
+
+    def _check_actions(self, name: str, actions: Tensor, leading: tuple[int, ...]) -> None:
+        expected = (*leading, *self.action_shape)
+        if tuple(actions.shape) != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(actions.shape)}.")
+
+    # -- Q on K actions per state ---------------------------------------------------------------
+    def _state(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """The entries the Q network reads, other than the action."""
+        action_key = unravel_key(self.tensor_keys.action)
+        in_keys = getattr(self.qvalue_network, "in_keys", None)
+        if in_keys is None:
+            raise TypeError(
+                "qvalue_network must be a TensorDict module with in_keys (reading the observation "
+                "and the action, writing 'state_action_value')."
+            )
+        keys = [k for k in in_keys if unravel_key(k) != action_key]
+        return tensordict.select(*keys)
+
+    def _expand(self, state: TensorDictBase, num_samples: int) -> TensorDictBase:
+        return state.expand(num_samples, *state.batch_size)
+
+    def _qvalue(
+        self, state: TensorDictBase, actions: Tensor, *, detach_params: bool = False
+    ) -> Tensor:
+        """``Q(s, a_k)`` for actions ``[K, *B, *action_shape]`` in one batched call; returns ``[K, *B]``.
+
+        ``state`` is the ``[*B]`` output of :meth:`_state`. With ``detach_params`` the Q network runs on
+        detached copies of its parameters, so a loss backpropagated through ``Q`` reaches the
+        actions only (the parameters belong to the loss that trains ``Q``).
+        """
+        num = actions.shape[0]
+        td = self._expand(state, num)
+        td.set(self.tensor_keys.action, actions)
+        net = self.qvalue_network
+        params = TensorDict.from_module(net) if detach_params else None
+        if params is not None and not params.is_empty():
+            with params.detach().to_module(net):
+                out = net(td)
+        else:
+            out = net(td)
+        q = out.get(self.tensor_keys.state_action_value)
+        expected = (num, *state.batch_size)
+        if q.shape == (*expected, 1):
+            q = q.squeeze(-1)
+        elif q.shape != expected:
+            raise ValueError(
+                f"qvalue_network must write {self.tensor_keys.state_action_value!r} of shape "
+                f"{(*expected, 1)}, got {tuple(q.shape)}."
+            )
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(q).all()):
+            bad = "NaN" if bool(torch.isnan(q).any()) else "Inf"
+            raise ValueError(
+                f"qvalue_network returned {bad} values of {self.tensor_keys.state_action_value!r} "
+                f"at the sampled actions; expected finite Q-values."
+            )
+        return q
+
+    def _log_target(
+        self, state: TensorDictBase, u: Tensor, alpha: Tensor, *, with_score: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """``log p_u(u) = Q(s, a(u))/α + log|det da/du|`` (up to a constant) and its score ``∇_u``.
+
+        ``u`` is flat ``[K, *B, D]``; returns ``([K, *B], [K, *B, D] or None)``. The score is taken
+        with ``torch.autograd.grad`` with respect to ``u`` alone, so nothing accumulates in the Q
+        network's ``.grad`` and the result carries no graph.
+        """
+        with torch.enable_grad():
+            u = u.detach().requires_grad_(with_score)
+            q = self._qvalue(state, self.squash(u))
+            log_p = q / alpha + self.log_abs_det_jacobian(u)
+            score = torch.autograd.grad(log_p.sum(), u)[0] if with_score else None
+        return log_p.detach(), score
+
+    def _uniform_u(self, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
+        """``u`` whose image ``a(u)`` is uniform on the box, of shape ``[*shape, D]``."""
+        r = torch.rand(
+            (*shape, self.action_dim), generator=generator, dtype=self.low.dtype, device=self.low.device
+        )
+        return torch.atanh((2 * r - 1).clamp(-1 + 1e-6, 1 - 1e-6))

@@ -1,0 +1,180 @@
+"""Amortized tanh-Gaussian policy trained towards ``π ∝ exp(Q/α)`` (the SAC actor)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torch import Tensor, nn
+from torchrl.envs.utils import ExplorationType, exploration_type
+
+from maxent_components.modules.policies import tanh_normal_actor_network
+from maxent_components.samplers._continuous import ContinuousSampler
+from maxent_components.samplers.base import check_positive_int
+from maxent_components.temperature import Temperature
+
+__all__ = ["GaussianSampler"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_DETERMINISTIC = (ExplorationType.DETERMINISTIC, ExplorationType.MODE, ExplorationType.MEAN, ExplorationType.MEDIAN)
+
+
+class GaussianSampler(ContinuousSampler):
+    """Tanh-Gaussian policy ``a = low + (high − low)(tanh(u) + 1)/2``, ``u ∼ N(μ_φ(s), diag σ_φ(s)²)``.
+
+    Trained with the reparameterised KL loss of soft actor-critic (Haarnoja et al., 2018, "Soft
+    Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning with a Stochastic Actor",
+    eqs. 7 and 12)
+
+    .. math:: J_π(φ) = E_{s, ξ ∼ N(0, I)}\\big[α \\log π_φ(a_φ(ξ; s) | s) − Q(s, a_φ(ξ; s))\\big],
+
+    which is ``α · KL(π_φ(·|s) ‖ exp(Q(s, ·)/α)/Z(s))`` up to a constant in ``φ``. The density is
+    tractable by the change of variables (SAC appendix C)
+
+    .. math:: \\log π(a|s) = \\log N(u; μ, σ²) − Σ_d \\big[\\log\\frac{high_d − low_d}{2} + \\log(1 − \\tanh^2 u_d)\\big],
+
+    with ``log(1 − tanh² u) = 2(log 2 − u − softplus(−2u))`` (finite for all ``u``). Densities are
+    with respect to Lebesgue measure on the box. ``sample`` is reparameterised (``rsample``) and
+    returns log-probabilities, so the sampler can be the proposal of an importance-sampled soft
+    value or the policy of a policy soft value inside an actor loss.
+
+    Being unimodal, the policy cannot represent a multimodal ``exp(Q/α)``: minimising the reverse
+    KL makes it settle on (mostly) one mode — use :class:`~maxent_components.samplers.svgd.SVGDSampler`
+    or :class:`~maxent_components.samplers.langevin.LangevinSampler` for multimodal targets.
+
+    Args:
+        qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
+            ``"state_action_value"`` ``[*B, 1]``. Referenced, not owned: its parameters are not
+            part of this module's parameters, and :meth:`loss` does not reach them.
+        policy_network: a module ``observation ↦ (loc, scale)`` of the pre-tanh Gaussian (e.g.
+            :func:`~maxent_components.modules.policies.tanh_normal_actor_network`). Built as an MLP
+            from ``observation_dim`` and ``num_cells`` when omitted.
+
+    Keyword Args:
+        action_spec: a bounded continuous box (``torchrl.data.Bounded``).
+        alpha: the temperature ``α`` (a float or a :class:`~maxent_components.temperature.Temperature`;
+            an :class:`~maxent_components.temperature.AutoTemperature` adds ``loss_alpha``).
+        observation_dim: input size of the default policy network (needed without ``policy_network``).
+        num_cells: hidden sizes of the default policy network.
+        num_loss_samples: actions per state in :meth:`loss`.
+
+    Examples:
+        >>> from tensordict.nn import TensorDictModule
+        >>> from torchrl.data import Bounded
+        >>> q = TensorDictModule(lambda s, a: -(a - 0.5).square().sum(-1, keepdim=True),
+        ...                      in_keys=["observation", "action"], out_keys=["state_action_value"])
+        >>> sampler = GaussianSampler(q, action_spec=Bounded(-1, 1, shape=(2,)), alpha=0.1,
+        ...                           observation_dim=3, num_cells=(32,))
+        >>> td = TensorDict(observation=torch.zeros(4, 3), batch_size=[4])
+        >>> actions, log_prob = sampler.sample(td, num_samples=8)
+        >>> actions.shape, log_prob.shape
+        (torch.Size([8, 4, 2]), torch.Size([8, 4]))
+        >>> sorted(sampler.loss(td).keys())
+        ['alpha', 'entropy', 'loss_actor']
+    """
+
+    has_log_prob = True
+
+    def __init__(
+        self,
+        qvalue_network,
+        policy_network: nn.Module | None = None,
+        *,
+        action_spec,
+        alpha: float | Temperature = 1.0,
+        observation_dim: int | None = None,
+        num_cells: Sequence[int] = (256, 256),
+        num_loss_samples: int = 1,
+    ) -> None:
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        if policy_network is None:
+            if observation_dim is None:
+                raise ValueError(
+                    "observation_dim is required when policy_network is not given (it sizes the "
+                    "default MLP)."
+                )
+            policy_network = tanh_normal_actor_network(
+                check_positive_int("observation_dim", observation_dim),
+                self.action_dim,
+                num_cells=num_cells,
+            )
+        self.policy_network = policy_network
+        self.num_loss_samples = check_positive_int("num_loss_samples", num_loss_samples)
+
+    # -- the distribution -----------------------------------------------------------------------
+    def distribution_params(self, tensordict: TensorDictBase) -> tuple[Tensor, Tensor]:
+        """``(loc, scale)`` of the pre-tanh Gaussian, each ``[*B, D]``."""
+        obs = tensordict.get(self.tensor_keys.observation)
+        out = self.policy_network(obs)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError("policy_network must return a pair (loc, scale).")
+        loc, scale = out
+        shape = (*tensordict.batch_size, self.action_dim)
+        loc, scale = loc.reshape(shape), scale.reshape(shape)
+        if not torch.compiler.is_compiling():
+            if not bool(torch.isfinite(loc).all() and torch.isfinite(scale).all()):
+                raise ValueError("policy_network returned non-finite loc or scale.")
+            if not bool((scale > 0).all()):
+                raise ValueError("policy_network returned a non-positive scale.")
+        return loc, scale
+
+    def _log_prob_u(self, u: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        z = (u - loc) / scale
+        log_normal = (-0.5 * z.square() - scale.log() - _LOG_SQRT_2PI).sum(-1)
+        return log_normal - self.log_abs_det_jacobian(u)
+
+    def log_prob(self, tensordict: TensorDictBase, action: Tensor) -> Tensor:
+        """``log π(a|s)`` of actions ``[*S, *B, *action_shape]`` (any leading sample dims); returns ``[*S, *B]``.
+
+        Actions on the boundary of the box are moved inside by ``1e-6`` (in ``tanh u``) so that the
+        result is finite.
+        """
+        loc, scale = self.distribution_params(tensordict)
+        return self._log_prob_u(self.unsquash(action), loc, scale)
+
+    def sample(
+        self,
+        tensordict: TensorDictBase,
+        num_samples: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Reparameterised samples ``[n, *B, *action_shape]`` and their log-probabilities ``[n, *B]``."""
+        num_samples = check_positive_int("num_samples", num_samples)
+        loc, scale = self.distribution_params(tensordict)
+        noise = torch.randn(
+            (num_samples, *loc.shape), generator=generator, dtype=loc.dtype, device=loc.device
+        )
+        u = loc + scale * noise
+        return self.squash(u), self._log_prob_u(u, loc, scale)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Write one action (``tanh`` of the mean under a deterministic exploration type) and its log-prob."""
+        if exploration_type() in _DETERMINISTIC:
+            loc, scale = self.distribution_params(tensordict)
+            tensordict.set(self.tensor_keys.action, self.squash(loc))
+            tensordict.set(self.tensor_keys.action_log_prob, self._log_prob_u(loc, loc, scale))
+            return tensordict
+        return super().forward(tensordict)
+
+    # -- training -------------------------------------------------------------------------------
+    def loss(self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None) -> TensorDict:
+        """``loss_actor = E[α log π(a|s) − Q(s, a)]`` plus the temperature's loss and diagnostics.
+
+        ``α`` is detached here (it has its own loss); ``Q`` runs on detached parameters. Returns
+        ``loss_actor``, ``loss_alpha`` (with an :class:`~maxent_components.temperature.AutoTemperature`),
+        and the detached diagnostics ``alpha`` and ``entropy`` (the mean of ``−log π`` over the
+        batch).
+        """
+        actions, log_prob = self.sample(tensordict, self.num_loss_samples, generator=generator)
+        q = self._qvalue(self._state(tensordict), actions, detach_params=True)
+        alpha = self.temperature.alpha
+        loss_actor = (alpha * log_prob - q).mean()
+        entropy = -log_prob.detach().mean(0)
+        out = TensorDict(
+            {"loss_actor": loss_actor, "alpha": alpha, "entropy": entropy.mean()}, batch_size=[]
+        )
+        out.update(self.temperature.loss(entropy))
+        return out

@@ -1,0 +1,242 @@
+"""Amortized Stein variational gradient descent (the sampling network of soft Q-learning)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torch import Tensor, nn
+from torchrl.envs.utils import ExplorationType, exploration_type
+
+from maxent_components.functional import median_bandwidth, squared_distances, svgd_direction
+from maxent_components.modules.policies import noise_input_policy_network
+from maxent_components.samplers._continuous import ContinuousSampler
+from maxent_components.samplers.base import check_positive_int
+from maxent_components.temperature import AutoTemperature, Temperature
+
+__all__ = ["SVGDSampler"]
+
+_DETERMINISTIC = (
+    ExplorationType.DETERMINISTIC,
+    ExplorationType.MODE,
+    ExplorationType.MEAN,
+    ExplorationType.MEDIAN,
+)
+
+
+class SVGDSampler(ContinuousSampler):
+    """Amortized SVGD sampler ``a = tanh-map(f_φ(ξ; s))``, ``ξ ∼ N(0, I)``, of ``π(a|s) ∝ exp(Q(s, a)/α)``.
+
+    Soft Q-learning's sampling network (Haarnoja et al., 2017, "Reinforcement Learning with Deep
+    Energy-Based Policies", section 3.2 and appendix C), an instance of amortized SVGD (Wang & Liu,
+    2016, "Learning to Draw Samples: With Application to Amortized MLE for Generative Adversarial
+    Learning") built on SVGD (Liu & Wang, 2016). Per state, ``K = num_particles`` noise draws give
+    particles, split into ``K_f`` *fixed* ones ``u_j`` (no gradient) and ``K − K_f`` *updated* ones
+    ``u_i``. The updated particles should move along the Stein direction (Haarnoja et al., eq. 13)
+
+    .. math:: Δ(u_i) = E_j\\big[κ(u_j, u_i) ∇_{u_j} \\log p_u(u_j) + ∇_{u_j} κ(u_j, u_i)\\big],
+
+    and the network follows them through the chain rule (eq. 14): :meth:`loss` returns the
+    surrogate ``loss_actor = −mean_{s,i}(Δ(u_i)·u_i)`` with ``Δ`` detached, whose gradient in ``φ`` is
+    ``−E[Δ(u_i) ∂u_i/∂φ]``. The kernel is the RBF kernel ``exp(−‖u − u'‖²/h)`` with a median
+    bandwidth (:func:`~maxent_components.functional.median_bandwidth`, ``"reference"`` or
+    ``"paper"``) computed per state between the fixed and the updated particles, with ``n = K_f``.
+
+    **One space.** Particles, kernel and target all live in the unconstrained space ``u`` with
+    ``a = low + (high − low)(tanh(u) + 1)/2`` and
+    ``log p_u(u) = Q(s, a(u))/α + Σ_d log(1 − tanh² u_d) + const`` — the exact density of ``u`` whose
+    image is ``exp(Q/α)`` on the box. Its support is ``R^D`` and it vanishes at infinity, so Stein's
+    identity (and hence the fixed point of SVGD) holds; in action space it would not, since the
+    target does not vanish on the box's faces. The reference implementation mixes the two spaces
+    (kernel and gradient of ``Q`` in action space, plus a tanh log-Jacobian); we do not.
+
+    :meth:`refine` is the non-amortized mode: plain SVGD moving a given particle set by
+    ``num_steps`` steps (all particles are both fixed and updated). ``log π`` is intractable:
+    :meth:`sample` returns ``None`` log-probabilities, and a learned temperature
+    (:class:`~maxent_components.temperature.AutoTemperature`) is rejected since it needs an entropy.
+    Under a deterministic exploration type, ``forward`` uses ``ξ = 0``.
+
+    Args:
+        qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
+            ``"state_action_value"`` ``[*B, 1]`` (referenced, not owned).
+        policy_network: a module ``(observation, noise) ↦ u`` (pre-tanh, ``[*B, D]``), e.g.
+            :func:`~maxent_components.modules.policies.noise_input_policy_network`; an MLP built
+            from ``observation_dim`` and ``num_cells`` when omitted.
+
+    Keyword Args:
+        action_spec: a bounded continuous box (``torchrl.data.Bounded``).
+        alpha: the temperature ``α`` (float, fixed or annealed temperature).
+        num_particles: ``K``, particles per state in :meth:`loss` (>= 3: two fixed, one updated).
+        fixed_fraction: share of the ``K`` particles that are fixed (reference: 0.5).
+        bandwidth: ``"reference"`` (soft Q-learning code) or ``"paper"`` (Liu & Wang, 2016).
+        min_bandwidth: floor of the bandwidth.
+        noise_dim: size of ``ξ`` (default: the action dimension).
+        observation_dim: input size of the default network (needed without ``policy_network``).
+        num_cells: hidden sizes of the default network.
+
+    Examples:
+        >>> from tensordict.nn import TensorDictModule
+        >>> from torchrl.data import Bounded
+        >>> q = TensorDictModule(lambda s, a: -(a - 0.5).square().sum(-1, keepdim=True),
+        ...                      in_keys=["observation", "action"], out_keys=["state_action_value"])
+        >>> sampler = SVGDSampler(q, action_spec=Bounded(-1, 1, shape=(2,)), alpha=0.1,
+        ...                       observation_dim=3, num_cells=(32,), num_particles=8)
+        >>> td = TensorDict(observation=torch.zeros(4, 3), batch_size=[4])
+        >>> actions, log_prob = sampler.sample(td, num_samples=5)
+        >>> actions.shape, log_prob
+        (torch.Size([5, 4, 2]), None)
+        >>> sorted(sampler.loss(td).keys())
+        ['alpha', 'bandwidth', 'loss_actor']
+    """
+
+    has_log_prob = False
+
+    def __init__(
+        self,
+        qvalue_network,
+        policy_network: nn.Module | None = None,
+        *,
+        action_spec,
+        alpha: float | Temperature = 1.0,
+        num_particles: int = 32,
+        fixed_fraction: float = 0.5,
+        bandwidth: Literal["paper", "reference"] = "reference",
+        min_bandwidth: float = 1e-3,
+        noise_dim: int | None = None,
+        observation_dim: int | None = None,
+        num_cells: tuple[int, ...] = (256, 256),
+    ) -> None:
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        if isinstance(self.temperature, AutoTemperature):
+            raise ValueError(
+                "alpha: SVGDSampler has no tractable entropy to drive an AutoTemperature; use a "
+                "fixed or annealed temperature."
+            )
+        self.num_particles = check_positive_int("num_particles", num_particles)
+        if not 0.0 < float(fixed_fraction) < 1.0:
+            raise ValueError(f"fixed_fraction must lie in (0, 1), got {fixed_fraction!r}.")
+        self.num_fixed = int(round(self.num_particles * float(fixed_fraction)))
+        if self.num_fixed < 2 or self.num_particles - self.num_fixed < 1:
+            raise ValueError(
+                f"num_particles={num_particles} with fixed_fraction={fixed_fraction} gives "
+                f"{self.num_fixed} fixed and {self.num_particles - self.num_fixed} updated particles; "
+                f"need at least 2 fixed (the bandwidth divides by log K_f) and 1 updated."
+            )
+        if bandwidth not in ("paper", "reference"):
+            raise ValueError(f"bandwidth must be 'paper' or 'reference', got {bandwidth!r}.")
+        self.bandwidth = bandwidth
+        if not float(min_bandwidth) > 0:
+            raise ValueError(f"min_bandwidth must be > 0, got {min_bandwidth!r}.")
+        self.min_bandwidth = float(min_bandwidth)
+        self.noise_dim = (
+            self.action_dim if noise_dim is None else check_positive_int("noise_dim", noise_dim)
+        )
+        if policy_network is None:
+            if observation_dim is None:
+                raise ValueError(
+                    "observation_dim is required when policy_network is not given (it sizes the "
+                    "default MLP)."
+                )
+            policy_network = noise_input_policy_network(
+                check_positive_int("observation_dim", observation_dim),
+                self.action_dim,
+                noise_dim=self.noise_dim,
+                num_cells=num_cells,
+            )
+        self.policy_network = policy_network
+
+    # -- sampling ---------------------------------------------------------------------------------
+    def _particles_u(
+        self, tensordict: TensorDictBase, num_samples: int, noise: Tensor | None, generator
+    ) -> Tensor:
+        obs = tensordict.get(self.tensor_keys.observation)
+        batch = tuple(tensordict.batch_size)
+        if noise is None:
+            noise = torch.randn(
+                (num_samples, *batch, self.noise_dim), generator=generator, dtype=obs.dtype, device=obs.device
+            )
+        u = self.policy_network(obs.expand(num_samples, *obs.shape), noise)
+        if u.shape != (num_samples, *batch, self.action_dim):
+            raise ValueError(
+                f"policy_network must return pre-tanh actions of shape {(num_samples, *batch, self.action_dim)}, "
+                f"got {tuple(u.shape)}."
+            )
+        return u
+
+    def sample(
+        self,
+        tensordict: TensorDictBase,
+        num_samples: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, None]:
+        """``num_samples`` actions per state ``[n, *B, *action_shape]`` (differentiable in ``φ``), ``None``."""
+        num_samples = check_positive_int("num_samples", num_samples)
+        return self.squash(self._particles_u(tensordict, num_samples, None, generator)), None
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        if exploration_type() in _DETERMINISTIC:
+            obs = tensordict.get(self.tensor_keys.observation)
+            zeros = obs.new_zeros((1, *tensordict.batch_size, self.noise_dim))
+            actions = self.squash(self._particles_u(tensordict, 1, zeros, None))
+        else:
+            actions, _ = self.sample(tensordict, 1)
+        tensordict.set(self.tensor_keys.action, actions[0])
+        return tensordict
+
+    def _direction(
+        self, state: TensorDictBase, fixed: Tensor, updated: Tensor, alpha: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Stein direction at ``updated`` ``[Ku, *B, D]`` from ``fixed`` ``[Kf, *B, D]``; and ``h [*B]``."""
+        _, score = self._log_target(state, fixed, alpha, with_score=True)
+        # The functional pieces take particle sets as [..., K, D] with the batch in front.
+        fixed_b, score_b, updated_b = (x.movedim(0, -2) for x in (fixed, score, updated))
+        h = median_bandwidth(
+            squared_distances(fixed_b, updated_b),
+            formula=self.bandwidth,
+            num_particles=fixed.shape[0],
+            min_bandwidth=self.min_bandwidth,
+        )
+        return svgd_direction(updated_b, score_b, fixed_b, h).movedim(-2, 0), h
+
+    # -- training ---------------------------------------------------------------------------------
+    def loss(self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None) -> TensorDict:
+        """The amortized SVGD surrogate ``loss_actor`` and the detached ``alpha`` and mean ``bandwidth``."""
+        u = self._particles_u(tensordict, self.num_particles, None, generator)
+        fixed, updated = u[: self.num_fixed].detach(), u[self.num_fixed :]
+        alpha = self.temperature.alpha
+        direction, h = self._direction(self._state(tensordict), fixed, updated.detach(), alpha)
+        loss_actor = -(direction.detach() * updated).sum(-1).mean()
+        return TensorDict(
+            {"loss_actor": loss_actor, "alpha": alpha, "bandwidth": h.mean()}, batch_size=[]
+        )
+
+    @torch.no_grad()
+    def refine(
+        self,
+        tensordict: TensorDictBase,
+        particles: Tensor,
+        *,
+        num_steps: int,
+        step_size: float,
+    ) -> Tensor:
+        """Non-amortized SVGD: move ``particles`` ``[n, *B, *action_shape]`` by ``num_steps`` steps.
+
+        ``u ← u + ε Δ(u)`` with ``Δ`` computed from the whole set (every particle is both fixed and
+        updated, Liu & Wang 2016, algorithm 1), in ``u``-space; returns actions in the box.
+        Needs ``n >= 2``.
+        """
+        num_steps = check_positive_int("num_steps", num_steps)
+        if isinstance(step_size, bool) or not (0 < float(step_size) < float("inf")):
+            raise ValueError(f"step_size must be a finite float > 0, got {step_size!r}.")
+        if particles.dim() < 1 or particles.shape[0] < 2:
+            raise ValueError("particles must hold at least 2 particles per state ([n, *B, *action_shape]).")
+        self._check_actions("particles", particles, (particles.shape[0], *tensordict.batch_size))
+        state = self._state(tensordict)
+        alpha = self.temperature.alpha
+        u = self.unsquash(particles)
+        for _ in range(num_steps):
+            direction, _ = self._direction(state, u, u, alpha)
+            u = u + float(step_size) * direction
+        return self.squash(u)
