@@ -65,6 +65,7 @@ __all__ = [
     "evaluate",
     "evaluate_episodes",
     "progress_bar",
+    "EpisodeReturns",
     "NonFiniteLossError",
     "NonFiniteGuard",
 ]
@@ -248,6 +249,14 @@ class RunDirectory:
     def metrics_columns(self) -> list[str] | None:
         return None if self._columns is None else list(self._columns)
 
+    def set_metrics_columns(self, columns: list[str]) -> None:
+        """Fix the columns of ``metrics.csv`` (``step`` first, then ``columns``) before the first row."""
+        if self._columns is not None:
+            if list(columns) == self._columns:
+                return
+            raise RuntimeError(f"metrics.csv already has columns {self._columns}; they cannot change.")
+        self._open_metrics(list(columns))
+
     def log(self, step: int, **metrics: float | Tensor | None) -> None:
         """Append one row to ``metrics.csv``; columns not given are left empty.
 
@@ -267,6 +276,8 @@ class RunDirectory:
             value = metrics.get(name)
             if value is None:
                 row.append("")
+            elif isinstance(value, int) and not isinstance(value, bool):
+                row.append(str(value))
             else:
                 row.append(repr(float(value)))
         self._writer.writerow(row)
@@ -508,8 +519,9 @@ def render_help(config_cls: type, *, app_name: str, description: str) -> str:
         "(e.g. -m seed=0,1,2); --cfg job prints the resolved config.",
         "",
     ]
-    # The template goes through OmegaConf interpolation: a literal "${" must be escaped.
-    return "\n".join(lines).replace("${", "\\${")
+    # Hydra resolves the template with OmegaConf (where "${" starts an interpolation) and then with
+    # string.Template (where "$" starts a placeholder), so a literal "$" is escaped for both.
+    return "\n".join(lines).replace("$", "$$").replace("${", "\\${")
 
 
 def register_config(name: str, config_cls: type, *, description: str) -> None:
@@ -689,6 +701,52 @@ class progress_bar:  # noqa: N801 - used like a function, as tqdm itself is
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class EpisodeReturns:
+    """Undiscounted returns of the training episodes seen in collector batches.
+
+    ``update(reward, done)`` takes the ``("next", "reward")`` and ``("next", "done")`` entries of a
+    flattened, time-ordered batch of one environment (``[T, 1]`` or ``[T]``) and closes an episode
+    at each ``done``; a partial episode carries over to the next batch.
+
+    Examples:
+        >>> tracker = EpisodeReturns()
+        >>> tracker.update(torch.ones(5, 1), torch.tensor([[False], [False], [True], [False], [False]]))
+        >>> tracker.update(torch.ones(2, 1), torch.tensor([[False], [True]]))
+        >>> tracker.returns, tracker.mean_recent()
+        ([3.0, 4.0], 3.5)
+    """
+
+    def __init__(self, *, window: int = 10) -> None:
+        if isinstance(window, bool) or int(window) != window or window < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}.")
+        self.window = int(window)
+        self.returns: list[float] = []
+        self._current = 0.0
+
+    def update(self, reward: Tensor, done: Tensor) -> None:
+        reward = reward.reshape(-1)
+        done = done.reshape(-1)
+        if reward.shape != done.shape:
+            raise ValueError(f"reward and done must have the same number of steps, got {reward.shape} and {done.shape}.")
+        for r, d in zip(reward.tolist(), done.tolist()):
+            self._current += r
+            if d:
+                self.returns.append(self._current)
+                self._current = 0.0
+
+    @property
+    def count(self) -> int:
+        """Number of completed episodes."""
+        return len(self.returns)
+
+    def mean_recent(self) -> float | None:
+        """Mean return of the last ``window`` completed episodes (``None`` before the first one)."""
+        if not self.returns:
+            return None
+        recent = self.returns[-self.window :]
+        return sum(recent) / len(recent)
 
 
 class NonFiniteLossError(FloatingPointError):
