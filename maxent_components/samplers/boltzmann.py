@@ -174,7 +174,7 @@ class BoltzmannSampler(PolicySampler):
     def log_probs(self, tensordict: TensorDictBase) -> Tensor:
         """``log π(·|s) = log softmax(Q(s, ·)/α)`` ``[*B, |A|]``; masked actions get ``−inf``."""
         q = self.action_values(tensordict)
-        return boltzmann_log_prob(q, self.temperature(), mask=self._mask(tensordict))
+        return boltzmann_log_prob(q, _alpha_argument(self.temperature()), mask=self._mask(tensordict))
 
     def sample(
         self,
@@ -194,7 +194,7 @@ class BoltzmannSampler(PolicySampler):
         """The greedy action ``argmax_a Q(s, a)`` (allowed actions only) and its ``log π`` under the policy."""
         q = self.action_values(tensordict)
         mask = self._mask(tensordict)
-        log_probs = boltzmann_log_prob(q, self.temperature(), mask=mask)
+        log_probs = boltzmann_log_prob(q, _alpha_argument(self.temperature()), mask=mask)
         masked_q = q if mask is None else q.masked_fill(~mask.expand_as(q), -torch.inf)
         index = masked_q.argmax(-1)
         log_prob = log_probs.gather(-1, index.unsqueeze(-1)).squeeze(-1)
@@ -213,6 +213,13 @@ class BoltzmannSampler(PolicySampler):
             return tensordict
         with torch.no_grad():
             return super().forward(tensordict)
+
+
+def _alpha_argument(alpha: Tensor) -> Tensor | float:
+    """A zero temperature as the float 0.0: the functional layer reads it as the greedy limit."""
+    if alpha.ndim == 0 and not alpha.requires_grad and float(alpha) == 0.0:
+        return 0.0
+    return alpha
 
 
 def _categorical_draw(log_probs: Tensor, num_samples: int, generator: torch.Generator | None) -> Tensor:
