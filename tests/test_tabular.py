@@ -1,0 +1,334 @@
+"""Unit tests of maxent_components.tabular against exact ground truth.
+
+Closed forms (one-state MDPs, shortest paths), independent solvers written here (soft policy
+iteration, fixed-point policy evaluation, an absorbing-state encoding of termination), an exact
+Monte Carlo check of the episodic semantics, and bad input. The general identities (contraction,
+improvement, α → 0, iteration count) are property-tested in test_identities.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import pytest
+import torch
+
+from maxent_components import functional as F
+from maxent_components import tabular as T
+
+DTYPE = torch.float64
+
+
+def random_mdp(states: int, actions: int, seed: int, *, dtype=DTYPE) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    transitions = rng.dirichlet(np.ones(states), size=(states, actions))
+    rewards = rng.standard_normal((states, actions))
+    return torch.from_numpy(transitions).to(dtype), torch.from_numpy(rewards).to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed forms
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [0.0, 0.05, 1.0, 20.0])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9])
+def test_one_state_mdp_has_closed_form_soft_optimum(alpha, gamma):
+    # With a single state, V* = α log Σ exp((R + γ V*)/α) gives V* = soft_value(R) / (1 − γ),
+    # and π* = softmax(R / α) because adding γV* to every action leaves the policy unchanged.
+    rewards = torch.tensor([[0.3, -1.2, 2.0, 2.0]], dtype=DTYPE)
+    transitions = torch.ones(1, 4, 1, dtype=DTYPE)
+    result = T.soft_q_iteration(transitions, rewards, gamma=gamma, alpha=alpha, tol=1e-12)
+    assert result.converged
+    v_star = F.soft_value(rewards, alpha) / (1 - gamma)
+    torch.testing.assert_close(result.v, v_star, rtol=0, atol=1e-11)
+    torch.testing.assert_close(result.q, rewards + gamma * v_star, rtol=0, atol=1e-11)
+    torch.testing.assert_close(result.log_policy.exp(), F.boltzmann_log_prob(rewards, alpha).exp(), rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 4.0])
+def test_one_state_policy_evaluation_closed_form(alpha):
+    # V^π = (Σ_a π R + α H(π)) / (1 − γ).
+    gamma = 0.8
+    rewards = torch.tensor([[1.0, -2.0, 0.5]], dtype=DTYPE)
+    policy = torch.tensor([[0.2, 0.0, 0.8]], dtype=DTYPE)
+    result = T.soft_policy_evaluation(
+        torch.ones(1, 3, 1, dtype=DTYPE), rewards, policy.log(), gamma=gamma, alpha=alpha
+    )
+    entropy = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8))
+    v = (0.2 * 1.0 + 0.8 * 0.5 + alpha * entropy) / (1 - gamma)
+    assert result.v.item() == pytest.approx(v, abs=1e-12)
+    torch.testing.assert_close(result.q, rewards + gamma * v, rtol=0, atol=1e-12)
+
+
+def _shortest_paths(height: int, width: int, goal: tuple[int, int], walls: set) -> dict:
+    distance = {goal: 0}
+    frontier = deque([goal])
+    while frontier:
+        r, c = frontier.popleft()
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            cell = (r + dr, c + dc)
+            if 0 <= cell[0] < height and 0 <= cell[1] < width and cell not in walls and cell not in distance:
+                distance[cell] = distance[(r, c)] + 1
+                frontier.append(cell)
+    return distance
+
+
+def test_deterministic_gridworld_hard_optimum_is_the_discounted_shortest_path():
+    walls = {(1, 1), (1, 2), (1, 3), (3, 2)}
+    world = T.gridworld(4, 5, goal=(0, 4), walls=sorted(walls))
+    gamma = 0.9
+    result = T.soft_q_iteration(
+        world.transitions, world.rewards, gamma=gamma, alpha=0.0, terminal=world.terminal, tol=1e-12
+    )
+    distance = _shortest_paths(4, 5, (0, 4), walls)
+    for (r, c), d in distance.items():
+        expected = -(1 - gamma**d) / (1 - gamma)
+        assert result.v[world.state(r, c)].item() == pytest.approx(expected, abs=1e-10), (r, c)
+    # The greedy policy only takes moves that shorten the path.
+    for (r, c), d in distance.items():
+        if d == 0:
+            continue
+        for a in torch.nonzero(result.log_policy[world.state(r, c)] > -math.inf).flatten().tolist():
+            dr, dc = T.GRID_MOVES[a]
+            assert distance.get((r + dr, c + dc)) == d - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent routes to the same answers
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("alpha", [0.1, 2.0])
+def test_soft_policy_iteration_reaches_the_soft_q_iteration_fixed_point(seed, alpha):
+    transitions, rewards = random_mdp(6, 3, seed)
+    gamma = 0.9
+    optimum = T.soft_q_iteration(transitions, rewards, gamma=gamma, alpha=alpha, tol=1e-11)
+    log_policy = torch.full_like(rewards, -math.log(3))
+    for _ in range(100):
+        q = T.soft_policy_evaluation(transitions, rewards, log_policy, gamma=gamma, alpha=alpha).q
+        new_log_policy = T.soft_policy_improvement(q, alpha=alpha)
+        if torch.allclose(new_log_policy, log_policy, rtol=0, atol=1e-14):
+            break
+        log_policy = new_log_policy
+    torch.testing.assert_close(q, optimum.q, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_policy_evaluation_matches_fixed_point_iteration(alpha):
+    transitions, rewards = random_mdp(5, 4, seed=7)
+    gamma = 0.7
+    rng = np.random.default_rng(3)
+    policy = rng.dirichlet(np.ones(4), size=5)
+    policy[:, 1] = 0.0  # zero-probability actions must not contribute
+    policy /= policy.sum(-1, keepdims=True)
+    result = T.soft_policy_evaluation(
+        transitions, rewards, torch.from_numpy(policy).log(), gamma=gamma, alpha=alpha
+    )
+    p, r = transitions.numpy(), rewards.numpy()
+    with np.errstate(divide="ignore"):
+        log_policy = np.where(policy > 0, np.log(policy), 0.0)
+    v = np.zeros(5)
+    for _ in range(200):
+        q = r + gamma * p @ v
+        v = (policy * (q - alpha * log_policy)).sum(-1)
+    np.testing.assert_allclose(result.v.numpy(), v, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.q.numpy(), r + gamma * p @ v, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.2, 3.0])
+def test_terminal_states_equal_an_absorbing_state_that_cancels_the_entropy_bonus(alpha):
+    # An absorbing state whose every action pays −α log|A| has soft value exactly 0, as a terminal
+    # state does; the two encodings must give the same values everywhere else.
+    transitions, rewards = random_mdp(5, 3, seed=11)
+    gamma = 0.9
+    terminal = torch.tensor([False, True, False, False, True])
+    absorbing_p = transitions.clone()
+    absorbing_r = rewards.clone()
+    for s in torch.nonzero(terminal).flatten().tolist():
+        absorbing_p[s] = 0.0
+        absorbing_p[s, :, s] = 1.0
+        absorbing_r[s] = -alpha * math.log(3)
+    masked = T.soft_q_iteration(transitions, rewards, gamma=gamma, alpha=alpha, terminal=terminal, tol=1e-11)
+    absorbing = T.soft_q_iteration(absorbing_p, absorbing_r, gamma=gamma, alpha=alpha, tol=1e-11)
+    live = ~terminal
+    torch.testing.assert_close(masked.q[live], absorbing.q[live], rtol=0, atol=1e-9)
+    assert bool((masked.v[terminal] == 0).all()) and bool((masked.q[terminal] == 0).all())
+    torch.testing.assert_close(absorbing.v[terminal], torch.zeros(2, dtype=DTYPE), rtol=0, atol=1e-9)
+
+    policy = torch.from_numpy(np.random.default_rng(5).dirichlet(np.ones(3), size=5))
+    policy[terminal] = 1.0 / 3.0
+    ev_masked = T.soft_policy_evaluation(
+        transitions, rewards, policy.log(), gamma=gamma, alpha=alpha, terminal=terminal
+    )
+    ev_absorbing = T.soft_policy_evaluation(absorbing_p, absorbing_r, policy.log(), gamma=gamma, alpha=alpha)
+    torch.testing.assert_close(ev_masked.v[live], ev_absorbing.v[live], rtol=0, atol=1e-10)
+    assert bool((ev_masked.v[terminal] == 0).all())
+
+
+def test_monte_carlo_soft_return_matches_the_soft_value():
+    # Sampled episodes under π*: Σ_t γ^t (r_t − α log π(a_t|s_t)) until the goal, averaged,
+    # must agree with V*(start) within sampling error. Checks the episodic semantics end to end.
+    world = T.gridworld(3, 4, goal=(0, 3), walls=[(1, 1)], slip=0.2)
+    gamma, alpha = 0.9, 0.5
+    result = T.soft_q_iteration(
+        world.transitions, world.rewards, gamma=gamma, alpha=alpha, terminal=world.terminal, tol=1e-12
+    )
+    generator = torch.Generator().manual_seed(0)
+    episodes, horizon = 4000, 250  # γ^250 < 1e-11: truncation is negligible
+    policy_cdf = result.log_policy.exp().cumsum(-1)
+    transition_cdf = world.transitions.cumsum(-1)
+
+    def draw(cdf: torch.Tensor) -> torch.Tensor:
+        # Inverse-CDF sampling of one index per row; the clamp guards against cdf[-1] < 1 by rounding.
+        u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=DTYPE)
+        return (cdf < u).sum(-1).clamp(max=cdf.shape[-1] - 1)
+
+    state = torch.full((episodes,), world.state(2, 0), dtype=torch.long)
+    returns = torch.zeros(episodes, dtype=DTYPE)
+    alive = torch.ones(episodes, dtype=torch.bool)
+    discount = 1.0
+    for _ in range(horizon):
+        action = draw(policy_cdf[state])
+        step = world.rewards[state, action] - alpha * result.log_policy[state, action]
+        returns += discount * step * alive
+        state = draw(transition_cdf[state, action])
+        alive &= ~world.terminal[state]
+        discount *= gamma
+        if not bool(alive.any()):
+            break
+    stderr = returns.std().item() / math.sqrt(episodes)
+    estimate, exact = returns.mean().item(), result.v[world.state(2, 0)].item()
+    assert abs(estimate - exact) < 4 * stderr, (estimate, exact, stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Iteration bookkeeping and precision
+# ---------------------------------------------------------------------------------------------
+def test_discount_zero_converges_in_one_iteration():
+    transitions, rewards = random_mdp(4, 3, seed=0)
+    result = T.soft_q_iteration(transitions, rewards, gamma=0.0, alpha=1.0)
+    assert result.iterations == 1 and result.converged
+    torch.testing.assert_close(result.q, rewards, rtol=0, atol=0)
+
+
+def test_starting_at_the_fixed_point_takes_one_iteration():
+    transitions, rewards = random_mdp(4, 3, seed=1)
+    optimum = T.soft_q_iteration(transitions, rewards, gamma=0.9, alpha=0.3, tol=1e-12)
+    again = T.soft_q_iteration(transitions, rewards, gamma=0.9, alpha=0.3, tol=1e-9, initial_q=optimum.q)
+    assert again.iterations == 1 and again.converged
+
+
+def test_running_out_of_iterations_warns_and_says_so():
+    transitions, rewards = random_mdp(4, 3, seed=2)
+    with pytest.warns(RuntimeWarning, match="did not converge in 5 iterations"):
+        result = T.soft_q_iteration(transitions, rewards, gamma=0.99, alpha=0.1, max_iterations=5)
+    assert not result.converged and result.iterations == 5
+    assert result.residual > 0
+
+
+def test_float32_agrees_with_float64():
+    world64 = T.gridworld(4, 4, goal=(3, 3), walls=[(1, 1)], slip=0.1)
+    world32 = T.gridworld(4, 4, goal=(3, 3), walls=[(1, 1)], slip=0.1, dtype=torch.float32)
+    kwargs = dict(gamma=0.9, alpha=0.5, tol=1e-4)
+    r64 = T.soft_q_iteration(world64.transitions, world64.rewards, terminal=world64.terminal, **kwargs)
+    r32 = T.soft_q_iteration(world32.transitions, world32.rewards, terminal=world32.terminal, **kwargs)
+    assert r32.q.dtype == torch.float32 and r32.converged
+    torch.testing.assert_close(r32.v.double(), r64.v, rtol=0, atol=1e-3)
+
+
+def test_policy_improvement_greedy_limit_and_mask():
+    q = torch.tensor([[1.0, 3.0, 3.0], [0.0, 5.0, -1.0]], dtype=DTYPE)
+    greedy = T.soft_policy_improvement(q, alpha=0.0).exp()
+    torch.testing.assert_close(greedy, torch.tensor([[0, 0.5, 0.5], [0, 1, 0]], dtype=DTYPE))
+    mask = torch.tensor([[True, True, False], [True, False, True]])
+    masked = T.soft_policy_improvement(q, alpha=1.0, mask=mask).exp()
+    assert masked[0, 2] == 0 and masked[1, 1] == 0
+    torch.testing.assert_close(masked[1, [0, 2]], torch.softmax(torch.tensor([0.0, -1.0], dtype=DTYPE), 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid world layout
+# ---------------------------------------------------------------------------------------------
+def test_gridworld_layout_walls_slip_and_rewards():
+    world = T.gridworld(3, 3, goal=(0, 2), walls=[(1, 1)], slip=0.4, step_reward=-0.5, goal_reward=2.0)
+    p, r = world.transitions, world.rewards
+    assert p.shape == (9, 4, 9) and r.shape == (9, 4)
+    torch.testing.assert_close(p.sum(-1), torch.ones(9, 4, dtype=DTYPE))
+    assert world.state(1, 2) == 5 and world.cell(5) == (1, 2)
+    up, right, down, left = range(4)
+    # From (1, 0), right hits the wall and left the edge: stay with 0.6 + 2 · 0.1.
+    s = world.state(1, 0)
+    assert p[s, right, s].item() == pytest.approx(0.6 + 0.2)
+    assert p[s, right, world.state(0, 0)].item() == pytest.approx(0.1)
+    # From (2, 0), moving left hits the edge; moving down too: staying has 0.6 + 2 · 0.1.
+    s = world.state(2, 0)
+    assert p[s, left, s].item() == pytest.approx(0.6 + 0.2)
+    assert p[s, up, world.state(1, 0)].item() == pytest.approx(0.6 + 0.1)
+    # No cell ever moves into the wall.
+    assert p[:, :, world.state(1, 1)][~world.wall_mask].sum().item() == 0
+    # Rewards: step cost plus the goal bonus weighted by the probability of entering the goal.
+    s = world.state(0, 1)
+    goal = world.state(0, 2)
+    assert r[s, right].item() == pytest.approx(-0.5 + 2.0 * 0.7)
+    assert r[s, left].item() == pytest.approx(-0.5 + 2.0 * 0.1)
+    assert bool(world.terminal[goal]) and int(world.terminal.sum()) == 1
+    assert bool((r[goal] == 0).all()) and bool((p[goal, :, goal] == 1).all())
+    assert world.grid(torch.arange(9)).tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+def test_bad_input_raises_clear_errors():
+    transitions, rewards = random_mdp(3, 2, seed=0)
+    q = torch.zeros(3, 2, dtype=DTYPE)
+    kw = dict(gamma=0.9, alpha=1.0)
+    with pytest.raises(ValueError, match=r"transitions must have shape \[S, A, S\]"):
+        T.soft_q_iteration(transitions[:, :, :2], rewards, **kw)
+    with pytest.raises(ValueError, match="must sum to 1"):
+        T.soft_q_iteration(transitions * 1.1, rewards, **kw)
+    with pytest.raises(ValueError, match="non-negative"):
+        bad = transitions.clone()
+        bad[0, 0] = torch.tensor([1.5, -0.5, 0.0])
+        T.soft_q_iteration(bad, rewards, **kw)
+    with pytest.raises(ValueError, match=r"rewards must have shape \[S, A\]"):
+        T.soft_q_iteration(transitions, rewards[:, :1], **kw)
+    with pytest.raises(TypeError, match="share a dtype"):
+        T.soft_q_iteration(transitions, rewards.float(), **kw)
+    with pytest.raises(ValueError, match="rewards contains NaN"):
+        T.soft_q_iteration(transitions, rewards.masked_fill(rewards > 0, math.nan), **kw)
+    with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\)"):
+        T.soft_q_iteration(transitions, rewards, gamma=1.0, alpha=1.0)
+    with pytest.raises(ValueError, match="alpha must be a finite value >= 0"):
+        T.soft_q_iteration(transitions, rewards, gamma=0.9, alpha=-0.1)
+    with pytest.raises(ValueError, match="tol must be"):
+        T.soft_q_iteration(transitions, rewards, tol=0.0, **kw)
+    with pytest.raises(ValueError, match="max_iterations must be an integer"):
+        T.soft_q_iteration(transitions, rewards, max_iterations=0, **kw)
+    with pytest.raises(ValueError, match=r"initial_q must have shape \[S, A\]"):
+        T.soft_q_iteration(transitions, rewards, initial_q=torch.zeros(3, 3, dtype=DTYPE), **kw)
+    with pytest.raises(TypeError, match="terminal must be a boolean"):
+        T.soft_q_iteration(transitions, rewards, terminal=torch.zeros(3), **kw)
+    with pytest.raises(ValueError, match=r"terminal must have shape \[S\]"):
+        T.soft_q_iteration(transitions, rewards, terminal=torch.zeros(2, dtype=torch.bool), **kw)
+    with pytest.raises(ValueError, match=r"q must have shape \[S, A\]"):
+        T.soft_bellman_operator(q[:2], transitions, rewards, **kw)
+    with pytest.raises(ValueError, match="log_policy rows must be normalised"):
+        T.soft_policy_evaluation(transitions, rewards, q, **kw)
+    with pytest.raises(ValueError, match="log_policy contains NaN"):
+        T.soft_policy_evaluation(transitions, rewards, q.fill_(math.nan), **kw)
+    with pytest.raises(TypeError, match="alpha must be a real number"):
+        T.soft_policy_improvement(q, alpha="0.1")
+
+
+def test_gridworld_rejects_bad_layouts():
+    with pytest.raises(ValueError, match="height must be an integer >= 1"):
+        T.gridworld(0, 3, goal=(0, 0))
+    with pytest.raises(ValueError, match="outside the 2x3 grid"):
+        T.gridworld(2, 3, goal=(2, 0))
+    with pytest.raises(ValueError, match="cannot be a wall"):
+        T.gridworld(2, 3, goal=(0, 0), walls=[(0, 0)])
+    with pytest.raises(TypeError, match=r"wall must be a \(row, col\) pair"):
+        T.gridworld(2, 3, goal=(0, 0), walls=[(1,)])
+    with pytest.raises(ValueError, match=r"slip must lie in \[0, 1\]"):
+        T.gridworld(2, 3, goal=(0, 0), slip=1.5)
