@@ -1,0 +1,16 @@
+"""Network factories in the key layout the estimators, samplers and losses expect."""
+
+from maxent_components.modules.policies import (
+    NoiseInputNetwork,
+    noise_input_policy_network,
+    tanh_normal_actor_network,
+)
+from maxent_components.modules.qvalue import continuous_qvalue_network, discrete_qvalue_network
+
+__all__ = [
+    "discrete_qvalue_network",
+    "continuous_qvalue_network",
+    "NoiseInputNetwork",
+    "noise_input_policy_network",
+    "tanh_normal_actor_network",
+]

@@ -1,0 +1,31 @@
+"""Policy samplers: draw ``a ∼ π(a|s) ∝ exp(Q(s, a)/α)``.
+
+==========================  ==============================================================
+``BoltzmannSampler``        exact categorical ``softmax(Q/α)`` over a finite action set
+``CategoricalSampler``      amortized categorical policy (the discrete-SAC actor)
+``GaussianSampler``         amortized tanh-Gaussian policy (the SAC actor), tractable log-prob
+``SVGDSampler``             amortized Stein variational gradient descent (soft Q-learning)
+``LangevinSampler``         unadjusted or Metropolis-adjusted Langevin dynamics on ``Q/α``
+``UniformSampler``          uniform over the action box (an importance-sampling proposal)
+``MixtureSampler``          a weighted mixture of samplers with an exact mixture log-prob
+==========================  ==============================================================
+"""
+
+from maxent_components.samplers.base import PolicySampler
+from maxent_components.samplers.boltzmann import BoltzmannSampler
+from maxent_components.samplers.categorical import CategoricalSampler
+from maxent_components.samplers.gaussian import GaussianSampler
+from maxent_components.samplers.langevin import LangevinSampler
+from maxent_components.samplers.svgd import SVGDSampler
+from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
+
+__all__ = [
+    "PolicySampler",
+    "BoltzmannSampler",
+    "CategoricalSampler",
+    "GaussianSampler",
+    "SVGDSampler",
+    "LangevinSampler",
+    "UniformSampler",
+    "MixtureSampler",
+]
