@@ -163,9 +163,9 @@ class SQLConfig(RunConfig):
     num_particles: int = option(32, "SVGD particles per state in the sampler update.", gt=1)
     fixed_fraction: float = option(0.5, "Fraction of the SVGD particles held fixed (kernel centres).", gt=0, lt=1)
     bandwidth: str = option(
-        "median_paper",
-        "SVGD RBF bandwidth heuristic: the paper's median formula or the reference code's.",
-        choices=("median_paper", "median_reference"),
+        "reference",
+        "Median heuristic of the SVGD RBF bandwidth: the soft Q-learning code's formula or the SVGD paper's.",
+        choices=("reference", "paper"),
     )
     langevin_steps: int = option(10, "Langevin steps per action (sampler=langevin).", gt=0)
     langevin_step_size: float = option(0.05, "Langevin step size epsilon (sampler=langevin).", gt=0)
@@ -195,14 +195,27 @@ class SQLConfig(RunConfig):
         False, "Demo preset: SQL on MultiGoal for 12k steps with a progress bar, then the figures' paths."
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_combination(self)
+
     def resolved(self, name: str):
         """The value of option ``name``, or the environment's reference value when it is null."""
         value = getattr(self, name)
         return ENV_DEFAULTS[self.env][name] if value is None else value
 
 
+def check_combination(cfg: SQLConfig) -> None:
+    """Reject option combinations that have no meaning, naming the options involved."""
+    if cfg.soft_value == "policy" and cfg.sampler != "gaussian":
+        raise ValueError(
+            f"option soft_value=policy needs a sampler with a tractable log-probability "
+            f"(sampler=gaussian); sampler={cfg.sampler} has none. Use soft_value=uniform or importance."
+        )
+
+
 SMOKE = dict(
-    total_frames=300,
+    total_frames=200,
     init_random_frames=100,
     frames_per_batch=50,
     batch_size=16,
@@ -211,7 +224,7 @@ SMOKE = dict(
     num_value_samples=4,
     num_particles=4,
     langevin_steps=2,
-    eval_interval=300,
+    eval_interval=200,
     eval_episodes=2,
     log_interval=100,
     progress=False,
@@ -288,11 +301,7 @@ def make_soft_value(cfg: SQLConfig, qnet, sampler, action_spec, alpha: float):
             # SVGD and Langevin samples have no tractable density: the uniform box is the proposal.
             proposal = uniform
         return ImportanceSoftValue(qnet, proposal, alpha=alpha, num_samples=cfg.num_value_samples)
-    if not has_density:
-        raise ValueError(
-            f"option soft_value=policy needs a sampler with a tractable log-probability "
-            f"(sampler=gaussian); sampler={cfg.sampler} has none. Use soft_value=uniform or importance."
-        )
+    check_combination(cfg)
     from maxent_components.soft_value.policy import PolicySoftValue
 
     return PolicySoftValue(qnet, sampler, num_samples=cfg.num_value_samples)
@@ -352,6 +361,8 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
         frames_per_batch=cfg.frames_per_batch,
         total_frames=cfg.total_frames,
         init_random_frames=cfg.init_random_frames,
+        # The samplers read only the observation: no environment transform is needed.
+        auto_register_policy_transforms=False,
     )
     buffer = ReplayBuffer(storage=LazyTensorStorage(cfg.buffer_size), batch_size=cfg.batch_size)
     guard = NonFiniteGuard()
@@ -552,6 +563,7 @@ def main(dict_cfg: DictConfig) -> dict | None:
         apply_preset(cfg, SMOKE)
     if cfg.demo:
         apply_preset(cfg, DEMO)
+    check_combination(cfg)
     run = RunDirectory.from_hydra()
     if cfg.skip_finished and run.finished:
         print(f"{NAME}: {run.path} already holds a finished run; skipping (skip_finished=false to rerun).")
