@@ -206,14 +206,15 @@ class SoftQLoss(LossModule):
             create_target_params=True,
         )
         self.__dict__["soft_value"] = soft_value
-        self._discrete = self._detect_discrete(qvalue_network)
         self.set_keys(priority=priority_key)
         self.gamma = gamma
         self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
 
     # -- keys and estimators ------------------------------------------------------------------
-    def _detect_discrete(self, qvalue_network) -> bool:
-        out_keys = list(getattr(qvalue_network, "out_keys", []))
+    @property
+    def _discrete(self) -> bool:
+        """Whether the Q network is discrete; read off its out_keys (after any ``set_keys``)."""
+        out_keys = list(getattr(self.qvalue_network, "out_keys", []))
         if self.tensor_keys.action_value in out_keys:
             return True
         if self.tensor_keys.state_action_value in out_keys:
@@ -229,11 +230,9 @@ class SoftQLoss(LossModule):
         soft_value_in = getattr(self.soft_value, "in_keys", [keys.observation])
         in_keys = [
             keys.action,
-            ("next", keys.reward),
-            ("next", keys.done),
-            ("next", keys.terminated),
+            *[("next", *_as_tuple(key)) for key in (keys.reward, keys.done, keys.terminated)],
             *self.qvalue_network.in_keys,
-            *[("next", key) if isinstance(key, str) else ("next", *key) for key in soft_value_in],
+            *[("next", *_as_tuple(key)) for key in soft_value_in],
         ]
         self._in_keys = list(dict.fromkeys(in_keys))
 
@@ -246,11 +245,6 @@ class SoftQLoss(LossModule):
     @in_keys.setter
     def in_keys(self, values):
         self._in_keys = values
-
-    def set_keys(self, **kwargs) -> None:
-        super().set_keys(**kwargs)
-        if "action_value" in kwargs or "state_action_value" in kwargs:
-            self._discrete = self._detect_discrete(self.qvalue_network)
 
     def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams):
         """Build the TorchRL estimator that discounts and masks (TD0 by default, TD1, TDLambda)."""
@@ -288,7 +282,8 @@ class SoftQLoss(LossModule):
         with params.to_module(self.qvalue_network, preserve_module_state=False):
             out = self.soft_value(next_td.copy())
         result = TensorDict({"soft_value": out.get(self._soft_value_key())}, batch_size=out.batch_size)
-        ess = out.get("ess", None)
+        ess_key = getattr(getattr(self.soft_value, "tensor_keys", None), "ess", "ess")
+        ess = out.get(ess_key, None)
         if ess is not None:
             result.set("ess", ess.to(result["soft_value"].dtype))
         return result
@@ -313,7 +308,7 @@ class SoftQLoss(LossModule):
         reduced = values.amin(0) if self.target_reduction == "min" else values.mean(0)
         result = TensorDict({"soft_value": reduced}, batch_size=next_td.batch_size)
         if "ess" in members.keys():
-            result.set("ess", members["ess"])
+            result.set("ess", members["ess"].mean(0))
         return result
 
     def _estimator_alpha(self) -> Tensor | None:
