@@ -1,0 +1,226 @@
+"""One training update, library components against a plain-PyTorch loop doing the same arithmetic.
+
+Being TorchRL-native must not make an update slow. Each case builds the same networks twice — once
+composed from maxent_components parts (SoftQLoss + estimator + sampler, TorchRL's SoftUpdate), once
+as a hand-written PyTorch update — and times them interleaved in one process, so machine noise hits
+both alike. Reported: the median time per update over ``--repeats`` runs and the ratio
+library / plain (lower is better; 1.0 means no overhead).
+
+Cases:
+- ``soft_dqn``: CartPole shapes (obs 4, 2 actions), 2×128 MLP, batch 128, ExactSoftValue target,
+  Adam, Polyak τ = 0.005.
+- ``sql``: MultiGoal shapes (obs 2, action 2), 2×128 MLPs, batch 64, 16 uniform value samples,
+  32 SVGD particles (16 fixed), Q and sampler updates.
+
+Usage::
+
+    python benchmarks/update_step.py --threads 1 2 --repeats 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import statistics
+import time
+import warnings
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
+
+from torchrl.data import Bounded, OneHot  # noqa: E402
+from torchrl.objectives import SoftUpdate  # noqa: E402
+
+from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
+from maxent_components.modules.qvalue import (  # noqa: E402
+    continuous_qvalue_network,
+    discrete_qvalue_network,
+)
+from maxent_components.objectives import SoftQLoss  # noqa: E402
+from maxent_components.samplers import SVGDSampler  # noqa: E402
+from maxent_components.soft_value import ExactSoftValue, UniformSoftValue  # noqa: E402
+
+GAMMA, TAU = 0.99, 0.005
+
+
+def _transitions(batch: int, obs_dim: int, action: torch.Tensor) -> TensorDict:
+    return TensorDict(
+        {
+            "observation": torch.randn(batch, obs_dim),
+            "action": action,
+            "next": {
+                "observation": torch.randn(batch, obs_dim),
+                "reward": torch.randn(batch, 1),
+                "done": torch.zeros(batch, 1, dtype=torch.bool),
+                "terminated": torch.zeros(batch, 1, dtype=torch.bool),
+            },
+        },
+        batch_size=[batch],
+    )
+
+
+def _polyak(target: list[torch.Tensor], source: list[torch.Tensor]) -> None:
+    torch._foreach_lerp_(target, source, TAU)
+
+
+# -- soft DQN -------------------------------------------------------------------------------------
+def soft_dqn_case(alpha: float = 0.01, batch: int = 128):
+    qnet = discrete_qvalue_network(4, 2, num_cells=(128, 128))
+    td = _transitions(batch, 4, nn.functional.one_hot(torch.randint(2, (batch,)), 2))
+
+    loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=alpha), gamma=GAMMA, action_spec=OneHot(2))
+    optimiser = torch.optim.Adam(loss.parameters(), lr=1e-3)
+    updater = SoftUpdate(loss, tau=TAU)
+
+    def library_step():
+        out = loss(td)
+        optimiser.zero_grad(set_to_none=True)
+        out["loss_qvalue"].backward()
+        optimiser.step()
+        updater.step()
+
+    plain = copy.deepcopy(qnet.module)
+    plain_target = copy.deepcopy(plain).requires_grad_(False)
+    plain_optimiser = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    obs, next_obs = td["observation"], td["next", "observation"]
+    index = td["action"].argmax(-1, keepdim=True)
+    reward, not_done = td["next", "reward"], (~td["next", "terminated"]).float()
+    params, target_params = list(plain.parameters()), list(plain_target.parameters())
+
+    def plain_step():
+        with torch.no_grad():
+            v_next = alpha * torch.logsumexp(plain_target(next_obs) / alpha, -1, keepdim=True)
+            y = reward + GAMMA * not_done * v_next
+        q = plain(obs).gather(-1, index)
+        plain_optimiser.zero_grad(set_to_none=True)
+        (q - y).square().mean().backward()
+        plain_optimiser.step()
+        _polyak(target_params, params)
+
+    return library_step, plain_step
+
+
+# -- soft Q-learning (uniform soft value + amortized SVGD) --------------------------------------
+def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, particles: int = 32):
+    spec = Bounded(-1.0, 1.0, shape=(2,))
+    qnet = continuous_qvalue_network(2, 2, num_cells=(128, 128))
+    policy = noise_input_policy_network(2, 2, num_cells=(128, 128))
+    td = _transitions(batch, 2, torch.rand(batch, 2) * 2 - 1)
+
+    loss = SoftQLoss(
+        qnet, UniformSoftValue(qnet, action_spec=spec, alpha=alpha, num_samples=value_samples),
+        gamma=GAMMA,
+    )
+    sampler = SVGDSampler(qnet, copy.deepcopy(policy), action_spec=spec, alpha=alpha,
+                          num_particles=particles)
+    q_optimiser = torch.optim.Adam(loss.parameters(), lr=3e-4)
+    pi_optimiser = torch.optim.Adam(sampler.parameters(), lr=3e-4)
+    updater = SoftUpdate(loss, tau=TAU)
+
+    def library_step():
+        out = loss(td)
+        q_optimiser.zero_grad(set_to_none=True)
+        out["loss_qvalue"].backward()
+        q_optimiser.step()
+        out = sampler.loss(td)
+        pi_optimiser.zero_grad(set_to_none=True)
+        out["loss_actor"].backward()
+        pi_optimiser.step()
+        updater.step()
+
+    q_plain = copy.deepcopy(qnet.module)
+    q_target = copy.deepcopy(q_plain).requires_grad_(False)
+    pi_plain = copy.deepcopy(policy)
+    q_plain_optimiser = torch.optim.Adam(q_plain.parameters(), lr=3e-4)
+    pi_plain_optimiser = torch.optim.Adam(pi_plain.parameters(), lr=3e-4)
+    obs, action, next_obs = td["observation"], td["action"], td["next", "observation"]
+    reward, not_done = td["next", "reward"], (~td["next", "terminated"]).float()
+    log_volume = 2 * math.log(2.0)
+    n_fixed = particles // 2
+    params, target_params = list(q_plain.parameters()), list(q_target.parameters())
+
+    def plain_step():
+        with torch.no_grad():
+            a = torch.rand(value_samples, batch, 2) * 2 - 1
+            q_next = q_target(next_obs.expand(value_samples, -1, -1), a)
+            v_next = alpha * (torch.logsumexp(q_next / alpha, 0) - math.log(value_samples)) + alpha * log_volume
+            y = reward + GAMMA * not_done * v_next
+        q_plain_optimiser.zero_grad(set_to_none=True)
+        (q_plain(obs, action) - y).square().mean().backward()
+        q_plain_optimiser.step()
+
+        noise = torch.randn(particles, batch, 2)
+        u = pi_plain(obs.expand(particles, -1, -1), noise)
+        fixed, updated = u[:n_fixed].detach().requires_grad_(True), u[n_fixed:]
+        tanh = fixed.tanh()
+        log_p = q_plain(obs.expand(n_fixed, -1, -1), tanh).sum() / alpha + torch.log1p(-tanh.square() + 1e-6).sum()
+        score = torch.autograd.grad(log_p, fixed)[0]
+        xf, sf, xu = fixed.detach().movedim(0, 1), score.movedim(0, 1), updated.detach().movedim(0, 1)
+        d2 = (xf.unsqueeze(2) - xu.unsqueeze(1)).square().sum(-1)  # [B, Kf, Ku]
+        med = d2.flatten(1).topk(d2[0].numel() // 2 + 1, dim=-1).values[:, -1]
+        h = (med / math.log(n_fixed)).clamp_min(1e-3)[:, None, None]
+        kappa = torch.exp(-d2 / h).transpose(1, 2)  # [B, Ku, Kf]
+        direction = (kappa @ sf + (2 / h) * (xu * kappa.sum(-1, keepdim=True) - kappa @ xf)) / n_fixed
+        pi_plain_optimiser.zero_grad(set_to_none=True)
+        (-(direction.movedim(1, 0) * updated).sum(-1).mean()).backward()
+        pi_plain_optimiser.step()
+        _polyak(target_params, params)
+
+    return library_step, plain_step
+
+
+CASES = {"soft_dqn": soft_dqn_case, "sql": sql_case}
+
+
+def _median_us(step, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e6)
+    return times
+
+
+def run(case: str, threads: int, repeats: int, warmup: int, rounds: int) -> dict:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    library_step, plain_step = CASES[case]()
+    library, plain = [], []
+    # Interleave short rounds so that drift in machine load affects both sides equally.
+    for _ in range(rounds):
+        library += _median_us(library_step, repeats // rounds, warmup)
+        plain += _median_us(plain_step, repeats // rounds, warmup)
+    lib, pln = statistics.median(library), statistics.median(plain)
+    return {"case": case, "threads": threads, "library_us": lib, "plain_us": pln, "ratio": lib / pln}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES),
+                        help="which updates to time (default: all)")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2],
+                        help="torch intra-op thread counts to run each case with (default: 1 2)")
+    parser.add_argument("--repeats", type=int, default=300, help="timed updates per side (default: 300)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed updates before each round (default: 10)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per side (default: 5)")
+    args = parser.parse_args()
+    if args.repeats < args.rounds or min(args.threads) < 1:
+        parser.error("--repeats must be >= --rounds and every --threads value >= 1")
+
+    print(f"torch {torch.__version__}; median µs per update; ratio = library / plain")
+    print("| case | threads | library (µs) | plain PyTorch (µs) | ratio |")
+    print("|---|---|---|---|---|")
+    for case in args.cases:
+        for threads in args.threads:
+            r = run(case, threads, args.repeats, args.warmup, args.rounds)
+            print(f"| {r['case']} | {r['threads']} | {r['library_us']:.0f} | {r['plain_us']:.0f} | {r['ratio']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
