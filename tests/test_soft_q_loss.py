@@ -539,3 +539,74 @@ def test_forward_errors_name_the_culprit():
         loss.target_qvalue_network_params["module", "weight"][0, 1] = math.nan
     with pytest.raises(ValueError, match="NaN"):
         loss(sample_batch())
+
+
+def test_discrete_sac_critic_with_ensemble_policy_soft_value():
+    """Target = min_i Σ_a π(a|s')(Q̄_i(s', a) − α log π(a|s')) with the actor's own π."""
+    alpha, gamma = 0.3, 0.9
+    qnet = tabular_q(Q0)
+    policy = categorical_policy_network(S, A, num_cells=[8])
+    sampler = CategoricalSampler(qnet, policy, action_spec=OneHot(A), alpha=alpha)
+    loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), gamma=gamma, num_qvalue_nets=2)
+    SoftUpdate(loss, tau=0.1)
+    target_tables = torch.stack([Q0 - 0.5, Q0.flip(-1)])
+    loss.target_qvalue_network_params["module", "weight"].data.copy_(target_tables.transpose(-1, -2))
+    td = sample_batch()
+    target, _ = loss.target_value(td)
+    with torch.no_grad():
+        log_pi = torch.log_softmax(policy(td["next"].select("observation").copy())["logits"], -1)
+    s_next = torch.tensor([1, 2, 0, 1, 2, 0])
+    v_members = (log_pi.exp() * (target_tables[:, s_next] - alpha * log_pi)).sum(-1)
+    term = torch.tensor([0.0, 1, 0, 0, 0, 1])
+    expected = td["next", "reward"].squeeze(-1) + gamma * (1 - term) * v_members.amin(0)
+    torch.testing.assert_close(target, expected)
+
+
+def test_priority_weights_weight_the_mean():
+    alpha, gamma = 0.5, 0.9
+    _, loss = make_loss(alpha, gamma)
+    SoftUpdate(loss, tau=0.1)
+    td = sample_batch()
+    weights = torch.tensor([1.0, 0.0, 2.0, 0.5, 1.0, 3.0])
+    td["priority_weight"] = weights
+    out = loss(td)
+    y, _ = loss.target_value(td)
+    q_sa = Q0[[0, 1, 2, 2, 0, 1], [3, 0, 1, 2, 0, 3]]
+    torch.testing.assert_close(out["loss_qvalue"], (weights * (q_sa - y) ** 2).sum() / weights.sum())
+
+
+def test_importance_estimator_reports_effective_sample_size():
+    from maxent_components.samplers.uniform import UniformSampler
+    from maxent_components.soft_value import ImportanceSoftValue
+
+    torch.manual_seed(0)
+    qnet = TensorDictModule(_CatQ(), in_keys=["observation", "action"], out_keys=["state_action_value"])
+    spec = Bounded(-1.0, 1.0, shape=(2,))
+    k = 16
+    loss = SoftQLoss(qnet, ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), alpha=1.0, num_samples=k))
+    SoftUpdate(loss, tau=0.1)
+    td = TensorDict(
+        {
+            "observation": torch.randn(4, 3),
+            "action": torch.rand(4, 2),
+            "next": {
+                "observation": torch.randn(4, 3),
+                "reward": torch.randn(4, 1),
+                "done": torch.zeros(4, 1, dtype=torch.bool),
+                "terminated": torch.zeros(4, 1, dtype=torch.bool),
+            },
+        },
+        batch_size=[4],
+    )
+    out = loss(td)
+    assert 1.0 <= out["ess"].item() <= k
+    assert not out["ess"].requires_grad
+
+
+class _CatQ(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    def forward(self, obs, action):
+        return self.net(torch.cat([obs, action], -1))
