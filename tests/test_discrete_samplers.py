@@ -396,3 +396,22 @@ def test_categorical_factory_and_errors():
     nan_policy = tabular_network(torch.full((3, 4), math.nan), "logits")
     with pytest.raises(ValueError, match="logits.*NaN"):
         CategoricalSampler(qnet, nan_policy, action_spec=OneHot(4)).loss(states_td(torch.tensor([0])))
+
+
+def test_set_qvalue_params_after_construction():
+    qnet = discrete_qvalue_network(3, 4, num_cells=[8])
+    params = TensorDict.from_module(qnet).expand(2).clone()
+    params["module", "2", "weight"] = torch.zeros(2, 4, 8)
+    params["module", "2", "bias"] = torch.stack([torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0, 0.0])])
+    td = states_td(torch.tensor([0]))
+    for sampler in (
+        BoltzmannSampler(qnet, action_spec=OneHot(4)),
+        CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4)),
+    ):
+        assert sampler.set_qvalue_params(params) is sampler
+        torch.testing.assert_close(sampler.action_values(td), torch.zeros(1, 4))
+        assert not any(p is params["module", "2", "bias"] for p in sampler.parameters())
+        sampler.set_qvalue_params(None)
+        torch.testing.assert_close(sampler.action_values(td), qnet(td.copy())["action_value"].detach())
+        with pytest.raises(ValueError, match="qvalue_params"):
+            sampler.set_qvalue_params(torch.zeros(3))

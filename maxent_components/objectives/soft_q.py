@@ -92,9 +92,10 @@ class SoftQLoss(LossModule):
             estimators draw the same samples for every member. ``"loop"``: one call per member,
             replaying the global RNG state so that the members still share samples; use it for
             estimators that cannot run under ``vmap`` (e.g. ones drawing with an explicit
-            ``torch.Generator``). Measured on 2×64 MLPs, batch 128, ``N = 2`` with
-            ``ExactSoftValue``: both cost ≈ 0.5 ms per target on one thread, so ``"loop"`` is a
-            fine fallback at small ``N``.
+            ``torch.Generator``). Measured on one thread of the shared 2-core development machine
+            (2×64 MLP, batch 128, ``N = 2``, ``ExactSoftValue``): ≈ 4.6 ms per target with
+            ``"vmap"`` against ≈ 5.9 ms with ``"loop"``; both give identical targets for the same
+            seed, so ``"loop"`` is a sound fallback at small ``N``.
 
     Returns (``forward``): a fresh ``TensorDict`` (batch size ``[]``) with ``loss_qvalue`` and the
     detached diagnostics ``soft_value`` (mean of the reduced ``V̂(s')``), ``td_error`` (mean),
@@ -107,7 +108,9 @@ class SoftQLoss(LossModule):
         >>> from maxent_components.modules.qvalue import discrete_qvalue_network
         >>> from maxent_components.soft_value import ExactSoftValue
         >>> qnet = discrete_qvalue_network(4, 2, num_cells=[16])
+        >>> from torchrl.objectives import SoftUpdate
         >>> loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=0.1), gamma=0.9, action_spec=OneHot(2))
+        >>> target_updater = SoftUpdate(loss, tau=0.005)  # call target_updater.step() after each update
         >>> td = TensorDict({
         ...     "observation": torch.randn(8, 4),
         ...     "action": torch.nn.functional.one_hot(torch.randint(2, (8,)), 2),

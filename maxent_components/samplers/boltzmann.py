@@ -140,7 +140,26 @@ class BoltzmannSampler(PolicySampler):
         self.use_action_mask = bool(use_action_mask)
         super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
         self.encoding, self.num_actions, _ = discrete_action_encoding(action_spec)
+        self.__dict__["qvalue_params"] = None
+        self.set_qvalue_params(qvalue_params)
+
+    def set_qvalue_params(self, qvalue_params: TensorDictBase | None):
+        """Act on ``min_i Q_i`` of an ensemble ``[N, ...]`` of Q parameters (``None``: the Q module as it is).
+
+        For when the sampler is built before the loss that creates the ensemble, e.g.
+        ``sampler.set_qvalue_params(loss.qvalue_network_params)`` after
+        ``loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), num_qvalue_nets=2)``. The
+        parameters stay referenced, not owned.
+        """
+        if qvalue_params is not None and (
+            not isinstance(qvalue_params, TensorDictBase) or qvalue_params.batch_dims < 1
+        ):
+            raise ValueError(
+                "qvalue_params must be a stack [N, ...] of Q-network parameters, such as "
+                f"SoftQLoss.qvalue_network_params with num_qvalue_nets > 1; got {type(qvalue_params).__name__}."
+            )
         self.__dict__["qvalue_params"] = qvalue_params
+        return self
 
     def _refresh_keys(self) -> None:
         super()._refresh_keys()
