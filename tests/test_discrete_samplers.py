@@ -221,7 +221,8 @@ def test_boltzmann_temperature_objects_and_keys():
     torch.testing.assert_close(sampler.log_probs(td), torch.log_softmax(Q_TABLE[[2]] / 0.5, -1))
 
 
-def test_boltzmann_drives_torchrl_collector_on_cartpole():
+@pytest.mark.parametrize("kind", ["boltzmann_one_hot", "boltzmann_categorical", "categorical_policy"])
+def test_samplers_drive_torchrl_collector_on_cartpole(kind):
     with warnings.catch_warnings():
         # torchrl.collectors announces its own API deprecations on import and construction
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -229,10 +230,14 @@ def test_boltzmann_drives_torchrl_collector_on_cartpole():
         from torchrl.envs import GymEnv
 
         torch.manual_seed(0)
-        env = GymEnv("CartPole-v1")
+        env = GymEnv("CartPole-v1", categorical_action_encoding=kind == "boltzmann_categorical")
         env.set_seed(0)
         qnet = discrete_qvalue_network(4, 2, num_cells=[16])
-        sampler = BoltzmannSampler(qnet, action_spec=env.action_spec, alpha=1.0)
+        if kind == "categorical_policy":
+            policy = categorical_policy_network(4, 2, num_cells=[16])
+            sampler = CategoricalSampler(qnet, policy, action_spec=env.action_spec, alpha=1.0)
+        else:
+            sampler = BoltzmannSampler(qnet, action_spec=env.action_spec, alpha=1.0)
         collector = Collector(
             env, sampler, frames_per_batch=32, total_frames=64, auto_register_policy_transforms=False
         )
@@ -241,8 +246,11 @@ def test_boltzmann_drives_torchrl_collector_on_cartpole():
     assert len(batches) == 2
     for batch in batches:
         assert batch.batch_size == (32,)
-        assert batch["action"].shape == (32, 2)
-        assert (batch["action"].sum(-1) == 1).all()
+        if kind == "boltzmann_categorical":
+            assert batch["action"].shape == (32,) and set(batch["action"].tolist()) <= {0, 1}
+        else:
+            assert batch["action"].shape == (32, 2)
+            assert (batch["action"].sum(-1) == 1).all()
         assert batch["action_log_prob"].shape == (32,)
         assert (batch["action_log_prob"] <= 0).all()
         assert ("next", "reward") in batch.keys(True)

@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 from torch import nn
@@ -274,6 +276,38 @@ def test_fitted_soft_q_iteration_converges_to_exact_fixed_point():
     q = q_table_of(loss.qvalue_network_params).double()
     # terminal rows are never regressed on targets that matter (V(terminal) = 0 is imposed by the flag)
     torch.testing.assert_close(q[~terminal], exact[~terminal], atol=2e-4, rtol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    alpha=st.floats(0.05, 20.0),
+    gamma=st.floats(0.05, 1.0),
+    shift=st.floats(-100.0, 100.0),
+)
+def test_target_identities(seed, alpha, gamma, shift):
+    """y = r + γ(1−term) V̄(s'); shifting the target Q by c shifts y by γ(1−term)c; α = 0 gives max."""
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.randn(S, A, generator=gen) * 3
+    qnet = tabular_q(table)
+    estimator = ExactSoftValue(qnet, alpha=alpha)
+    loss = SoftQLoss(qnet, estimator, gamma=gamma)
+    SoftUpdate(loss, tau=0.1)
+    td = sample_batch()
+    td["next", "reward"] = torch.randn(6, 1, generator=gen)
+    not_term = 1 - td["next", "terminated"].float().squeeze(-1)
+    r = td["next", "reward"].squeeze(-1)
+    s_next = td["next", "observation"].argmax(-1)
+    y, _ = loss.target_value(td)
+    torch.testing.assert_close(y, r + gamma * not_term * alpha * torch.logsumexp(table[s_next] / alpha, -1))
+    loss.target_qvalue_network_params["module", "weight"].data.add_(shift)
+    y_shifted, _ = loss.target_value(td)
+    torch.testing.assert_close(y_shifted, y + gamma * not_term * shift, atol=1e-4, rtol=1e-5)
+    hard = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=0.0), gamma=gamma)
+    SoftUpdate(hard, tau=0.1)
+    torch.testing.assert_close(hard.target_value(td)[0], r + gamma * not_term * table[s_next].amax(-1))
+    # the soft target is never below the hard one: V = α logsumexp(Q/α) ≥ max Q
+    assert (y >= hard.target_value(td)[0] - 1e-5).all()
 
 
 # -- ensembles -----------------------------------------------------------------------------------

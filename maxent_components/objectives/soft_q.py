@@ -129,7 +129,8 @@ class SoftQLoss(LossModule):
         """Configurable tensordict keys of :class:`SoftQLoss` (change them with ``set_keys``).
 
         Attributes:
-            observation: the state, read by the Q network (and by the estimator under ``"next"``).
+            observation: the state. What is actually read is given by the Q network's and the
+                estimator's own ``in_keys`` (rename those modules' keys too).
             action: the taken action.
             reward: the reward, read under ``"next"``.
             done: the done flag, read under ``"next"``.
