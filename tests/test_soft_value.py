@@ -623,3 +623,83 @@ def test_proposals_and_policies_without_log_prob_are_rejected():
         PolicySoftValue(DoubleWellQ(), _DensityLost(action_spec=spec))(td.clone())
     with pytest.raises(ValueError, match="alpha=None"):
         PolicySoftValue(DoubleWellQ(), _Temperatureless())
+
+
+# -- composition with SoftQLoss ---------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["exact", "uniform", "importance", "policy"])
+def test_estimators_are_transparent_to_vmapped_q_ensembles(kind):
+    # SoftQLoss evaluates the estimator once per target ensemble member, either under torch.vmap
+    # (randomness="same") or in a loop replaying the RNG state: both must give the same targets.
+    from maxent_components.objectives.soft_q import SoftQLoss
+
+    torch.manual_seed(0)
+    spec = Bounded(-1.0, 1.0, shape=(2,))
+    if kind == "exact":
+        qnet = discrete_qvalue_network(3, 4, num_cells=[16])
+        estimator = ExactSoftValue(qnet, alpha=0.3)
+    else:
+        qnet = continuous_qvalue_network(3, 2, num_cells=[16])
+        estimator = {
+            "uniform": lambda: UniformSoftValue(qnet, action_spec=spec, alpha=0.3, num_samples=8),
+            "importance": lambda: ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), alpha=0.3, num_samples=8),
+            "policy": lambda: PolicySoftValue(qnet, UniformSampler(action_spec=spec), alpha=0.3, num_samples=8),
+        }[kind]()
+    kwargs = dict(num_qvalue_nets=2, action_spec=OneHot(4) if kind == "exact" else None)
+    vmapped = SoftQLoss(qnet, estimator, ensemble_mode="vmap", **kwargs)
+    looped = SoftQLoss(qnet, estimator, ensemble_mode="loop", **kwargs)
+    looped.load_state_dict(vmapped.state_dict())
+    b = 6
+    td = TensorDict(
+        {
+            "observation": torch.randn(b, 3),
+            "action": torch.nn.functional.one_hot(torch.randint(4, (b,)), 4).float() if kind == "exact" else torch.rand(b, 2),
+            "next": {
+                "observation": torch.randn(b, 3),
+                "reward": torch.randn(b, 1),
+                "done": torch.zeros(b, 1, dtype=torch.bool),
+                "terminated": torch.zeros(b, 1, dtype=torch.bool),
+            },
+        },
+        [b],
+    )
+    torch.manual_seed(1)
+    y_vmap, _ = vmapped.target_value(td.clone())
+    torch.manual_seed(1)
+    y_loop, _ = looped.target_value(td.clone())
+    torch.testing.assert_close(y_vmap, y_loop)
+
+
+@HYPOTHESIS
+@given(seed=st.integers(0, 2**16), shift=st.floats(-50.0, 50.0), alpha=st.floats(0.05, 5.0), k=st.integers(1, 32))
+def test_sampled_estimators_shift_with_q_and_follow_alpha_scaling(seed, shift, alpha, k):
+    # On equal samples: V̂[Q + c] = V̂[Q] + c, and V̂_α[Q] = α V̂_1[Q/α].
+    spec = box([-2.0, -1.0], [2.0, 1.0])
+    base = DoubleWellQ()
+    shifted = FunctionQ(lambda s, a: base.q(s, a) + shift)
+    scaled = FunctionQ(lambda s, a: base.q(s, a) / alpha)
+    proposal = MixtureSampler(
+        [UniformSampler(action_spec=spec), UniformSampler(action_spec=box([0.0, 0.0], [1.0, 1.0]))], weights=[0.5, 0.5]
+    )
+    td = TensorDict({"observation": torch.randn(7, 2, generator=gen(seed), dtype=F64)}, [7])
+    for make in (
+        lambda q, a: UniformSoftValue(q, action_spec=spec, alpha=a, num_samples=k),
+        lambda q, a: ImportanceSoftValue(q, proposal, alpha=a, num_samples=k),
+    ):
+        v = make(base, alpha)(td.clone(), generator=gen(seed))["soft_value"]
+        v_shift = make(shifted, alpha)(td.clone(), generator=gen(seed))["soft_value"]
+        torch.testing.assert_close(v_shift, v + shift, atol=1e-9, rtol=1e-9)
+        alpha32 = float(torch.tensor(alpha, dtype=torch.float32))
+        v_unit = make(scaled, 1.0)(td.clone(), generator=gen(seed))["soft_value"]
+        torch.testing.assert_close(v, alpha32 * v_unit, atol=1e-6, rtol=1e-6)
+
+
+def test_unbatched_state():
+    spec = box([-1.0], [1.0])
+    td = TensorDict({"observation": torch.tensor([0.5], dtype=F64)}, [])
+    for estimator in (
+        UniformSoftValue(DoubleWellQ(), action_spec=spec, num_samples=3),
+        ImportanceSoftValue(DoubleWellQ(), UniformSampler(action_spec=spec), num_samples=3),
+        PolicySoftValue(DoubleWellQ(), UniformSampler(action_spec=spec), alpha=1.0, num_samples=3),
+        ExactSoftValue(action_value_net(lambda s: torch.cat([s, -s], -1))),
+    ):
+        assert estimator(td.clone(), generator=gen(0))["soft_value"].shape == (1,)

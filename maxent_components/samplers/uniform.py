@@ -101,7 +101,8 @@ class UniformSampler(PolicySampler):
     proposal of the uniform soft-value estimate ``V(s) ≈ α log((vol(A)/K) Σ_k exp(Q(s, a_k)/α))``,
     ``a_k ∼ U(A)``, of soft Q-learning (Haarnoja et al., 2017, section 3.2), as a defensive component
     of a :class:`MixtureSampler`, and as a random exploration policy (``forward`` writes ``"action"``
-    and ``"action_log_prob"`` like any sampler, so it can drive a TorchRL collector).
+    and ``"action_log_prob"`` like any sampler, so it can drive a TorchRL collector; having no mode,
+    it samples under every exploration type).
 
     Args:
         qvalue_network: ignored (the uniform policy does not depend on ``Q``); accepted so that the

@@ -23,7 +23,7 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import Tensor
 
-from maxent_components.functional import check_alpha, check_finite
+from maxent_components.functional import _is_traced, check_alpha, check_finite
 from maxent_components.temperature import FixedTemperature, Temperature, as_temperature
 
 __all__ = ["SoftValueEstimator", "check_num_samples"]
@@ -124,10 +124,21 @@ class SoftValueEstimator(TensorDictModuleBase):
     # -- temperature and randomness -----------------------------------------------------------
     @property
     def alpha(self) -> Tensor:
-        """The current temperature (detached, validated): the estimate is a target, not a way to train ``α``."""
+        """The current temperature ``α`` (detached: an estimate is a target, not a way to train ``α``)."""
+        return self.temperature.alpha
+
+    def _alpha_value(self) -> float | Tensor:
+        """``α`` as a validated Python float (a tensor only under ``vmap``/``compile`` tracing of ``α``).
+
+        One host read per call, which the validation needs anyway; a float also takes the cheaper
+        scalar path of the functional algebra.
+        """
         alpha = self.temperature.alpha
-        check_alpha(alpha, allow_zero=self._allow_zero_alpha)
-        return alpha
+        if _is_traced(alpha):
+            return alpha
+        value = float(alpha)
+        check_alpha(value, allow_zero=self._allow_zero_alpha)
+        return value
 
     def _generator(self, generator: torch.Generator | None) -> torch.Generator | None:
         return generator if generator is not None else self.generator

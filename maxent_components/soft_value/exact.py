@@ -127,6 +127,6 @@ class ExactSoftValue(SoftValueEstimator):
                     f"Q-values of shape {tuple(q.shape)}."
                 ) from err
         check_finite(f"qvalue_network output {keys.action_value!r}", q)
-        value = soft_value(q, self.alpha, dim=-1, mask=mask, keepdim=True)
+        value = soft_value(q, self._alpha_value(), dim=-1, mask=mask, keepdim=True)
         tensordict.set(keys.soft_value, value)
         return tensordict

@@ -122,7 +122,7 @@ class ImportanceSoftValue(SoftValueEstimator):
         self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
     ) -> TensorDictBase:
         keys = self.tensor_keys
-        alpha = self.alpha
+        alpha = self._alpha_value()
         batch = tuple(tensordict.batch_size)
         with set_exploration_type(ExplorationType.RANDOM):
             actions, log_q = self.proposal.sample(

@@ -165,7 +165,7 @@ class PolicySoftValue(SoftValueEstimator):
         # Actions the policy never takes (masked) may have any Q-value, -inf included.
         q = q.masked_fill(log_probs == -torch.inf, 0.0)
         check_finite(f"qvalue_network output {keys.action_value!r}", q)
-        return expected_soft_value(q, log_probs, self.alpha), entropy(log_probs)
+        return expected_soft_value(q, log_probs, self._alpha_value()), entropy(log_probs)
 
     def _continuous(self, tensordict: TensorDictBase, generator: torch.Generator | None):
         keys = self.tensor_keys
@@ -191,7 +191,7 @@ class PolicySoftValue(SoftValueEstimator):
             value_key=keys.state_action_value,
             source="policy",
         )
-        value = (q - self.alpha * log_pi).mean(0)
+        value = (q - self._alpha_value() * log_pi).mean(0)
         return value, -log_pi.mean(0)
 
     def extra_repr(self) -> str:

@@ -9,7 +9,7 @@ from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
 from torchrl.data import Bounded
 
-from maxent_components.functional import importance_sampled_soft_value
+from maxent_components.functional import importance_log_weights, log_mean_exp
 from maxent_components.samplers.uniform import box_bounds, box_log_volume, sample_uniform_box
 from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
 from maxent_components.temperature import Temperature
@@ -99,7 +99,7 @@ class UniformSoftValue(SoftValueEstimator):
         self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
     ) -> TensorDictBase:
         keys = self.tensor_keys
-        alpha = self.alpha
+        alpha = self._alpha_value()
         actions = sample_uniform_box(
             self.low,
             self.high,
@@ -114,9 +114,9 @@ class UniformSoftValue(SoftValueEstimator):
             value_key=keys.state_action_value,
             source="the uniform sampler",
         )
-        # Written as importance sampling with log q = −log vol(A), so that an ImportanceSoftValue
-        # with a UniformSampler proposal performs the very same floating-point operations.
-        value = importance_sampled_soft_value(q, -self.log_volume, alpha, dim=0)
+        # Importance sampling with log q = −log vol(A), in the very operations of ImportanceSoftValue,
+        # so that it and a UniformSampler proposal agree bit for bit on equal samples.
+        value = alpha * log_mean_exp(importance_log_weights(q, -self.log_volume, alpha), 0)
         tensordict.set(keys.soft_value, value.unsqueeze(-1))
         return tensordict
 
