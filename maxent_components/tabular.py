@@ -6,7 +6,8 @@ episode ends (their value is zero by definition: no action is taken there, so no
 entropy bonus accrue). The maximum-entropy objective is ``Σ_t γ^t (r_t + α H(π(·|s_t)))``.
 
 Soft Bellman optimality operator (Haarnoja et al., 2017, "Reinforcement Learning with Deep
-Energy-Based Policies", eqs. 2–7; Ziebart, 2010, ch. 6):
+Energy-Based Policies", section 2; Ziebart, 2010, "Modeling Purposeful Adaptive Behavior with the
+Principle of Maximum Causal Entropy", PhD thesis):
 
 .. math::
 
@@ -120,7 +121,9 @@ def _check_mdp(transitions: Tensor, rewards: Tensor, terminal: Tensor | None) ->
         )
     num_states, num_actions, _ = transitions.shape
     if num_states == 0 or num_actions == 0:
-        raise ValueError(f"transitions must have at least one state and one action, got {tuple(transitions.shape)}.")
+        raise ValueError(
+            f"transitions must have at least one state and one action, got {tuple(transitions.shape)}."
+        )
     if not transitions.is_floating_point():
         raise TypeError(f"transitions must be a floating-point tensor, got {transitions.dtype}.")
     if rewards.shape != (num_states, num_actions):
@@ -185,7 +188,7 @@ def soft_bellman_operator(
 
     .. math:: (TQ)(s, a) = R(s, a) + γ \\sum_{s'} P(s'|s, a) \\, α \\log \\sum_{a'} \\exp(Q(s', a')/α)
 
-    (Haarnoja et al., 2017, eq. 7). ``T`` is a γ-contraction in the sup norm:
+    (Haarnoja et al., 2017, section 2.2). ``T`` is a γ-contraction in the sup norm:
     ``‖TQ_1 − TQ_2‖_∞ ≤ γ ‖Q_1 − Q_2‖_∞``. ``α = 0`` gives the hard Bellman operator
     ``R + γ P max_a Q``. Terminal states have value zero and a zero Q row.
 
@@ -226,8 +229,8 @@ def soft_q_iteration(
     Iterates ``Q_k = T Q_{k−1}`` (see :func:`soft_bellman_operator`) from ``initial_q`` (zeros by
     default) and stops at the first ``k`` with ``γ / (1 − γ) · ‖Q_k − Q_{k−1}‖_∞ ≤ tol``, which by
     the contraction property guarantees ``‖Q_k − Q*‖_∞ ≤ tol`` (and a Bellman residual
-    ``‖TQ_k − Q_k‖_∞ ≤ (1 − γ) tol``). Soft Q-iteration: Ziebart (2010), ch. 6; Haarnoja et al.
-    (2017), Theorem 2 / eq. 7. ``α = 0`` is standard value iteration.
+    ``‖TQ_k − Q_k‖_∞ ≤ (1 − γ) tol``). Soft Q-iteration: Ziebart (2010); Haarnoja et al.
+    (2017), section 2.2. ``α = 0`` is standard value iteration.
 
     If the criterion is not met within ``max_iterations`` a ``RuntimeWarning`` is issued and the
     result has ``converged=False``.
@@ -259,7 +262,8 @@ def soft_q_iteration(
     tol = _as_float("tol", tol)
     if not (tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a finite value > 0, got {tol}.")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, numbers.Integral) or max_iterations < 1:
+    integral = isinstance(max_iterations, numbers.Integral) and not isinstance(max_iterations, bool)
+    if not integral or max_iterations < 1:
         raise ValueError(f"max_iterations must be an integer >= 1, got {max_iterations!r}.")
     if initial_q is None:
         q = torch.zeros_like(rewards)
@@ -325,11 +329,12 @@ def soft_policy_evaluation(
 
     .. math::
 
-        V^π(s) = \\sum_a π(a|s) [R(s, a) − α \\log π(a|s)] + γ \\sum_a π(a|s) \\sum_{s'} P(s'|s, a) V^π(s'),
+        V^π(s) = \\sum_a π(a|s) [R(s, a) − α \\log π(a|s)]
+                 + γ \\sum_a π(a|s) \\sum_{s'} P(s'|s, a) V^π(s'),
 
     i.e. ``(I − γ P_π) V^π = r_π + α H_π``, then ``Q^π = R + γ P V^π``, so that
     ``V^π(s) = Σ_a π(a|s) (Q^π(s, a) − α log π(a|s))`` (Haarnoja et al., 2018, "Soft Actor-Critic",
-    eq. 2–3). Terminal states have ``V^π = 0`` and a zero Q row. ``α = 0`` is ordinary policy
+    Lemma 1). Terminal states have ``V^π = 0`` and a zero Q row. ``α = 0`` is ordinary policy
     evaluation. Actions with probability zero (``log π = −inf``) contribute nothing.
 
     Args:

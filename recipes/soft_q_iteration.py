@@ -1,7 +1,7 @@
 """Exact soft Q-iteration on a grid world, for several temperatures.
 
 Soft Q-iteration (Ziebart, 2010; Haarnoja et al., 2017, "Reinforcement Learning with Deep
-Energy-Based Policies", eq. 7) iterates the soft Bellman operator to its fixed point
+Energy-Based Policies", section 2.2) iterates the soft Bellman operator to its fixed point
 
     Q(s, a) ← R(s, a) + γ Σ_s' P(s'|s, a) V(s'),      V(s) = α log Σ_a exp(Q(s, a)/α),
 

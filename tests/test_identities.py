@@ -1,7 +1,7 @@
 """Property tests of the soft-value algebra and the soft Bellman identities.
 
-Each property is a theorem of maximum-entropy RL (Haarnoja et al., 2017, eqs. 2–7; Haarnoja et al.,
-2018, Lemma 2; the Gibbs variational principle), checked on random Q tables, random policies, random
+Each property is a theorem of maximum-entropy RL (Haarnoja et al., 2017, section 2; Haarnoja et al.,
+2018, Lemmas 1–2; the Gibbs variational principle), checked on random Q tables, random policies, random
 finite MDPs (Dirichlet transition rows) and temperatures over many orders of magnitude. Examples are
 derandomised so that every run checks the same cases.
 """
