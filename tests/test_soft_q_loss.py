@@ -387,6 +387,12 @@ def test_ensemble_members_share_samples_of_sampled_estimators():
     torch.testing.assert_close(targets["vmap", "min"], targets["vmap", "mean"])
     torch.testing.assert_close(targets["loop", "min"], targets["loop", "mean"])
     torch.testing.assert_close(targets["vmap", "min"], targets["loop", "min"])
+    # members drawing their own samples ("different") no longer agree
+    loss.ensemble_mode = "vmap"
+    loss.set_vmap_randomness("different")
+    torch.manual_seed(1)
+    assert not torch.allclose(loss.target_value(td)[0], targets["vmap", "mean"])
+    loss.set_vmap_randomness("same")
     # and the estimate is genuinely random: another seed gives another target
     torch.manual_seed(2)
     assert not torch.allclose(loss.target_value(td)[0], targets["loop", "mean"])

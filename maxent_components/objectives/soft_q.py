@@ -89,7 +89,8 @@ class SoftQLoss(LossModule):
             prioritised replay (also settable with ``set_keys(priority=...)``).
         ensemble_mode: how the ensemble's target soft values are evaluated. ``"vmap"`` (default):
             ``torch.vmap`` over the stacked target parameters with ``randomness="same"``, so sampled
-            estimators draw the same samples for every member. ``"loop"``: one call per member,
+            estimators draw the same samples for every member (``set_vmap_randomness("different")``
+            gives each member its own samples). ``"loop"``: one call per member,
             replaying the global RNG state so that the members still share samples; use it for
             estimators that cannot run under ``vmap`` (e.g. ones drawing with an explicit
             ``torch.Generator``). Measured on one thread of the shared 2-core development machine
@@ -273,6 +274,14 @@ class SoftQLoss(LossModule):
         )
         return self
 
+    @property
+    def _ensemble_randomness(self) -> str:
+        # "same" unless set_vmap_randomness chose otherwise: members then share their samples.
+        return self._vmap_randomness or "same"
+
+    def _make_vmap(self) -> None:
+        """Nothing to cache: the ensemble ``vmap`` is built per call with the current randomness mode."""
+
     # -- the target ---------------------------------------------------------------------------
     def _soft_value_key(self) -> NestedKey:
         keys = getattr(self.soft_value, "tensor_keys", None)
@@ -298,7 +307,7 @@ class SoftQLoss(LossModule):
             return self._member_soft_value(target_params, next_td)
         if self.ensemble_mode == "vmap":
             members = torch.vmap(
-                lambda p: self._member_soft_value(p, next_td), (0,), randomness="same"
+                lambda p: self._member_soft_value(p, next_td), (0,), randomness=self._ensemble_randomness
             )(target_params)
         else:
             # Replaying the RNG state gives every member the same samples, as vmap's "same" does.
@@ -357,7 +366,7 @@ class SoftQLoss(LossModule):
         if self.num_qvalue_nets == 1:
             q = call(params).unsqueeze(0)
         else:
-            q = torch.vmap(call, (0,), randomness="same")(params)
+            q = torch.vmap(call, (0,), randomness=self._ensemble_randomness)(params)
         batch = tuple(tensordict.batch_size)
         name = keys.action_value if self._discrete else keys.state_action_value
         check_finite(f"Q-values {name!r}", q)
