@@ -343,7 +343,8 @@ def test_ensemble_min_and_mean_targets(reduction, ensemble_mode):
     assert loss.qvalue_network_params["module", "weight"].grad.shape == (2, A, S)
 
 
-def test_ensemble_members_share_samples_of_sampled_estimators():
+@pytest.mark.parametrize("use_generator", [False, True])
+def test_ensemble_members_share_samples_of_sampled_estimators(use_generator):
     """randomness='same' (vmap) and RNG replay (loop): identical members give identical estimates."""
 
     class LinearQ(nn.Module):
@@ -374,10 +375,9 @@ def test_ensemble_members_share_samples_of_sampled_estimators():
     targets = {}
     for mode in ("vmap", "loop"):
         for reduction in ("min", "mean"):
-            loss = SoftQLoss(
-                qnet, UniformSoftValue(qnet, action_spec=spec, alpha=0.5, num_samples=4),
-                num_qvalue_nets=2, target_reduction=reduction, ensemble_mode=mode,
-            )
+            generator = torch.Generator().manual_seed(5) if use_generator else None
+            estimator = UniformSoftValue(qnet, action_spec=spec, alpha=0.5, num_samples=4, generator=generator)
+            loss = SoftQLoss(qnet, estimator, num_qvalue_nets=2, target_reduction=reduction, ensemble_mode=mode)
             SoftUpdate(loss, tau=0.1)
             # both members (and every loss built here) get the Q module's own parameters
             loss.target_qvalue_network_params.data.copy_(shared.expand(2))
