@@ -152,7 +152,7 @@ def build_world(cfg: SoftQIterationConfig) -> tuple[GridWorld, int]:
 
 
 def solve(world: GridWorld, cfg: SoftQIterationConfig, alpha: float) -> SoftQIterationResult:
-    result = soft_q_iteration(
+    return soft_q_iteration(
         world.transitions,
         world.rewards,
         gamma=cfg.gamma,
@@ -161,7 +161,6 @@ def solve(world: GridWorld, cfg: SoftQIterationConfig, alpha: float) -> SoftQIte
         tol=cfg.tol,
         max_iterations=cfg.max_iterations,
     )
-    return result
 
 
 def monte_carlo_soft_return(
