@@ -626,6 +626,7 @@ def test_proposals_and_policies_without_log_prob_are_rejected():
 
 
 # -- composition with SoftQLoss ---------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:No target network updater")
 @pytest.mark.parametrize("kind", ["exact", "uniform", "importance", "policy"])
 def test_estimators_are_transparent_to_vmapped_q_ensembles(kind):
     # SoftQLoss evaluates the estimator once per target ensemble member, either under torch.vmap
