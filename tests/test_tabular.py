@@ -236,6 +236,21 @@ def test_float32_agrees_with_float64():
     torch.testing.assert_close(r32.v.double(), r64.v, rtol=0, atol=1e-3)
 
 
+def test_scalar_tensor_hyperparameters_and_initial_q_left_untouched():
+    # Learned or scheduled temperatures arrive as 0-d tensors.
+    transitions, rewards = random_mdp(3, 2, seed=4)
+    initial = torch.ones(3, 2, dtype=DTYPE)
+    from_floats = T.soft_q_iteration(transitions, rewards, gamma=0.8, alpha=0.3, initial_q=initial)
+    from_tensors = T.soft_q_iteration(
+        transitions, rewards, gamma=torch.tensor(0.8, dtype=DTYPE), alpha=torch.tensor(0.3, dtype=DTYPE),
+        initial_q=initial,
+    )
+    torch.testing.assert_close(from_tensors.q, from_floats.q, rtol=0, atol=0)
+    assert bool((initial == 1).all())
+    with pytest.raises(ValueError, match="alpha must be a scalar"):
+        T.soft_q_iteration(transitions, rewards, gamma=0.8, alpha=torch.tensor([0.3, 0.4]))
+
+
 def test_policy_improvement_greedy_limit_and_mask():
     q = torch.tensor([[1.0, 3.0, 3.0], [0.0, 5.0, -1.0]], dtype=DTYPE)
     greedy = T.soft_policy_improvement(q, alpha=0.0).exp()
