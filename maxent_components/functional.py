@@ -324,13 +324,13 @@ def median_bandwidth(
     check_finite("sq_dists", sq_dists)
     flat = sq_dists.detach().flatten(-2)
     n_entries = flat.shape[-1]
+    # Order statistics by selection (kthvalue, 1-based), not a full sort: SVGD calls this every step.
     if formula == "reference":
-        ascending = flat.sort(dim=-1).values
-        med_sq = ascending[..., n_entries - 1 - n_entries // 2]
+        med_sq = flat.kthvalue(n_entries - n_entries // 2, dim=-1).values
     else:
-        ascending = flat.clamp_min(0).sqrt().sort(dim=-1).values
-        lower = ascending[..., (n_entries - 1) // 2]
-        upper = ascending[..., n_entries // 2]
+        dists = flat.clamp_min(0).sqrt()
+        lower = dists.kthvalue((n_entries - 1) // 2 + 1, dim=-1).values
+        upper = dists.kthvalue(n_entries // 2 + 1, dim=-1).values if n_entries % 2 == 0 else lower
         med_sq = (0.5 * (lower + upper)).square()
     return (med_sq / math.log(num_particles)).clamp_min(min_bandwidth)
 
@@ -372,8 +372,16 @@ def svgd_direction(
 
 
 def tanh_squash(u: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
-    """Map ``u ∈ R`` to the box: ``a = low + (high − low)(tanh(u) + 1)/2``, elementwise."""
-    return low + (high - low) * (torch.tanh(u) + 1) / 2
+    """Map ``u ∈ R`` to the box: ``a = low + (high − low)(tanh(u) + 1)/2``, elementwise.
+
+    The result is clamped to ``[low, high]``: once ``tanh u`` rounds to ±1 the affine map can
+    overshoot a bound by one ulp.
+    """
+    a = low + (high - low) * (torch.tanh(u) + 1) / 2
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        low_t, high_t = torch.as_tensor(low, dtype=a.dtype), torch.as_tensor(high, dtype=a.dtype)
+        return torch.minimum(torch.maximum(a, low_t), high_t)
+    return a.clamp(low, high)
 
 
 def tanh_unsquash(a: Tensor, low: Tensor | float, high: Tensor | float, *, eps: float = 1e-6) -> Tensor:

@@ -40,6 +40,11 @@ def box_bounds(action_spec, action_key: NestedKey = "action") -> tuple[Tensor, T
                 f"action_spec is a composite spec without an entry {action_key!r}."
             ) from err
     domain = getattr(spec, "domain", None)
+    if domain == "continuous" and not isinstance(spec, Bounded):
+        raise ValueError(
+            f"action_spec must be a bounded box (torchrl.data.Bounded), got {type(spec).__name__}; "
+            f"these samplers need a finite [low, high]."
+        )
     if domain != "continuous":
         raise ValueError(
             f"action_spec must be a bounded continuous box (torchrl.data.Bounded), got "

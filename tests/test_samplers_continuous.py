@@ -1,0 +1,579 @@
+"""Continuous samplers against exact targets ``π(a|s) ∝ exp(Q(s, a)/α)`` on a box.
+
+The Q "networks" here are analytic TensorDict modules with closed forms, so the target is known
+exactly: mode shares by quadrature, exact samples by drawing grid cells with their exact
+probabilities. Two targets:
+
+- a 1-D tilted double well on ``[−1, 1]``: ``Q(s, a) = −8 (a² − 0.36)² + s·a`` at ``α = 0.5`` (modes
+  at ``±0.6``, a barrier of about 2 nats; the tilt ``s`` read from the observation makes the two
+  states of the batch differ: shares ``0.5/0.5`` at ``s = 0`` and ``0.35/0.65`` at ``s = 0.3``);
+- a 2-D four-mode Gaussian mixture in ``[−1, 1]²``: ``exp(Q(a)) ∝ Σ_k w_k N(a; μ_k, 0.25² I)``
+  with ``μ_k = (±0.5, ±0.5)`` and ``w = (0.4, 0.3, 0.2, 0.1)`` (truncated by the box; the exact
+  quadrant shares come from quadrature).
+
+Each sampler must match every mode's share within ``4`` binomial standard deviations (plus a
+stated slack for the samplers that are approximate by construction: ULA's ``O(ε)`` bias, finite
+particle SVGD, amortization), and the squared MMD (RBF kernel) between its samples and exact
+samples must be a small fraction of the MMD between uniform samples and exact samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torchrl.data import Bounded, Categorical, OneHot, Unbounded
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+from maxent_components.modules.qvalue import continuous_qvalue_network
+from maxent_components.samplers.gaussian import GaussianSampler
+from maxent_components.samplers.langevin import LangevinSampler
+from maxent_components.samplers.svgd import SVGDSampler
+from maxent_components.temperature import AutoTemperature
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tests run beside others on shared cores; oversubscribed threads only add contention.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# -- exact targets --------------------------------------------------------------------------------
+WELL_ALPHA = 0.5
+TILTS = (0.0, 0.3)
+MEANS = torch.tensor([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
+WEIGHTS = torch.tensor([0.4, 0.3, 0.2, 0.1])
+SIGMA = 0.25
+NUM = 2000  # samples per state for the share and MMD checks
+
+
+def _well(obs, act):
+    return -8.0 * (act.square() - 0.36).square() + obs[..., :1] * act
+
+
+def _mixture(obs, act):
+    d2 = (act.unsqueeze(-2) - MEANS.to(act.dtype)).square().sum(-1)
+    return torch.logsumexp(WEIGHTS.to(act.dtype).log() - d2 / (2 * SIGMA**2), -1, keepdim=True)
+
+
+def analytic_q(fn) -> TensorDictModule:
+    return TensorDictModule(fn, in_keys=["observation", "action"], out_keys=["state_action_value"])
+
+
+WELL_Q, MIX_Q = analytic_q(_well), analytic_q(_mixture)
+BOX1, BOX2 = Bounded(-1, 1, shape=(1,)), Bounded(-1, 1, shape=(2,))
+WELL_TD = TensorDict(observation=torch.tensor([[t] for t in TILTS]), batch_size=[2])
+MIX_TD = TensorDict(observation=torch.zeros(1, 1), batch_size=[1])
+
+
+def well_grid(tilt: float, alpha: float = WELL_ALPHA, n: int = 40_000):
+    """Cell midpoints of ``[−1, 1]`` and their exact probabilities (midpoint rule)."""
+    a = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1
+    log_p = _well(torch.tensor([[tilt]], dtype=torch.float64), a.unsqueeze(-1)).squeeze(-1) / alpha
+    p = (log_p - log_p.max()).exp()
+    return a, p / p.sum()
+
+
+def mixture_grid(n: int = 401):
+    g = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1
+    cells = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    log_p = _mixture(None, cells).squeeze(-1)
+    p = (log_p - log_p.max()).exp()
+    return cells, p / p.sum(), 2.0 / n
+
+
+def quadrant(a: torch.Tensor) -> torch.Tensor:
+    """Index of the mixture component whose quadrant holds ``a`` (the order of ``MEANS``)."""
+    right, up = a[..., 0] > 0, a[..., 1] > 0
+    return torch.where(right, torch.where(up, 0, 3), torch.where(up, 1, 2))
+
+
+def exact_well_samples(tilt: float, n: int, gen: torch.Generator) -> torch.Tensor:
+    a, p = well_grid(tilt)
+    idx = torch.multinomial(p, n, replacement=True, generator=gen)
+    jitter = (torch.rand(n, generator=gen, dtype=torch.float64) - 0.5) * (2 / len(a))
+    return (a[idx] + jitter).float().unsqueeze(-1)
+
+
+def exact_mixture_samples(n: int, gen: torch.Generator) -> torch.Tensor:
+    cells, p, width = mixture_grid()
+    idx = torch.multinomial(p, n, replacement=True, generator=gen)
+    jitter = (torch.rand(n, 2, generator=gen, dtype=torch.float64) - 0.5) * width
+    return (cells[idx] + jitter).float()
+
+
+def well_share(tilt: float) -> float:
+    a, p = well_grid(tilt)
+    return float(p[a > 0].sum())
+
+
+def mixture_shares() -> torch.Tensor:
+    cells, p, _ = mixture_grid()
+    q = quadrant(cells)
+    return torch.stack([p[q == k].sum() for k in range(4)]).float()
+
+
+def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
+    """Unbiased squared MMD with the kernel ``exp(−‖x − y‖² / (2 bandwidth²))``."""
+
+    def k(a, b):
+        return torch.exp(-torch.cdist(a, b).square() / (2 * bandwidth**2))
+
+    n, m = len(x), len(y)
+    kxx, kyy = k(x, x), k(y, y)
+    return float(
+        (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+        + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        - 2 * k(x, y).mean()
+    )
+
+
+def binomial_tol(p: float, n: int, slack: float) -> float:
+    return 4 * math.sqrt(p * (1 - p) / n) + slack
+
+
+def check_well(actions: torch.Tensor, *, slack: float, mmd_ratio: float, seed: int) -> None:
+    """``actions [n, 2, 1]`` for the two tilted states of ``WELL_TD``."""
+    gen = torch.Generator().manual_seed(seed)
+    assert bool(((actions >= -1) & (actions <= 1)).all())
+    for b, tilt in enumerate(TILTS):
+        a = actions[:, b]
+        exact_p = well_share(tilt)
+        share = float((a > 0).float().mean())
+        assert abs(share - exact_p) < binomial_tol(exact_p, len(a), slack), (tilt, share, exact_p)
+        exact = exact_well_samples(tilt, NUM, gen)
+        uniform = torch.rand(NUM, 1, generator=gen) * 2 - 1
+        ours, base = mmd2(a, exact, 0.1), mmd2(uniform, exact, 0.1)
+        assert ours < mmd_ratio * base, (tilt, ours, base)
+
+
+def check_mixture(actions: torch.Tensor, *, slack: float, mmd_ratio: float, seed: int) -> None:
+    """``actions [n, 1, 2]`` for the single state of ``MIX_TD``."""
+    gen = torch.Generator().manual_seed(seed)
+    a = actions[:, 0]
+    assert bool(((a >= -1) & (a <= 1)).all())
+    exact_shares = mixture_shares()
+    q = quadrant(a)
+    for k in range(4):
+        share = float((q == k).float().mean())
+        p = float(exact_shares[k])
+        assert abs(share - p) < binomial_tol(p, len(a), slack), (k, share, p)
+    exact = exact_mixture_samples(NUM, gen)
+    uniform = torch.rand(NUM, 2, generator=gen) * 2 - 1
+    ours, base = mmd2(a, exact, 0.2), mmd2(uniform, exact, 0.2)
+    assert ours < mmd_ratio * base, (ours, base)
+
+
+def test_exact_targets_are_what_the_docstring_says():
+    assert abs(well_share(0.0) - 0.5) < 1e-6
+    assert 0.62 < well_share(0.3) < 0.68
+    shares = mixture_shares()
+    assert abs(float(shares.sum()) - 1) < 1e-6
+    assert bool((shares.diff() < 0).all())  # ordered as the weights
+    # The checks have power: uniform actions fail them.
+    with pytest.raises(AssertionError):
+        check_well(torch.rand(NUM, 2, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1,
+                   slack=0.0, mmd_ratio=0.5, seed=0)
+    with pytest.raises(AssertionError):
+        check_mixture(torch.rand(NUM, 1, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1,
+                      slack=0.0, mmd_ratio=0.5, seed=0)
+
+
+# -- construction errors ------------------------------------------------------------------------------
+def _build(cls, q, spec, **kwargs):
+    if cls is LangevinSampler:
+        return cls(q, action_spec=spec, **kwargs)
+    return cls(q, action_spec=spec, observation_dim=1, num_cells=(8,), **kwargs)
+
+
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
+@pytest.mark.parametrize("spec", [Categorical(4), OneHot(3)])
+def test_discrete_spec_rejected(cls, spec):
+    with pytest.raises(ValueError, match="action_spec"):
+        _build(cls, WELL_Q, spec)
+
+
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
+def test_unbounded_box_rejected(cls):
+    with pytest.raises(ValueError, match="bounded"):
+        _build(cls, WELL_Q, Unbounded(shape=(2,)))
+    with pytest.raises(ValueError, match="bounded"):
+        _build(cls, WELL_Q, Bounded(-float("inf"), 1.0, shape=(2,)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"step_size": 0.0}, "step_size"),
+        ({"step_size": -0.1}, "step_size"),
+        ({"step_size": float("nan")}, "step_size"),
+        ({"num_steps": 0}, "num_steps"),
+        ({"num_steps": -3}, "num_steps"),
+        ({"init": "gaussian"}, "init"),
+    ],
+)
+def test_langevin_rejects_bad_hyperparameters(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        LangevinSampler(WELL_Q, action_spec=BOX1, **kwargs)
+
+
+def test_svgd_rejects_bad_hyperparameters():
+    with pytest.raises(ValueError, match="fixed"):
+        SVGDSampler(WELL_Q, action_spec=BOX1, observation_dim=1, num_particles=3, fixed_fraction=0.2)
+    with pytest.raises(ValueError, match="bandwidth"):
+        SVGDSampler(WELL_Q, action_spec=BOX1, observation_dim=1, bandwidth="silverman")
+    with pytest.raises(ValueError, match="alpha"):
+        SVGDSampler(WELL_Q, action_spec=BOX1, observation_dim=1, alpha=AutoTemperature(-1.0))
+    with pytest.raises(ValueError, match="observation_dim"):
+        SVGDSampler(WELL_Q, action_spec=BOX1)
+    sampler = SVGDSampler(WELL_Q, action_spec=BOX1, observation_dim=1, num_cells=(8,))
+    with pytest.raises(ValueError, match="step_size"):
+        sampler.refine(WELL_TD, torch.zeros(4, 2, 1), num_steps=2, step_size=0.0)
+    with pytest.raises(ValueError, match="num_steps"):
+        sampler.refine(WELL_TD, torch.zeros(4, 2, 1), num_steps=0, step_size=0.1)
+    with pytest.raises(ValueError, match="particles"):
+        sampler.refine(WELL_TD, torch.zeros(4, 3, 1), num_steps=1, step_size=0.1)
+
+
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
+def test_nonfinite_q_raises_naming_the_qvalue_network(cls):
+    bad_q = analytic_q(lambda obs, act: act.sum(-1, keepdim=True) / 0.0 * 0.0)
+    sampler = _build(cls, bad_q, BOX1)
+    with pytest.raises(ValueError, match="qvalue_network"):
+        if cls is LangevinSampler:
+            sampler.sample(WELL_TD, 2)
+        else:
+            sampler.loss(WELL_TD)
+
+
+# -- Langevin: ULA and MALA -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "metropolis, step_size, slack", [(False, 0.01, 0.02), (True, 0.05, 0.0)], ids=["ula", "mala"]
+)
+def test_langevin_double_well(metropolis, step_size, slack):
+    sampler = LangevinSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, num_steps=400,
+                              step_size=step_size, metropolis=metropolis)
+    actions, info = sampler.sample_with_info(WELL_TD, NUM, generator=torch.Generator().manual_seed(0))
+    assert actions.shape == (NUM, 2, 1)
+    check_well(actions, slack=slack, mmd_ratio=0.03, seed=1)
+    rate = info["acceptance_rate"]
+    if metropolis:
+        assert bool(((rate > 0.5) & (rate < 1.0)).all())
+    else:
+        assert bool((rate == 1).all())
+
+
+@pytest.mark.parametrize(
+    "metropolis, step_size, slack", [(False, 0.01, 0.02), (True, 0.05, 0.0)], ids=["ula", "mala"]
+)
+def test_langevin_four_mode_mixture(metropolis, step_size, slack):
+    sampler = LangevinSampler(MIX_Q, action_spec=BOX2, alpha=1.0, num_steps=300,
+                              step_size=step_size, metropolis=metropolis)
+    actions, _ = sampler.sample(MIX_TD, NUM, generator=torch.Generator().manual_seed(2))
+    check_mixture(actions, slack=slack, mmd_ratio=0.05, seed=3)
+
+
+def test_mala_leaves_the_exact_target_invariant():
+    gen = torch.Generator().manual_seed(4)
+    start = torch.stack([exact_well_samples(t, NUM, gen) for t in TILTS], dim=1)  # [n, 2, 1]
+    # A large step makes ULA visibly wrong; MALA corrects it exactly.
+    mala = LangevinSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, num_steps=40, step_size=0.3,
+                           metropolis=True)
+    moved, info = mala.refine(WELL_TD, start, generator=gen)
+    assert bool((info["acceptance_rate"] < 0.9).all()) and bool((info["acceptance_rate"] > 0.1).all())
+    assert (moved - start).abs().mean() > 0.1  # the chains did move
+    check_well(moved, slack=0.0, mmd_ratio=0.03, seed=5)
+    ula = LangevinSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, num_steps=40, step_size=0.3)
+    biased, _ = ula.refine(WELL_TD, start, generator=gen)
+    exact = exact_well_samples(TILTS[1], NUM, gen)
+    assert mmd2(biased[:, 1], exact, 0.1) > 5 * max(mmd2(moved[:, 1], exact, 0.1), 1e-4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(step_size=st.floats(min_value=1e-4, max_value=50.0), metropolis=st.booleans(),
+       low=st.floats(min_value=-3.0, max_value=0.5), width=st.floats(min_value=1e-2, max_value=4.0))
+def test_langevin_samples_never_leave_the_box(step_size, metropolis, low, width):
+    spec = Bounded(low, low + width, shape=(2,))
+    sampler = LangevinSampler(MIX_Q, action_spec=spec, alpha=0.05, num_steps=5, step_size=step_size,
+                              metropolis=metropolis)
+    actions, _ = sampler.sample(MIX_TD, 64, generator=torch.Generator().manual_seed(0))
+    assert bool(torch.isfinite(actions).all())
+    assert bool(((actions >= spec.space.low) & (actions <= spec.space.high)).all())
+
+
+def test_langevin_warm_start_and_deterministic_forward():
+    init = GaussianSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, observation_dim=1, num_cells=(8,))
+    sampler = LangevinSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, num_steps=3, init=init)
+    assert list(sampler.parameters()) == []  # neither Q's nor the warm-start policy's
+    actions, log_prob = sampler.sample(WELL_TD, 5)
+    assert actions.shape == (5, 2, 1) and log_prob is None
+    td = sampler(WELL_TD.clone())
+    assert td["action"].shape == (2, 1) and "action_log_prob" not in td.keys()
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        torch.manual_seed(0)
+        first = sampler(WELL_TD.clone())["action"]
+        torch.manual_seed(0)
+        second = sampler(WELL_TD.clone())["action"]
+    torch.testing.assert_close(first, second)
+
+
+# -- SVGD -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bandwidth", ["reference", "paper"])
+def test_svgd_refine_double_well(bandwidth):
+    sampler = SVGDSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, observation_dim=1, num_cells=(8,),
+                          bandwidth=bandwidth)
+    start = torch.rand(200, 2, 1, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    actions = sampler.refine(WELL_TD, start, num_steps=300, step_size=0.1)
+    check_well(actions, slack=0.03, mmd_ratio=0.05, seed=7)
+
+
+def test_svgd_refine_four_mode_mixture():
+    sampler = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(8,))
+    start = torch.rand(200, 1, 2, generator=torch.Generator().manual_seed(8)) * 2 - 1
+    actions = sampler.refine(MIX_TD, start, num_steps=300, step_size=0.1)
+    check_mixture(actions, slack=0.03, mmd_ratio=0.1, seed=9)
+
+
+def _train(sampler, td, steps, lr, seed):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    optim = torch.optim.Adam(sampler.policy_network.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps, eta_min=lr / 20)
+    for _ in range(steps):
+        loss = sampler.loss(td, generator=gen)
+        optim.zero_grad()
+        loss["loss_actor"].backward()
+        optim.step()
+        schedule.step()
+    return sampler
+
+
+@pytest.fixture(scope="module")
+def trained_svgd_well():
+    torch.manual_seed(10)
+    sampler = SVGDSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, observation_dim=1,
+                          num_cells=(64, 64), num_particles=64)
+    return _train(sampler, WELL_TD, 600, 3e-3, 10)
+
+
+@pytest.fixture(scope="module")
+def trained_svgd_mixture():
+    torch.manual_seed(11)
+    sampler = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(64, 64),
+                          num_particles=64)
+    return _train(sampler, MIX_TD, 600, 3e-3, 11)
+
+
+def test_amortized_svgd_double_well(trained_svgd_well):
+    with torch.no_grad():
+        actions, log_prob = trained_svgd_well.sample(WELL_TD, NUM, generator=torch.Generator().manual_seed(12))
+    assert log_prob is None
+    check_well(actions, slack=0.06, mmd_ratio=0.15, seed=13)
+
+
+def test_amortized_svgd_four_mode_mixture(trained_svgd_mixture):
+    with torch.no_grad():
+        actions, _ = trained_svgd_mixture.sample(MIX_TD, NUM, generator=torch.Generator().manual_seed(14))
+    check_mixture(actions, slack=0.06, mmd_ratio=0.25, seed=15)
+
+
+@settings(max_examples=10, deadline=None)
+@given(step_size=st.floats(min_value=1e-4, max_value=50.0))
+def test_svgd_refine_never_leaves_the_box(step_size):
+    spec = Bounded(torch.tensor([-2.0, 0.0]), torch.tensor([0.5, 0.1]), shape=(2,))
+    sampler = SVGDSampler(MIX_Q, action_spec=spec, alpha=0.05, observation_dim=1, num_cells=(8,))
+    start = spec.rand((16, 1))
+    actions = sampler.refine(MIX_TD, start, num_steps=3, step_size=step_size)
+    assert bool(torch.isfinite(actions).all())
+    assert bool(((actions >= spec.space.low) & (actions <= spec.space.high)).all())
+
+
+# -- tanh-Gaussian ------------------------------------------------------------------------------------
+UNI_MEAN, UNI_STD = torch.tensor([0.3, -0.2]), 0.2
+UNI_Q = analytic_q(lambda obs, act: -(act - UNI_MEAN).square().sum(-1, keepdim=True) / (2 * UNI_STD**2))
+
+
+@pytest.fixture(scope="module")
+def trained_gaussian_unimodal():
+    torch.manual_seed(16)
+    sampler = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(64, 64),
+                              num_loss_samples=16)
+    return _train(sampler, MIX_TD, 400, 3e-3, 16)
+
+
+def test_gaussian_matches_a_unimodal_target(trained_gaussian_unimodal):
+    gen = torch.Generator().manual_seed(17)
+    with torch.no_grad():
+        actions, _ = trained_gaussian_unimodal.sample(MIX_TD, NUM, generator=gen)
+    a = actions[:, 0]
+    # Exact: N(μ, 0.2² I) truncated to the box (rejection sampling).
+    exact = UNI_MEAN + UNI_STD * torch.randn(3 * NUM, 2, generator=gen)
+    exact = exact[(exact.abs() < 1).all(-1)][:NUM]
+    uniform = torch.rand(NUM, 2, generator=gen) * 2 - 1
+    torch.testing.assert_close(a.mean(0), exact.mean(0), atol=0.02, rtol=0)
+    torch.testing.assert_close(a.std(0), exact.std(0), atol=0.02, rtol=0)
+    assert mmd2(a, exact, 0.1) < 0.02 * mmd2(uniform, exact, 0.1)
+
+
+def test_gaussian_on_a_bimodal_target_covers_one_mode():
+    # The documented limitation: the reverse KL of a unimodal policy picks a mode of a clearly
+    # bimodal target (a 10-nat barrier at α = 0.1) instead of splitting its mass 50/50.
+    alpha = 0.1
+    sampler = GaussianSampler(WELL_Q, action_spec=BOX1, alpha=alpha, observation_dim=1, num_cells=(32, 32),
+                              num_loss_samples=16)
+    _train(sampler, WELL_TD, 300, 3e-3, 18)
+    with torch.no_grad():
+        actions, _ = sampler.sample(WELL_TD, NUM, generator=torch.Generator().manual_seed(19))
+    a, p = well_grid(0.0, alpha)
+    assert abs(float(p[a > 0].sum()) - 0.5) < 1e-6
+    share = float((actions[:, 0] > 0).float().mean())
+    assert max(share, 1 - share) > 0.95
+
+
+def _torch_tanh_normal(loc, scale, low, high):
+    base = torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
+    transforms = [
+        torch.distributions.TanhTransform(),
+        torch.distributions.AffineTransform((low + high) / 2, (high - low) / 2),
+    ]
+    return torch.distributions.TransformedDistribution(base, transforms)
+
+
+def test_gaussian_log_prob_is_the_tanh_normal_change_of_variables():
+    spec = Bounded(torch.tensor([-2.0, 0.0]), torch.tensor([1.0, 0.5]), shape=(2,))
+    torch.manual_seed(20)
+    sampler = GaussianSampler(UNI_Q, action_spec=spec, observation_dim=3, num_cells=(16,))
+    td = TensorDict(observation=torch.randn(4, 3), batch_size=[4])
+    actions, log_prob = sampler.sample(td, 7, generator=torch.Generator().manual_seed(21))
+    assert actions.shape == (7, 4, 2) and log_prob.shape == (7, 4)
+    loc, scale = sampler.distribution_params(td)
+    reference = _torch_tanh_normal(loc.double(), scale.double(), spec.space.low.double(), spec.space.high.double())
+    torch.testing.assert_close(log_prob.double(), reference.log_prob(actions.double()), atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(sampler.log_prob(td, actions), log_prob, atol=1e-3, rtol=1e-4)
+
+
+def test_gaussian_log_prob_integrates_to_one_over_the_box():
+    torch.manual_seed(22)
+    spec = Bounded(-2.0, 1.0, shape=(1,))
+    sampler = GaussianSampler(WELL_Q, action_spec=spec, observation_dim=1, num_cells=(16,))
+    td = TensorDict(observation=torch.tensor([[-1.0], [0.0], [2.0]]), batch_size=[3])
+    # Midpoint rule on a fine grid, in float64 through the same code path.
+    sampler.double()
+    n = 200_000
+    grid = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 3 - 2
+    log_p = sampler.log_prob(td.double(), grid.reshape(n, 1, 1).expand(n, 3, 1))
+    integral = log_p.exp().sum(0) * (3 / n)
+    torch.testing.assert_close(integral, torch.ones(3, dtype=torch.float64), atol=2e-3, rtol=0)
+    # 2-D: a product grid.
+    spec2 = Bounded(torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 0.5]), shape=(2,))
+    sampler2 = GaussianSampler(UNI_Q, action_spec=spec2, observation_dim=1, num_cells=(16,)).double()
+    m = 600
+    gx = (torch.arange(m, dtype=torch.float64) + 0.5) / m * 2 - 1
+    gy = (torch.arange(m, dtype=torch.float64) + 0.5) / m * 0.5
+    cells = torch.stack(torch.meshgrid(gx, gy, indexing="ij"), -1).reshape(-1, 1, 2)
+    log_p2 = sampler2.log_prob(MIX_TD.double(), cells)
+    torch.testing.assert_close(log_p2.exp().sum() * (2 / m) * (0.5 / m), torch.tensor(1.0, dtype=torch.float64),
+                               atol=5e-3, rtol=0)
+
+
+def test_gaussian_sample_is_reparameterised_and_forward_respects_exploration_type():
+    sampler = GaussianSampler(UNI_Q, action_spec=BOX2, observation_dim=1, num_cells=(8,))
+    actions, log_prob = sampler.sample(MIX_TD, 3)
+    (actions.sum() + log_prob.sum()).backward()
+    assert all(p.grad is not None for p in sampler.policy_network.parameters())
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        td = sampler(MIX_TD.clone())
+    loc, _ = sampler.distribution_params(MIX_TD)
+    torch.testing.assert_close(td["action"], torch.tanh(loc))
+    with set_exploration_type(ExplorationType.RANDOM):
+        td = sampler(MIX_TD.clone())
+    assert td["action"].shape == (1, 2) and td["action_log_prob"].shape == (1,)
+    assert not torch.allclose(td["action"], torch.tanh(loc))
+
+
+# -- ownership, losses, batching ----------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler])
+def test_amortized_sampler_owns_only_its_parameters(cls):
+    torch.manual_seed(23)
+    q = continuous_qvalue_network(3, 2, num_cells=(16,))
+    sampler = cls(q, action_spec=BOX2, observation_dim=3, num_cells=(16,))
+    q_ids = {id(p) for p in q.parameters()}
+    assert q_ids.isdisjoint(id(p) for p in sampler.parameters())
+    assert set(sampler.state_dict()).isdisjoint(f"qvalue_network.{k}" for k in q.state_dict())
+    td = TensorDict(observation=torch.randn(5, 3), batch_size=[5])
+    loss = sampler.loss(td)
+    loss["loss_actor"].backward()
+    assert all(p.grad is None for p in q.parameters())
+    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in sampler.policy_network.parameters())
+
+
+def test_gaussian_loss_terms_with_fixed_and_learned_temperature():
+    td = TensorDict(observation=torch.zeros(6, 1), batch_size=[6])
+    fixed = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=0.3, observation_dim=1, num_cells=(8,)).loss(td)
+    assert set(fixed.keys()) == {"loss_actor", "alpha", "entropy"}
+    assert all(bool(torch.isfinite(v)) for v in fixed.values())
+    assert not fixed["alpha"].requires_grad and not fixed["entropy"].requires_grad
+    temperature = AutoTemperature(-2.0, initial_alpha=0.3)
+    learned = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=temperature, observation_dim=1, num_cells=(8,))
+    assert any(p is temperature.log_alpha for p in learned.parameters())  # the sampler owns its α
+    loss = learned.loss(td)
+    assert set(loss.keys()) == {"loss_actor", "alpha", "entropy", "loss_alpha"}
+    loss["loss_alpha"].backward()
+    assert temperature.log_alpha.grad is not None
+
+
+def test_svgd_loss_terms():
+    sampler = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=0.5, observation_dim=1, num_cells=(8,),
+                          num_particles=8)
+    loss = sampler.loss(TensorDict(observation=torch.zeros(3, 1), batch_size=[3]))
+    assert set(loss.keys()) == {"loss_actor", "alpha", "bandwidth"}
+    assert all(bool(torch.isfinite(v)) for v in loss.values())
+    assert loss["loss_actor"].requires_grad and not loss["bandwidth"].requires_grad
+
+
+class _CountingQ(TensorDictModule):
+    """The analytic mixture Q, recording the batch size of every call."""
+
+    def __init__(self):
+        super().__init__(_mixture, in_keys=["observation", "action"], out_keys=["state_action_value"])
+        self.calls = []
+
+    def forward(self, tensordict, *args, **kwargs):
+        self.calls.append(tuple(tensordict.batch_size))
+        return super().forward(tensordict, *args, **kwargs)
+
+
+def test_q_is_evaluated_once_per_batch_of_particles():
+    td = TensorDict(observation=torch.zeros(3, 4, 1), batch_size=[3, 4])
+    q = _CountingQ()
+    SVGDSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,), num_particles=10).loss(td)
+    assert q.calls == [(5, 3, 4)]  # the 5 fixed particles of every state, in one call
+    q.calls.clear()
+    LangevinSampler(q, action_spec=BOX2, num_steps=4).sample(td, 7)
+    assert q.calls == [(7, 3, 4)] * 5
+    q.calls.clear()
+    GaussianSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,), num_loss_samples=2).loss(td)
+    assert q.calls == [(2, 3, 4)]
+
+
+def test_custom_keys():
+    q = TensorDictModule(lambda obs, act: -(act - 0.5).square().sum(-1, keepdim=True) + obs[..., :1],
+                         in_keys=["obs", "act"], out_keys=["q"])
+    td = TensorDict(obs=torch.zeros(2, 1), batch_size=[2])
+    for sampler in (
+        GaussianSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,)),
+        SVGDSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,), num_particles=4),
+        LangevinSampler(q, action_spec=BOX2, num_steps=2),
+    ):
+        sampler.set_keys(observation="obs", action="act", action_log_prob="lp", state_action_value="q")
+        out = sampler(td.clone())
+        assert out["act"].shape == (2, 2)
+        if hasattr(sampler, "loss"):
+            assert bool(torch.isfinite(sampler.loss(td)["loss_actor"]))
