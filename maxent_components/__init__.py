@@ -8,15 +8,19 @@ composes them into soft Q-learning, SAC, discrete SAC and new variants. The alge
 Importing the package registers the ``maxent_components/MultiGoal-v0`` Gymnasium environment.
 """
 
-from maxent_components import functional, tabular
-from maxent_components.envs import register_envs as _register_envs
-from maxent_components.objectives import (
+from maxent_components._compat import skip_absent_pandas_lookup
+
+skip_absent_pandas_lookup()
+
+from maxent_components import functional, tabular  # noqa: E402
+from maxent_components.envs import register_envs as _register_envs  # noqa: E402
+from maxent_components.objectives import (  # noqa: E402
     AnnealedTemperature,
     AutoTemperature,
     FixedTemperature,
     SoftQLoss,
 )
-from maxent_components.samplers import (
+from maxent_components.samplers import (  # noqa: E402
     BoltzmannSampler,
     CategoricalSampler,
     GaussianSampler,
@@ -25,7 +29,7 @@ from maxent_components.samplers import (
     SVGDSampler,
     UniformSampler,
 )
-from maxent_components.soft_value import (
+from maxent_components.soft_value import (  # noqa: E402
     ExactSoftValue,
     ImportanceSoftValue,
     PolicySoftValue,
