@@ -513,12 +513,13 @@ def render_help(config_cls: type, *, app_name: str, description: str) -> str:
         else:
             lines.append(head.ljust(width + 6) + wrapped[0])
             lines.extend(" " * (width + 6) + chunk for chunk in wrapped[1:])
-    lines += [
-        "",
-        "Hydra: hydra.run.dir=PATH sets the run directory; -m runs a sweep "
-        "(e.g. -m seed=0,1,2); --cfg job prints the resolved config.",
-        "",
-    ]
+    lines += [""]
+    lines += textwrap.wrap(
+        "Hydra: hydra.run.dir=PATH sets the run directory; -m runs a sweep (e.g. -m seed=0,1,2, "
+        "with hydra.sweep.dir=PATH to make it resumable); --cfg job prints the resolved config.",
+        96,
+    )
+    lines += [""]
     # Hydra resolves the template with OmegaConf (where "${" starts an interpolation) and then with
     # string.Template (where "$" starts a placeholder), so a literal "$" is escaped for both.
     return "\n".join(lines).replace("$", "$$").replace("${", "\\${")
