@@ -24,8 +24,18 @@ __all__ = ["NoiseInputNetwork", "noise_input_policy_network", "tanh_normal_actor
 class NoiseInputNetwork(nn.Module):
     """``u = f(ξ; s)``: a network of the concatenation ``[s, ξ]``, called as ``net(observation, noise)``.
 
+    With ``residual=True`` (requires ``noise_dim >= action_dim``) the output is
+    ``network([s, ξ]) + ξ_{1:D}`` (the first ``D = action_dim`` noise coordinates). At initialisation, when the network's output is small, the sampler is
+    then close to ``tanh(N(0, I))`` mapped onto the box — broad, with particles in every mode's
+    basin. Without it, a freshly initialised network maps all noise to a narrow cloud, and SVGD,
+    whose kernel interaction vanishes between distant particles, can settle on whichever mode that
+    cloud started in.
+
     Args:
         network: any module mapping ``[*B, observation_dim + noise_dim]`` to ``[*B, action_dim]``.
+
+    Keyword Args:
+        residual: add the noise to the output.
 
     Examples:
         >>> net = noise_input_policy_network(3, 2, num_cells=(16,))
@@ -33,12 +43,21 @@ class NoiseInputNetwork(nn.Module):
         torch.Size([5, 2])
     """
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: nn.Module, *, residual: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.residual = bool(residual)
 
     def forward(self, observation: Tensor, noise: Tensor) -> Tensor:
-        return self.network(torch.cat([observation, noise], dim=-1))
+        out = self.network(torch.cat([observation, noise], dim=-1))
+        if self.residual:
+            if noise.shape[-1] < out.shape[-1]:
+                raise ValueError(
+                    f"a residual noise-input network needs noise_dim >= action_dim, got noise "
+                    f"{tuple(noise.shape)} and output {tuple(out.shape)}."
+                )
+            out = out + noise[..., : out.shape[-1]]
+        return out
 
 
 def noise_input_policy_network(
@@ -49,7 +68,11 @@ def noise_input_policy_network(
     num_cells: Sequence[int] = (256, 256),
     activation_class: type[nn.Module] = nn.ReLU,
 ) -> NoiseInputNetwork:
-    """An MLP sampling network ``u = f_φ(ξ; s)`` with ``noise_dim`` (default ``action_dim``) noise inputs."""
+    """An MLP sampling network ``u = f_φ(ξ; s)`` with ``noise_dim`` (default ``action_dim``) noise inputs.
+
+    Residual in the noise (``u = MLP([s, ξ]) + ξ_{1:D}``, see :class:`NoiseInputNetwork`) whenever
+    ``noise_dim >= action_dim``.
+    """
     noise_dim = action_dim if noise_dim is None else noise_dim
     mlp = MLP(
         in_features=observation_dim + noise_dim,
@@ -57,7 +80,7 @@ def noise_input_policy_network(
         num_cells=list(num_cells),
         activation_class=activation_class,
     )
-    return NoiseInputNetwork(mlp)
+    return NoiseInputNetwork(mlp, residual=noise_dim >= action_dim)
 
 
 def tanh_normal_actor_network(
