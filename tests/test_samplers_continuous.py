@@ -318,11 +318,15 @@ def test_langevin_warm_start_and_deterministic_forward():
     td = sampler(WELL_TD.clone())
     assert td["action"].shape == (2, 1) and "action_log_prob" not in td.keys()
     with set_exploration_type(ExplorationType.DETERMINISTIC):
-        torch.manual_seed(0)
         first = sampler(WELL_TD.clone())["action"]
-        torch.manual_seed(0)
         second = sampler(WELL_TD.clone())["action"]
+        from_centre = LangevinSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, num_steps=200,
+                                      step_size=0.01)(WELL_TD.clone())["action"]
     torch.testing.assert_close(first, second)
+    # Noise-free ascent from the centre of the box: the symmetric state stays at the barrier top
+    # a = 0 (a stationary point), the tilted one climbs to its dominant mode near a = 0.6.
+    assert abs(float(from_centre[0])) < 1e-4
+    assert 0.5 < float(from_centre[1]) < 0.7
 
 
 # -- SVGD -------------------------------------------------------------------------------------------
@@ -580,3 +584,30 @@ def test_custom_keys():
         assert out["act"].shape == (2, 2)
         if hasattr(sampler, "loss"):
             assert bool(torch.isfinite(sampler.loss(td)["loss_actor"]))
+
+
+def test_target_score_in_u_space_is_the_closed_form():
+    # ∇_u [Q(s, a(u))/α + log(1 − tanh² u)] = Q'(a) a'(u)/α − 2 tanh u, with a'(u) = (1 − tanh² u)(high − low)/2.
+    spec = Bounded(-2.0, 1.0, shape=(1,))
+    sampler = LangevinSampler(WELL_Q, action_spec=spec, alpha=0.7)
+    u = torch.linspace(-3, 3, 13).reshape(13, 1, 1).expand(13, 2, 1)
+    log_p, score = sampler._log_target(sampler._state(WELL_TD), u, torch.tensor(0.7), with_score=True)
+    a = sampler.squash(u)
+    tilt = WELL_TD["observation"] / 10
+    dq_da = -32 * a * (a.square() - 0.36) + tilt
+    da_du = (1 - torch.tanh(u).square()) * 1.5
+    torch.testing.assert_close(score, dq_da * da_du / 0.7 - 2 * torch.tanh(u), atol=1e-4, rtol=1e-4)
+    expected = _well(WELL_TD["observation"], a).squeeze(-1) / 0.7 + (da_du.squeeze(-1)).log()
+    torch.testing.assert_close(log_p, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_svgd_deterministic_forward_uses_zero_noise():
+    sampler = SVGDSampler(WELL_Q, action_spec=BOX1, observation_dim=1, num_cells=(8,))
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        first = sampler(WELL_TD.clone())["action"]
+        second = sampler(WELL_TD.clone())["action"]
+    torch.testing.assert_close(first, second)
+    obs = WELL_TD["observation"]
+    torch.testing.assert_close(first, torch.tanh(sampler.policy_network(obs, torch.zeros(2, 1))))
+    with set_exploration_type(ExplorationType.RANDOM):
+        assert not torch.allclose(sampler(WELL_TD.clone())["action"], first)

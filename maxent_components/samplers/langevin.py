@@ -57,7 +57,8 @@ class LangevinSampler(ContinuousSampler):
     ``log π`` is intractable: :meth:`sample` returns ``None`` log-probabilities. The acceptance rate
     of the last run is in :attr:`last_acceptance_rate` and in :meth:`sample_with_info`. Under a
     deterministic exploration type, ``forward`` runs the chain without noise (gradient ascent on
-    ``log p_u`` from the initial actions).
+    ``log p_u``) from a deterministic start: the warm-start sampler's deterministic action, or the
+    centre of the box.
 
     Args:
         qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
@@ -161,7 +162,14 @@ class LangevinSampler(ContinuousSampler):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         if exploration_type() in _DETERMINISTIC:
-            u0 = self._initial_u(tensordict, 1, None)
+            # Deterministic start too: the warm-start sampler's own deterministic action (it runs
+            # under the same exploration type), else the centre of the box.
+            if isinstance(self.init, PolicySampler):
+                with torch.no_grad():
+                    start = self.init(tensordict.clone(False)).get(self.init.tensor_keys.action)
+                u0 = self.unsquash(start.detach()).unsqueeze(0)
+            else:
+                u0 = self.low.new_zeros((1, *tensordict.batch_size, self.action_dim))
             actions, _ = self._run(tensordict, u0, self.num_steps, self.step_size, None, noise=False)
         else:
             actions, _ = self.sample_with_info(tensordict, 1)
