@@ -340,7 +340,7 @@ def svgd_direction(
 ) -> Tensor:
     """Stein variational direction ``Δ(a_i) = E_j[κ(a_j, a_i) ∇_{a_j} log p(a_j) + ∇_{a_j} κ(a_j, a_i)]``.
 
-    Liu & Wang (2016), eq. (8); Haarnoja et al. (2017), eq. (13). The expectation is the mean over
+    Liu & Wang (2016), algorithm 1; Haarnoja et al. (2017), eq. 13. The expectation is the mean over
     the ``kernel_particles`` ``a_j`` (``[..., Kj, D]``, the "fixed" particles, with their scores
     ``∇ log p(a_j)`` in ``scores``); the direction is evaluated at ``particles`` ``a_i``
     (``[..., Ki, D]``, the "updated" particles). For the RBF kernel of :func:`rbf_kernel`,
@@ -438,7 +438,7 @@ def mala_log_acceptance(
     """Log Metropolis–Hastings acceptance probability of a Langevin proposal (MALA).
 
     ``log A = min(0, log p(x') + log q(x|x') − log p(x) − log q(x'|x))`` with ``q`` the Gaussian of
-    :func:`langevin_proposal_log_prob` (Roberts & Tweedie, 1996, eq. 2.4). Points are ``[..., D]``,
+    :func:`langevin_proposal_log_prob` (Roberts & Tweedie, 1996). Points are ``[..., D]``,
     log-densities ``[...]``; ``p`` may be unnormalised.
     """
     forward = langevin_proposal_log_prob(x_new, x, score_x, step_size)

@@ -26,12 +26,12 @@ class GaussianSampler(ContinuousSampler):
 
     Trained with the reparameterised KL loss of soft actor-critic (Haarnoja et al., 2018, "Soft
     Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning with a Stochastic Actor",
-    eqs. 7 and 12)
+    eq. 12)
 
     .. math:: J_π(φ) = E_{s, ξ ∼ N(0, I)}\\big[α \\log π_φ(a_φ(ξ; s) | s) − Q(s, a_φ(ξ; s))\\big],
 
     which is ``α · KL(π_φ(·|s) ‖ exp(Q(s, ·)/α)/Z(s))`` up to a constant in ``φ``. The density is
-    tractable by the change of variables (SAC appendix C)
+    tractable by the change of variables (SAC appendix C, eq. 21)
 
     .. math:: \\log π(a|s) = \\log N(u; μ, σ²) − Σ_d \\big[\\log\\frac{high_d − low_d}{2} + \\log(1 − \\tanh^2 u_d)\\big],
 
