@@ -611,3 +611,23 @@ def test_svgd_deterministic_forward_uses_zero_noise():
     torch.testing.assert_close(first, torch.tanh(sampler.policy_network(obs, torch.zeros(2, 1))))
     with set_exploration_type(ExplorationType.RANDOM):
         assert not torch.allclose(sampler(WELL_TD.clone())["action"], first)
+
+
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
+def test_ensemble_parameters_give_the_pessimistic_q(cls):
+    torch.manual_seed(24)
+    q = continuous_qvalue_network(1, 2, num_cells=(16,))
+    members = [continuous_qvalue_network(1, 2, num_cells=(16,)) for _ in range(2)]
+    stacked = TensorDict.stack([TensorDict.from_module(m) for m in members]).detach().requires_grad_(True)
+    sampler = _build(cls, q, BOX2, qvalue_params=stacked)
+    td = TensorDict(observation=torch.randn(3, 1), batch_size=[3])
+    actions = BOX2.rand((4, 3))
+    values = sampler._qvalue(sampler._state(td), actions)
+    expected = torch.minimum(*[m(td.expand(4, 3).clone().set("action", actions))["state_action_value"]
+                               for m in members]).squeeze(-1)
+    torch.testing.assert_close(values, expected)
+    if cls is not LangevinSampler:
+        sampler.loss(td)["loss_actor"].backward()
+        assert all(p.grad is None for p in stacked.values(True, True))
+    with pytest.raises(ValueError, match="qvalue_params"):
+        sampler.set_qvalue_params(TensorDict.from_module(q).flatten_keys().to_dict())

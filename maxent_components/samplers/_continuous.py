@@ -24,6 +24,7 @@ from torchrl.data import Bounded
 
 from maxent_components.functional import tanh_log_abs_det_jacobian, tanh_squash, tanh_unsquash
 from maxent_components.samplers.base import PolicySampler
+from maxent_components.samplers.boltzmann import ensemble_action_values
 from maxent_components.temperature import Temperature
 
 __all__ = ["ContinuousSampler", "box_bounds"]
@@ -91,13 +92,39 @@ class ContinuousSampler(PolicySampler):
 
     default_keys = _AcceptedKeys
 
-    def __init__(self, qvalue_network, *, action_spec, alpha: float | Temperature) -> None:
+    def __init__(
+        self,
+        qvalue_network,
+        *,
+        action_spec,
+        alpha: float | Temperature,
+        qvalue_params: TensorDictBase | None = None,
+    ) -> None:
         low, high = box_bounds(action_spec)
         super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
         self.register_buffer("low", low)
         self.register_buffer("high", high)
         self.action_shape = tuple(low.shape)
         self.action_dim = int(math.prod(self.action_shape)) if self.action_shape else 1
+        self.__dict__["qvalue_params"] = None
+        self.set_qvalue_params(qvalue_params)
+
+    def set_qvalue_params(self, qvalue_params: TensorDictBase | None) -> ContinuousSampler:
+        """Act on ``min_i Q_i`` of an ensemble ``[N, ...]`` of Q parameters (``None``: the Q module as it is).
+
+        Pass ``SoftQLoss.qvalue_network_params`` when the loss holds ``num_qvalue_nets > 1``: the Q
+        module itself then keeps its untrained initial parameters. The members are evaluated with
+        ``torch.vmap`` on detached parameters; they stay referenced, not owned.
+        """
+        if qvalue_params is not None and (
+            not isinstance(qvalue_params, TensorDictBase) or qvalue_params.batch_dims < 1
+        ):
+            raise ValueError(
+                "qvalue_params must be a stack [N, ...] of Q-network parameters, such as "
+                f"SoftQLoss.qvalue_network_params with num_qvalue_nets > 1; got {type(qvalue_params).__name__}."
+            )
+        self.__dict__["qvalue_params"] = qvalue_params
+        return self
 
     # -- the box ------------------------------------------------------------------------------
     def _flat_bounds(self) -> tuple[Tensor, Tensor]:
@@ -153,13 +180,16 @@ class ContinuousSampler(PolicySampler):
         td = self._expand(state, num)
         td.set(self.tensor_keys.action, actions)
         net = self.qvalue_network
-        params = TensorDict.from_module(net) if detach_params else None
-        if params is not None and not params.is_empty():
-            with params.detach().to_module(net):
-                out = net(td)
+        key = self.tensor_keys.state_action_value
+        if self.qvalue_params is not None:
+            q = ensemble_action_values(net, td, self.qvalue_params, key)
         else:
-            out = net(td)
-        q = out.get(self.tensor_keys.state_action_value)
+            params = TensorDict.from_module(net) if detach_params else None
+            if params is not None and not params.is_empty():
+                with params.detach().to_module(net):
+                    q = net(td).get(key)
+            else:
+                q = net(td).get(key)
         expected = (num, *state.batch_size)
         if q.shape == (*expected, 1):
             q = q.squeeze(-1)

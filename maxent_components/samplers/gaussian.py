@@ -59,6 +59,9 @@ class GaussianSampler(ContinuousSampler):
         observation_dim: input size of the default policy network (needed without ``policy_network``).
         num_cells: hidden sizes of the default policy network.
         num_loss_samples: actions per state in :meth:`loss`.
+        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
+            (e.g. ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets > 1``); the sampler then
+            targets ``min_i Q_i`` (see :meth:`set_qvalue_params`).
 
     Examples:
         >>> from tensordict.nn import TensorDictModule
@@ -87,8 +90,11 @@ class GaussianSampler(ContinuousSampler):
         observation_dim: int | None = None,
         num_cells: Sequence[int] = (256, 256),
         num_loss_samples: int = 1,
+        qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        super().__init__(
+            qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
+        )
         if policy_network is None:
             if observation_dim is None:
                 raise ValueError(

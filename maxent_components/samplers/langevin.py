@@ -72,6 +72,9 @@ class LangevinSampler(ContinuousSampler):
         metropolis: ``False`` for ULA, ``True`` for MALA.
         init: ``"uniform"`` or a :class:`~maxent_components.samplers.base.PolicySampler` whose
             samples start the chains (referenced, not owned: it is trained by its own loss).
+        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
+            (e.g. ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets > 1``); the sampler then
+            targets ``min_i Q_i`` (see :meth:`set_qvalue_params`).
 
     Examples:
         >>> from tensordict.nn import TensorDictModule
@@ -98,8 +101,11 @@ class LangevinSampler(ContinuousSampler):
         step_size: float = 0.01,
         metropolis: bool = False,
         init: Literal["uniform"] | PolicySampler = "uniform",
+        qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        super().__init__(
+            qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
+        )
         self.num_steps = check_positive_int("num_steps", num_steps)
         self.register_buffer("step_size", torch.tensor(_check_step_size(step_size)))
         self.metropolis = bool(metropolis)

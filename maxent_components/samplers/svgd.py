@@ -74,6 +74,9 @@ class SVGDSampler(ContinuousSampler):
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.
+        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
+            (e.g. ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets > 1``); the sampler then
+            targets ``min_i Q_i`` (see :meth:`set_qvalue_params`).
 
     Examples:
         >>> from tensordict.nn import TensorDictModule
@@ -106,8 +109,11 @@ class SVGDSampler(ContinuousSampler):
         noise_dim: int | None = None,
         observation_dim: int | None = None,
         num_cells: tuple[int, ...] = (256, 256),
+        qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        super().__init__(
+            qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
+        )
         if isinstance(self.temperature, AutoTemperature):
             raise ValueError(
                 "alpha: SVGDSampler has no tractable entropy to drive an AutoTemperature; use a "
