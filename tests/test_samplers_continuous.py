@@ -254,6 +254,14 @@ def test_nonfinite_q_raises_naming_the_qvalue_network(cls):
             sampler.loss(WELL_TD)
 
 
+def test_nonfinite_q_gradient_raises_naming_the_qvalue_network():
+    # sqrt has an infinite derivative at 0: finite Q, non-finite score at a = 0.
+    kink = analytic_q(lambda obs, act: act.abs().sqrt().sum(-1, keepdim=True))
+    sampler = LangevinSampler(kink, action_spec=BOX1, num_steps=1)
+    with pytest.raises(ValueError, match="qvalue_network.*gradient"):
+        sampler.refine(WELL_TD, torch.zeros(3, 2, 1))
+
+
 # -- Langevin: ULA and MALA -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "metropolis, step_size, slack", [(False, 0.01, 0.02), (True, 0.05, 0.0)], ids=["ula", "mala"]

@@ -220,6 +220,11 @@ class ContinuousSampler(PolicySampler):
             q = self._qvalue(state, self.squash(u))
             log_p = q / alpha + self.log_abs_det_jacobian(u)
             score = torch.autograd.grad(log_p.sum(), u)[0] if with_score else None
+        if score is not None and not torch.compiler.is_compiling() and not bool(torch.isfinite(score).all()):
+            raise ValueError(
+                "qvalue_network has a non-finite gradient with respect to the action at the sampled "
+                "actions; expected a differentiable Q with finite gradients."
+            )
         return log_p.detach(), score
 
     def _uniform_u(self, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
