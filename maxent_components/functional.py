@@ -293,7 +293,8 @@ def median_bandwidth(
       Bayesian Inference Algorithm", section 5: ``h = med² / log n`` with ``med`` the median of the
       pairwise *distances* (the usual median: the mean of the two middle values when ``N`` is
       even), chosen so that ``Σ_j κ(x_i, x_j) ≈ n exp(−med²/h) = 1``. (The authors' released code
-      divides by ``log(n + 1)`` instead, which also works for ``n = 1``; we follow the paper.)
+      differs slightly: it takes ``numpy.median`` of the *squared* distances and divides by
+      ``log(n + 1)``, which also works for ``n = 1``; we follow the paper.)
     - ``"reference"`` — the soft Q-learning reference code (haarnoja/softqlearning,
       ``softqlearning/misc/kernel.py``, ``adaptive_isotropic_gaussian_kernel``): ``h = m / log Kx``
       where ``m`` is the ``(⌊N/2⌋ + 1)``-th *largest* squared distance (``tf.nn.top_k`` with
