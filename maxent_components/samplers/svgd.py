@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -108,7 +109,7 @@ class SVGDSampler(ContinuousSampler):
         min_bandwidth: float = 1e-3,
         noise_dim: int | None = None,
         observation_dim: int | None = None,
-        num_cells: tuple[int, ...] = (256, 256),
+        num_cells: Sequence[int] = (256, 256),
         qvalue_params: TensorDictBase | None = None,
     ) -> None:
         super().__init__(
