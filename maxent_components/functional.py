@@ -76,11 +76,10 @@ def check_alpha(alpha: float | Tensor, *, allow_zero: bool, name: str = "alpha")
         ok = bool(torch.isfinite(alpha).all()) and bool(
             ((alpha >= 0) if allow_zero else (alpha > 0)).all()
         )
-        shown = alpha.detach().flatten()[:4].tolist()
     else:
         ok = math.isfinite(alpha) and (alpha >= 0 if allow_zero else alpha > 0)
-        shown = alpha
     if not ok:
+        shown = alpha.detach().flatten()[:4].tolist() if isinstance(alpha, Tensor) else alpha
         bound = "a finite value >= 0" if allow_zero else "a finite value > 0"
         raise ValueError(f"{name} must be {bound}, got {shown}.")
 

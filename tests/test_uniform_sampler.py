@@ -88,7 +88,7 @@ def test_uniform_sampler_reproducible_and_drives_a_collector():
         (OneHot(3), ValueError, "action_spec.*discrete"),
         (Categorical(3), ValueError, "action_spec.*discrete"),
         (Unbounded(shape=(2,)), ValueError, "action_spec.*Bounded"),
-        (Composite(action=Bounded(-1.0, 1.0, shape=(2,))), ValueError, "action_spec.*Composite"),
+        (Composite(other=Bounded(-1.0, 1.0, shape=(2,))), ValueError, "action_spec is a Composite spec without"),
         (Bounded(torch.tensor([-math.inf]), torch.tensor([1.0]), shape=(1,)), ValueError, "finite bounds"),
         (None, ValueError, "action_spec is required"),
     ],
@@ -97,6 +97,11 @@ def test_uniform_sampler_reproducible_and_drives_a_collector():
 def test_uniform_sampler_rejects_bad_specs(spec, error, match):
     with pytest.raises(error, match=match):
         UniformSampler(action_spec=spec)
+
+
+def test_uniform_sampler_reads_the_action_entry_of_a_composite_spec():
+    sampler = UniformSampler(action_spec=Composite(action=Bounded(-2.0, 1.0, shape=(2,))))
+    assert sampler.log_prob(TensorDict(batch_size=[]), torch.zeros(2)).item() == pytest.approx(-2 * math.log(3.0))
 
 
 def test_uniform_sampler_rejects_bad_num_samples():

@@ -20,54 +20,14 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey, unravel_key
 from torch import Tensor
-from torchrl.data import Bounded
 
 from maxent_components.functional import tanh_log_abs_det_jacobian, tanh_squash, tanh_unsquash
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.samplers.boltzmann import ensemble_action_values
+from maxent_components.specs import box_bounds
 from maxent_components.temperature import Temperature
 
-__all__ = ["ContinuousSampler", "box_bounds"]
-
-
-def box_bounds(action_spec, action_key: NestedKey = "action") -> tuple[Tensor, Tensor]:
-    """``(low, high)`` of a bounded continuous action spec; a clear ``ValueError`` otherwise."""
-    spec = action_spec
-    if hasattr(spec, "keys") and not isinstance(spec, Bounded):
-        try:
-            spec = spec[action_key]
-        except KeyError as err:
-            raise ValueError(
-                f"action_spec is a composite spec without an entry {action_key!r}."
-            ) from err
-    domain = getattr(spec, "domain", None)
-    if domain == "continuous" and not isinstance(spec, Bounded):
-        raise ValueError(
-            f"action_spec must be a bounded box (torchrl.data.Bounded), got {type(spec).__name__}; "
-            f"these samplers need a finite [low, high]."
-        )
-    if domain != "continuous":
-        raise ValueError(
-            f"action_spec must be a bounded continuous box (torchrl.data.Bounded), got "
-            f"{type(spec).__name__} with domain {domain!r}; use the discrete samplers for "
-            f"discrete actions."
-        )
-    space = getattr(spec, "space", None)
-    low, high = getattr(space, "low", None), getattr(space, "high", None)
-    if low is None or high is None:
-        raise ValueError(
-            f"action_spec must be a bounded box (torchrl.data.Bounded), got {type(spec).__name__}."
-        )
-    low = low.detach().clone().to(torch.get_default_dtype())
-    high = high.detach().clone().to(torch.get_default_dtype())
-    if not (bool(torch.isfinite(low).all()) and bool(torch.isfinite(high).all())):
-        raise ValueError(
-            "action_spec must be a bounded box: got infinite bounds; these samplers need a "
-            "finite [low, high]."
-        )
-    if not bool((high > low).all()):
-        raise ValueError("action_spec must have high > low in every dimension.")
-    return low, high
+__all__ = ["ContinuousSampler"]
 
 
 class ContinuousSampler(PolicySampler):

@@ -25,55 +25,13 @@ from collections.abc import Sequence
 import torch
 from tensordict import TensorDictBase
 from torch import Tensor
-from torchrl.data import Bounded, Categorical, Composite, OneHot, TensorSpec
+from torchrl.data import Bounded
 
 from maxent_components.samplers.base import PolicySampler, check_positive_int
+from maxent_components.specs import box_bounds, box_log_volume
 from maxent_components.temperature import Temperature
 
 __all__ = ["UniformSampler", "MixtureSampler", "box_bounds", "box_log_volume", "sample_uniform_box"]
-
-
-def box_bounds(action_spec: TensorSpec, *, name: str = "action_spec") -> tuple[Tensor, Tensor]:
-    """``(low, high)`` of a bounded continuous TorchRL spec, validated.
-
-    Raises a ``ValueError`` naming ``name`` for discrete specs, composite specs, unbounded specs,
-    infinite bounds and empty boxes (``high <= low`` in some coordinate).
-    """
-    if isinstance(action_spec, (OneHot, Categorical)):
-        raise ValueError(
-            f"{name} must be a bounded continuous spec (torchrl.data.Bounded), got the discrete "
-            f"{type(action_spec).__name__}; for discrete actions use ExactSoftValue or BoltzmannSampler."
-        )
-    if isinstance(action_spec, Composite):
-        raise ValueError(
-            f"{name} must be the action's own Bounded spec, got a Composite; pass e.g. "
-            f"env.action_spec_unbatched (or the leaf spec of the action key)."
-        )
-    if not isinstance(action_spec, Bounded):
-        raise ValueError(
-            f"{name} must be a bounded continuous spec (torchrl.data.Bounded) so that the action "
-            f"box has a finite volume, got {type(action_spec).__name__}."
-        )
-    low = action_spec.space.low
-    high = action_spec.space.high
-    if not (bool(torch.isfinite(low).all()) and bool(torch.isfinite(high).all())):
-        raise ValueError(
-            f"{name} must have finite bounds (the uniform density is 1/vol(A)), got "
-            f"low={low.tolist()}, high={high.tolist()}."
-        )
-    if not bool((high > low).all()):
-        raise ValueError(
-            f"{name} must have high > low in every coordinate, got low={low.tolist()}, "
-            f"high={high.tolist()}."
-        )
-    if not low.is_floating_point():
-        raise ValueError(f"{name} must have a floating-point dtype, got {low.dtype}.")
-    return low.clone(), high.clone()
-
-
-def box_log_volume(low: Tensor, high: Tensor) -> Tensor:
-    """``log vol(A) = Σ_i log(high_i − low_i)`` of the box ``[low, high]`` (a 0-d tensor)."""
-    return (high - low).log().sum()
 
 
 def sample_uniform_box(

@@ -1,0 +1,56 @@
+"""Validation of TorchRL action specs, shared by every component that needs an action box."""
+
+from __future__ import annotations
+
+import torch
+from tensordict.utils import NestedKey
+from torch import Tensor
+from torchrl.data import Bounded, Categorical, Composite, OneHot, TensorSpec
+
+__all__ = ["box_bounds", "box_log_volume"]
+
+
+def box_bounds(
+    action_spec: TensorSpec, *, action_key: NestedKey = "action", name: str = "action_spec"
+) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` of a bounded continuous TorchRL spec, validated and copied.
+
+    A ``Composite`` spec is looked up at ``action_key``. Raises a ``ValueError`` naming ``name`` for
+    discrete specs, unbounded specs, infinite bounds, empty boxes (``high <= low`` somewhere) and
+    integer dtypes: continuous samplers and uniform estimators need a finite box of positive volume.
+    """
+    if isinstance(action_spec, Composite):
+        try:
+            action_spec = action_spec[action_key]
+        except KeyError as err:
+            raise ValueError(f"{name} is a Composite spec without an entry {action_key!r}.") from err
+    if isinstance(action_spec, (OneHot, Categorical)):
+        raise ValueError(
+            f"{name} must be a bounded continuous spec (torchrl.data.Bounded), got the discrete "
+            f"{type(action_spec).__name__}; for discrete actions use ExactSoftValue, "
+            f"BoltzmannSampler or CategoricalSampler."
+        )
+    if not isinstance(action_spec, Bounded):
+        raise ValueError(
+            f"{name} must be a bounded continuous spec (torchrl.data.Bounded) so that the action "
+            f"box has a finite volume, got {type(action_spec).__name__}."
+        )
+    low, high = action_spec.space.low, action_spec.space.high
+    if not low.is_floating_point():
+        raise ValueError(f"{name} must have a floating-point dtype, got {low.dtype}.")
+    if not (bool(torch.isfinite(low).all()) and bool(torch.isfinite(high).all())):
+        raise ValueError(
+            f"{name} must be a bounded box with finite bounds, got low={low.tolist()}, "
+            f"high={high.tolist()}."
+        )
+    if not bool((high > low).all()):
+        raise ValueError(
+            f"{name} must have high > low in every coordinate, got low={low.tolist()}, "
+            f"high={high.tolist()}."
+        )
+    return low.detach().clone(), high.detach().clone()
+
+
+def box_log_volume(low: Tensor, high: Tensor) -> Tensor:
+    """``log vol(A) = Σ_i log(high_i − low_i)`` of the box ``[low, high]`` (a 0-d tensor)."""
+    return (high - low).log().sum()
