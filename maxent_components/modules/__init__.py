@@ -5,7 +5,10 @@ from maxent_components.modules.policies import (
     noise_input_policy_network,
     tanh_normal_actor_network,
 )
-from maxent_components.modules.qvalue import continuous_qvalue_network, discrete_qvalue_network
+from maxent_components.modules.qvalue import (
+    continuous_qvalue_network,
+    discrete_qvalue_network,
+)
 
 __all__ = [
     "discrete_qvalue_network",

@@ -23,9 +23,14 @@ from tensordict.utils import NestedKey
 from torch import Tensor
 from torchrl.data import TensorSpec
 from torchrl.objectives.common import LossModule
-from torchrl.objectives.utils import ValueEstimators, dispatch_value_estimator, distance_loss
+from torchrl.objectives.utils import (
+    ValueEstimators,
+    dispatch_value_estimator,
+    distance_loss,
+)
 
 from maxent_components.functional import check_finite
+from maxent_components.modules.params import swapped_parameters
 from maxent_components.samplers.base import check_positive_int
 from maxent_components.samplers.boltzmann import discrete_action_encoding
 
@@ -66,7 +71,7 @@ class SoftQLoss(LossModule):
         soft_value: a soft-value estimator (``ExactSoftValue``, ``UniformSoftValue``,
             ``ImportanceSoftValue``, ``PolicySoftValue``) built on **the same** ``qvalue_network``
             object. It is referenced, not owned: the loss swaps the target parameters into the Q
-            module (``target_qvalue_network_params.to_module(qvalue_network)``) and calls the
+            module (:func:`~maxent_components.modules.params.swapped_parameters`) and calls the
             estimator on the next state, so the estimator evaluates ``Q_θ̄``. Its temperature, policy
             and samples are whatever the user configured; it writes ``"soft_value"`` ``[*B, 1]``
             (and optionally ``"ess"``).
@@ -292,7 +297,7 @@ class SoftQLoss(LossModule):
         return "soft_value" if ("soft_value" in out_keys or not out_keys) else out_keys[0]
 
     def _member_soft_value(self, params: TensorDictBase, next_td: TensorDictBase) -> TensorDictBase:
-        with params.to_module(self.qvalue_network, preserve_module_state=False):
+        with swapped_parameters(self.qvalue_network, params):
             out = self.soft_value(next_td.copy())
         result = TensorDict({"soft_value": out.get(self._soft_value_key())}, batch_size=out.batch_size)
         ess_key = getattr(getattr(self.soft_value, "tensor_keys", None), "ess", "ess")
@@ -365,7 +370,7 @@ class SoftQLoss(LossModule):
         params = self.qvalue_network_params
 
         def call(p: TensorDictBase) -> Tensor:
-            with p.to_module(self.qvalue_network, preserve_module_state=False):
+            with swapped_parameters(self.qvalue_network, p):
                 out = self.qvalue_network(td_q.copy())
             return out.get(keys.action_value if self._discrete else keys.state_action_value)
 

@@ -21,7 +21,12 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey, unravel_key
 from torch import Tensor
 
-from maxent_components.functional import tanh_log_abs_det_jacobian, tanh_squash, tanh_unsquash
+from maxent_components.functional import (
+    tanh_log_abs_det_jacobian,
+    tanh_squash,
+    tanh_unsquash,
+)
+from maxent_components.modules.params import swapped_parameters
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.samplers.boltzmann import ensemble_action_values
 from maxent_components.specs import box_bounds
@@ -146,7 +151,7 @@ class ContinuousSampler(PolicySampler):
         else:
             params = TensorDict.from_module(net) if detach_params else None
             if params is not None and not params.is_empty():
-                with params.detach().to_module(net):
+                with swapped_parameters(net, params.detach()):
                     q = net(td).get(key)
             else:
                 q = net(td).get(key)

@@ -22,6 +22,7 @@ from torchrl.data import Categorical, OneHot, TensorSpec
 from torchrl.envs.utils import ExplorationType, exploration_type
 
 from maxent_components.functional import boltzmann_log_prob, check_finite
+from maxent_components.modules.params import swapped_parameters
 from maxent_components.samplers.base import PolicySampler, check_positive_int
 from maxent_components.temperature import Temperature
 
@@ -73,7 +74,7 @@ def ensemble_action_values(
         return qvalue_network(td).get(key)
 
     def member(params: TensorDictBase) -> Tensor:
-        with params.to_module(qvalue_network, preserve_module_state=False):
+        with swapped_parameters(qvalue_network, params):
             return qvalue_network(td.copy()).get(key)
 
     return torch.vmap(member, (0,), randomness="same")(qvalue_params.detach()).amin(0)

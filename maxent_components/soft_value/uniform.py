@@ -11,8 +11,8 @@ from torchrl.data import Bounded
 
 from maxent_components.functional import importance_log_weights, log_mean_exp
 from maxent_components.samplers.uniform import sample_uniform_box
-from maxent_components.specs import box_bounds, box_log_volume
 from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
+from maxent_components.specs import box_bounds, box_log_volume
 from maxent_components.temperature import Temperature
 
 __all__ = ["UniformSoftValue"]
