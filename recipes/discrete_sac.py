@@ -146,8 +146,8 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
     temperature = AutoTemperature(
         cfg.target_entropy_ratio * math.log(num_actions), initial_alpha=cfg.initial_alpha
     )
-    # The sampler is built first (it owns the policy and the temperature); its Q parameters are
-    # attached once the loss has created the ensemble.
+    # The sampler is built first (it owns the policy and the temperature) because the soft value
+    # needs it; the Q ensemble it acts on exists only once the loss has created it.
     sampler = CategoricalSampler(qnet, policy_net, action_spec=action_spec, alpha=temperature)
     loss_module = SoftQLoss(
         qnet,
@@ -158,7 +158,7 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
     )
     if cfg.num_qvalue_nets > 1:
         # With an ensemble the Q module keeps its initial weights; the actor must see the trained ones.
-        sampler.__dict__["qvalue_params"] = loss_module.qvalue_network_params
+        sampler.set_qvalue_params(loss_module.qvalue_network_params)
     target_update = SoftUpdate(loss_module, tau=cfg.tau)
     qvalue_optimizer = torch.optim.Adam(loss_module.parameters(), lr=cfg.qvalue_lr)
     actor_optimizer = torch.optim.Adam(policy_net.parameters(), lr=cfg.actor_lr)
