@@ -53,6 +53,7 @@ __all__ = [
     "atomic_torch_save",
     "is_finished",
     "RunDirectory",
+    "load_checkpoint",
     "option",
     "RunConfig",
     "validate_options",
@@ -380,9 +381,6 @@ def load_checkpoint(
                 except TypeError:  # optimisers take no ``strict``
                     obj.load_state_dict(saved[key])
     return payload
-
-
-__all__.append("load_checkpoint")
 
 
 # ------------------------------------------------------------------------------------------------

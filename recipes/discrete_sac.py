@@ -62,7 +62,10 @@ from maxent_components.runs import (  # noqa: E402
     seed_everything,
     set_threads,
 )
-from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network  # noqa: E402
+from maxent_components.samplers.categorical import (  # noqa: E402
+    CategoricalSampler,
+    categorical_policy_network,
+)
 from maxent_components.soft_value import PolicySoftValue  # noqa: E402
 from maxent_components.temperature import AutoTemperature  # noqa: E402
 
@@ -113,19 +116,22 @@ class DiscreteSACConfig(RunConfig):
     demo: bool = option(False, "Demo preset: train until solved (or 100k steps) and print a short summary.")
 
 
-SMOKE = dict(
-    total_frames=600,
-    init_random_frames=200,
-    frames_per_batch=50,
-    batch_size=32,
-    buffer_size=1_000,
-    eval_interval=300,
-    eval_episodes=1,
-    log_interval=100,
-    max_episode_steps=100,
-    progress=False,
-)
-DEMO = dict(total_frames=100_000, target_return=400.0)
+SMOKE = {
+    "total_frames": 600,
+    "init_random_frames": 200,
+    "frames_per_batch": 50,
+    "batch_size": 32,
+    "buffer_size": 1_000,
+    "eval_interval": 300,
+    "eval_episodes": 1,
+    "log_interval": 100,
+    "max_episode_steps": 100,
+    "progress": False,
+}
+DEMO = {
+    "total_frames": 100_000,
+    "target_return": 400.0,
+}
 
 register_config(NAME, DiscreteSACConfig, description=DESCRIPTION)
 

@@ -102,19 +102,22 @@ class SoftDQNConfig(RunConfig):
     demo: bool = option(False, "Demo preset: train until solved (or 60k steps) and print a short summary.")
 
 
-SMOKE = dict(
-    total_frames=600,
-    init_random_frames=200,
-    frames_per_batch=50,
-    batch_size=32,
-    buffer_size=1_000,
-    eval_interval=300,
-    eval_episodes=1,
-    log_interval=100,
-    max_episode_steps=100,
-    progress=False,
-)
-DEMO = dict(total_frames=60_000, target_return=475.0)
+SMOKE = {
+    "total_frames": 600,
+    "init_random_frames": 200,
+    "frames_per_batch": 50,
+    "batch_size": 32,
+    "buffer_size": 1_000,
+    "eval_interval": 300,
+    "eval_episodes": 1,
+    "log_interval": 100,
+    "max_episode_steps": 100,
+    "progress": False,
+}
+DEMO = {
+    "total_frames": 60_000,
+    "target_return": 475.0,
+}
 
 register_config(NAME, SoftDQNConfig, description=DESCRIPTION)
 

@@ -32,6 +32,7 @@ def _load(name: str):
 def _run(name: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(RECIPES / f"{name}.py"), *overrides],
+        check=False,
         capture_output=True,
         text=True,
         timeout=timeout,

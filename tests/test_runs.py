@@ -107,7 +107,9 @@ def test_killed_process_mid_write_leaves_previous_summary(tmp_path):
         atomic_torch_save({{"big": torch.zeros(200_000), "die": DieMidWrite()}}, run.checkpoint_path)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 3, result.stderr
     assert is_finished(tmp_path)
     assert not (tmp_path / "checkpoint.pt").exists()
@@ -313,13 +315,16 @@ def test_register_config_help_through_hydra(tmp_path):
             """
         )
     )
-    out = subprocess.run([sys.executable, str(app), "--help"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(app), "--help"], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     for name in ("seed=0", "threads=1", "progress=true", "skip_finished=true", "lr=0.0003"):
         assert name in out.stdout
     assert "Adam learning rate of ${nothing}." in out.stdout
     bad = subprocess.run(
         [sys.executable, str(app), "lr=-1", f"hydra.run.dir={tmp_path / 'run'}"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
