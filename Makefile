@@ -27,7 +27,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/update_step.py --threads 1 2
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .hypothesis
