@@ -423,3 +423,18 @@ def test_set_qvalue_params_after_construction():
         torch.testing.assert_close(sampler.action_values(td), qnet(td.copy())["action_value"].detach())
         with pytest.raises(ValueError, match="qvalue_params"):
             sampler.set_qvalue_params(torch.zeros(3))
+
+
+def test_both_discrete_samplers_reject_a_non_boolean_mask_and_differ_only_in_q_gradient():
+    qnet = tabular_network(Q_TABLE, "action_value")
+    td = states_td(torch.arange(3))
+    td["action_mask"] = torch.ones(3, 4)
+    boltzmann = BoltzmannSampler(qnet, action_spec=OneHot(4), use_action_mask=True)
+    categorical = CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4), use_action_mask=True)
+    for sampler in (boltzmann, categorical):
+        with pytest.raises(TypeError, match="action_mask must be boolean"):
+            sampler.sample(td)
+    # The exact sampler's Q-values carry the Q network's graph (its log-probabilities are a
+    # function of Q); the amortized actor treats Q as a fixed target.
+    assert boltzmann.action_values(td).requires_grad
+    assert not categorical.action_values(td).requires_grad

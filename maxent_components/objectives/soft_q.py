@@ -31,8 +31,8 @@ from torchrl.objectives.utils import (
 
 from maxent_components.functional import check_finite
 from maxent_components.modules.params import swapped_parameters
+from maxent_components.samplers._discrete import discrete_action_encoding
 from maxent_components.samplers.base import check_positive_int
-from maxent_components.samplers.boltzmann import discrete_action_encoding
 
 __all__ = ["SoftQLoss"]
 

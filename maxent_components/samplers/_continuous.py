@@ -14,12 +14,14 @@ without reflections or clipping, and actions can never leave the box.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey, unravel_key
-from torch import Tensor
+from torch import Tensor, nn
+from torchrl.envs.utils import ExplorationType
 
 from maxent_components.functional import (
     tanh_log_abs_det_jacobian,
@@ -27,12 +29,23 @@ from maxent_components.functional import (
     tanh_unsquash,
 )
 from maxent_components.modules.params import swapped_parameters
-from maxent_components.samplers.base import PolicySampler
-from maxent_components.samplers.boltzmann import ensemble_action_values
+from maxent_components.samplers.base import (
+    PolicySampler,
+    check_positive_int,
+    ensemble_action_values,
+)
 from maxent_components.specs import box_bounds
 from maxent_components.temperature import Temperature
 
 __all__ = ["ContinuousSampler"]
+
+#: exploration types under which ``forward`` writes a deterministic action instead of a sample
+_DETERMINISTIC = (
+    ExplorationType.DETERMINISTIC,
+    ExplorationType.MODE,
+    ExplorationType.MEAN,
+    ExplorationType.MEDIAN,
+)
 
 
 class ContinuousSampler(PolicySampler):
@@ -66,30 +79,27 @@ class ContinuousSampler(PolicySampler):
         qvalue_params: TensorDictBase | None = None,
     ) -> None:
         low, high = box_bounds(action_spec)
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params)
         self.register_buffer("low", low)
         self.register_buffer("high", high)
         self.action_shape = tuple(low.shape)
         self.action_dim = int(math.prod(self.action_shape)) if self.action_shape else 1
-        self.__dict__["qvalue_params"] = None
-        self.set_qvalue_params(qvalue_params)
 
-    def set_qvalue_params(self, qvalue_params: TensorDictBase | None) -> ContinuousSampler:
-        """Act on ``min_i Q_i`` of an ensemble ``[N, ...]`` of Q parameters (``None``: the Q module as it is).
-
-        Pass ``SoftQLoss.qvalue_network_params`` when the loss holds ``num_qvalue_nets > 1``: the Q
-        module itself then keeps its untrained initial parameters. The members are evaluated with
-        ``torch.vmap`` on detached parameters; they stay referenced, not owned.
-        """
-        if qvalue_params is not None and (
-            not isinstance(qvalue_params, TensorDictBase) or qvalue_params.batch_dims < 1
-        ):
+    def _policy_or_default(
+        self,
+        policy_network: nn.Module | None,
+        observation_dim: int | None,
+        build: Callable[[int], nn.Module],
+    ) -> nn.Module:
+        """``policy_network``, or ``build(observation_dim)`` (the default MLP) when it is ``None``."""
+        if policy_network is not None:
+            return policy_network
+        if observation_dim is None:
             raise ValueError(
-                "qvalue_params must be a stack [N, ...] of Q-network parameters, such as "
-                f"SoftQLoss.qvalue_network_params with num_qvalue_nets > 1; got {type(qvalue_params).__name__}."
+                "observation_dim is required when policy_network is not given (it sizes the "
+                "default MLP)."
             )
-        self.__dict__["qvalue_params"] = qvalue_params
-        return self
+        return build(check_positive_int("observation_dim", observation_dim))
 
     # -- the box ------------------------------------------------------------------------------
     def _flat_bounds(self) -> tuple[Tensor, Tensor]:

@@ -23,9 +23,10 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import Tensor
 
+from maxent_components.modules.params import swapped_parameters
 from maxent_components.temperature import Temperature, as_temperature
 
-__all__ = ["PolicySampler", "check_positive_int"]
+__all__ = ["PolicySampler", "check_positive_int", "ensemble_action_values"]
 
 
 def check_positive_int(name: str, value: int) -> int:
@@ -35,10 +36,33 @@ def check_positive_int(name: str, value: int) -> int:
     return int(value)
 
 
-class PolicySampler(TensorDictModuleBase):
-    """Base of the policy samplers: key handling, the temperature, and ``forward`` from ``sample``.
+def ensemble_action_values(
+    qvalue_network, tensordict: TensorDictBase, qvalue_params: TensorDictBase | None, key: NestedKey
+) -> Tensor:
+    """``Q(s, ·)`` from the Q network as it is, or the minimum over an ensemble of parameters.
 
-    Subclasses implement :meth:`sample`. Keys are configurable with :meth:`set_keys`.
+    ``qvalue_params`` is a stack ``[N, ...]`` of parameters of ``qvalue_network`` (such as
+    ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets = N``); the members are evaluated
+    with ``torch.vmap`` and the pessimistic ``min_i Q_i(s, ·)`` is returned, as in discrete SAC
+    (Christodoulou, 2019). The parameters are used detached: a sampler never trains its Q.
+    """
+    td = tensordict.select(*qvalue_network.in_keys, strict=False)
+    if qvalue_params is None:
+        return qvalue_network(td).get(key)
+
+    def member(params: TensorDictBase) -> Tensor:
+        with swapped_parameters(qvalue_network, params):
+            return qvalue_network(td.copy()).get(key)
+
+    return torch.vmap(member, (0,), randomness="same")(qvalue_params.detach()).amin(0)
+
+
+class PolicySampler(TensorDictModuleBase):
+    """Base of the policy samplers: key handling, the temperature, the referenced Q, ``forward`` from ``sample``.
+
+    Subclasses implement :meth:`sample`. Keys are configurable with :meth:`set_keys`. The Q network
+    and an optional ensemble of its parameters (``qvalue_params``, see :meth:`set_qvalue_params`)
+    are referenced, not owned; :func:`ensemble_action_values` evaluates them.
     """
 
     @dataclass
@@ -61,16 +85,46 @@ class PolicySampler(TensorDictModuleBase):
     #: whether ``sample`` returns log-probabilities
     has_log_prob: bool = True
 
-    def __init__(self, qvalue_network, *, action_spec, alpha: float | Temperature) -> None:
+    def __init__(
+        self,
+        qvalue_network,
+        *,
+        action_spec,
+        alpha: float | Temperature,
+        qvalue_params: TensorDictBase | None = None,
+    ) -> None:
         super().__init__()
         if action_spec is None:
             raise ValueError("action_spec is required: the sampler needs the action space.")
         # Referenced, not owned: the Q network's parameters belong to the loss that trains them.
         self.__dict__["qvalue_network"] = qvalue_network
+        self.__dict__["qvalue_params"] = None
         self.action_spec = action_spec
         self.temperature = as_temperature(alpha)
         self._tensor_keys = self._AcceptedKeys()
         self._refresh_keys()
+        self.set_qvalue_params(qvalue_params)
+
+    def set_qvalue_params(self, qvalue_params: TensorDictBase | None) -> PolicySampler:
+        """Act on ``min_i Q_i`` of an ensemble ``[N, ...]`` of Q parameters (``None``: the Q module as it is).
+
+        Pass ``SoftQLoss.qvalue_network_params`` when the loss holds ``num_qvalue_nets > 1``: the Q
+        module itself then keeps its untrained initial parameters. This also serves when the
+        sampler is built before the loss that creates the ensemble, e.g.
+        ``sampler.set_qvalue_params(loss.qvalue_network_params)`` after
+        ``loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), num_qvalue_nets=2)``. The members
+        are evaluated with ``torch.vmap`` on detached parameters (see
+        :func:`ensemble_action_values`); they stay referenced, not owned.
+        """
+        if qvalue_params is not None and (
+            not isinstance(qvalue_params, TensorDictBase) or qvalue_params.batch_dims < 1
+        ):
+            raise ValueError(
+                "qvalue_params must be a stack [N, ...] of Q-network parameters, such as "
+                f"SoftQLoss.qvalue_network_params with num_qvalue_nets > 1; got {type(qvalue_params).__name__}."
+            )
+        self.__dict__["qvalue_params"] = qvalue_params
+        return self
 
     # -- keys ---------------------------------------------------------------------------------
     @property

@@ -19,17 +19,10 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import Tensor, nn
 from torchrl.data import TensorSpec
-from torchrl.envs.utils import ExplorationType, exploration_type
 from torchrl.modules import MLP
 
 from maxent_components.functional import check_finite, entropy
-from maxent_components.samplers.base import PolicySampler, check_positive_int
-from maxent_components.samplers.boltzmann import (
-    _categorical_draw,
-    discrete_action_encoding,
-    encode_discrete_actions,
-    ensemble_action_values,
-)
+from maxent_components.samplers._discrete import DiscreteSampler
 from maxent_components.temperature import Temperature
 
 __all__ = ["CategoricalSampler", "categorical_policy_network"]
@@ -57,7 +50,7 @@ def categorical_policy_network(
     return TensorDictModule(mlp, in_keys=[observation_key], out_keys=[logits_key])
 
 
-class CategoricalSampler(PolicySampler):
+class CategoricalSampler(DiscreteSampler):
     """A learned categorical policy ``π_φ(a|s) = softmax(logits_φ(s))_a`` (the discrete-SAC actor).
 
     Trained by :meth:`loss`,
@@ -104,7 +97,7 @@ class CategoricalSampler(PolicySampler):
     """
 
     @dataclass
-    class _AcceptedKeys(PolicySampler._AcceptedKeys):
+    class _AcceptedKeys(DiscreteSampler._AcceptedKeys):
         """Keys of :class:`CategoricalSampler`.
 
         Attributes:
@@ -112,7 +105,6 @@ class CategoricalSampler(PolicySampler):
             logits: where the policy network writes its logits.
         """
 
-        action_value: NestedKey = "action_value"
         logits: NestedKey = "logits"
 
     default_keys = _AcceptedKeys
@@ -127,52 +119,19 @@ class CategoricalSampler(PolicySampler):
         use_action_mask: bool = False,
         qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        self.use_action_mask = bool(use_action_mask)
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
-        self.encoding, self.num_actions, _ = discrete_action_encoding(action_spec)
+        super().__init__(
+            qvalue_network,
+            action_spec=action_spec,
+            alpha=alpha,
+            use_action_mask=use_action_mask,
+            qvalue_params=qvalue_params,
+        )
         if not isinstance(policy_network, nn.Module):
             raise TypeError(
                 f"policy_network must be a tensordict module writing logits, got "
                 f"{type(policy_network).__name__}."
             )
         self.policy_network = policy_network
-        self.__dict__["qvalue_params"] = None
-        self.set_qvalue_params(qvalue_params)
-
-    def set_qvalue_params(self, qvalue_params: TensorDictBase | None):
-        """Act on ``min_i Q_i`` of an ensemble ``[N, ...]`` of Q parameters (``None``: the Q module as it is).
-
-        For when the sampler is built before the loss that creates the ensemble, e.g.
-        ``sampler.set_qvalue_params(loss.qvalue_network_params)`` after
-        ``loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), num_qvalue_nets=2)``. The
-        parameters stay referenced, not owned.
-        """
-        if qvalue_params is not None and (
-            not isinstance(qvalue_params, TensorDictBase) or qvalue_params.batch_dims < 1
-        ):
-            raise ValueError(
-                "qvalue_params must be a stack [N, ...] of Q-network parameters, such as "
-                f"SoftQLoss.qvalue_network_params with num_qvalue_nets > 1; got {type(qvalue_params).__name__}."
-            )
-        self.__dict__["qvalue_params"] = qvalue_params
-        return self
-
-    def _refresh_keys(self) -> None:
-        super()._refresh_keys()
-        if self.use_action_mask:
-            self.in_keys = [*self.in_keys, self.tensor_keys.action_mask]
-
-    def _mask(self, tensordict: TensorDictBase) -> Tensor | None:
-        if not self.use_action_mask:
-            return None
-        mask = tensordict.get(self.tensor_keys.action_mask, None)
-        if mask is None:
-            raise KeyError(
-                f"use_action_mask=True but the tensordict has no {self.tensor_keys.action_mask!r} entry."
-            )
-        if mask.dtype != torch.bool:
-            raise TypeError(f"action_mask must be boolean (True = allowed), got {mask.dtype}.")
-        return mask
 
     # -- the policy ---------------------------------------------------------------------------
     def log_probs(self, tensordict: TensorDictBase) -> Tensor:
@@ -193,50 +152,15 @@ class CategoricalSampler(PolicySampler):
             logits = logits.masked_fill(~mask, -torch.inf)
         return torch.log_softmax(logits, dim=-1)
 
-    def sample(
-        self,
-        tensordict: TensorDictBase,
-        num_samples: int = 1,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Draw ``num_samples`` actions per state from ``π_φ``: actions ``[n, *B, ...]``, log-probs ``[n, *B]``."""
-        num_samples = check_positive_int("num_samples", num_samples)
-        log_probs = self.log_probs(tensordict)
-        index = _categorical_draw(log_probs, num_samples, generator)
-        log_prob = log_probs.expand(num_samples, *log_probs.shape).gather(-1, index.unsqueeze(-1))
-        return encode_discrete_actions(index, self.action_spec), log_prob.squeeze(-1)
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        if exploration_type() in (
-            ExplorationType.DETERMINISTIC,
-            ExplorationType.MODE,
-            ExplorationType.MEAN,
-        ):
-            with torch.no_grad():
-                log_probs = self.log_probs(tensordict)
-                index = log_probs.argmax(-1)
-                log_prob = log_probs.gather(-1, index.unsqueeze(-1)).squeeze(-1)
-            tensordict.set(self.tensor_keys.action, encode_discrete_actions(index, self.action_spec))
-            tensordict.set(self.tensor_keys.action_log_prob, log_prob)
-            return tensordict
-        with torch.no_grad():
-            return super().forward(tensordict)
-
     # -- training -----------------------------------------------------------------------------
     def action_values(self, tensordict: TensorDictBase) -> Tensor:
-        """``Q(s, ·)`` without gradient (the ensemble minimum when ``qvalue_params`` is set)."""
+        """``Q(s, ·)`` without gradient (the ensemble minimum when ``qvalue_params`` is set).
+
+        Unlike the Boltzmann sampler's, these Q-values are a fixed target of the actor loss: only
+        ``φ`` is trained by it, so no graph through ``Q`` is built.
+        """
         with torch.no_grad():
-            q = ensemble_action_values(
-                self.qvalue_network, tensordict, self.qvalue_params, self.tensor_keys.action_value
-            )
-        if q.shape[-1] != self.num_actions:
-            raise ValueError(
-                f"the Q network wrote {self.tensor_keys.action_value!r} with last dimension "
-                f"{q.shape[-1]}, but action_spec has {self.num_actions} actions."
-            )
-        check_finite(f"Q-values {self.tensor_keys.action_value!r}", q)
-        return q
+            return super().action_values(tensordict)
 
     def loss(self, tensordict: TensorDictBase) -> TensorDict:
         """Discrete-SAC actor loss and the temperature's own terms.
