@@ -8,17 +8,16 @@ from collections.abc import Sequence
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import Tensor, nn
-from torchrl.envs.utils import ExplorationType, exploration_type
+from torchrl.envs.utils import exploration_type
 
 from maxent_components.modules.policies import tanh_normal_actor_network
-from maxent_components.samplers._continuous import ContinuousSampler
+from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
 from maxent_components.samplers.base import check_positive_int
 from maxent_components.temperature import Temperature
 
 __all__ = ["GaussianSampler"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-_DETERMINISTIC = (ExplorationType.DETERMINISTIC, ExplorationType.MODE, ExplorationType.MEAN, ExplorationType.MEDIAN)
 
 
 class GaussianSampler(ContinuousSampler):
@@ -95,18 +94,11 @@ class GaussianSampler(ContinuousSampler):
         super().__init__(
             qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
         )
-        if policy_network is None:
-            if observation_dim is None:
-                raise ValueError(
-                    "observation_dim is required when policy_network is not given (it sizes the "
-                    "default MLP)."
-                )
-            policy_network = tanh_normal_actor_network(
-                check_positive_int("observation_dim", observation_dim),
-                self.action_dim,
-                num_cells=num_cells,
-            )
-        self.policy_network = policy_network
+        self.policy_network = self._policy_or_default(
+            policy_network,
+            observation_dim,
+            lambda obs_dim: tanh_normal_actor_network(obs_dim, self.action_dim, num_cells=num_cells),
+        )
         self.num_loss_samples = check_positive_int("num_loss_samples", num_loss_samples)
 
     # -- the distribution -----------------------------------------------------------------------

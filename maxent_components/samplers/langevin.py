@@ -7,21 +7,14 @@ from typing import Literal
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import Tensor
-from torchrl.envs.utils import ExplorationType, exploration_type
+from torchrl.envs.utils import exploration_type
 
 from maxent_components.functional import langevin_step, mala_log_acceptance
-from maxent_components.samplers._continuous import ContinuousSampler
+from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
 from maxent_components.samplers.base import PolicySampler, check_positive_int
 from maxent_components.temperature import Temperature
 
 __all__ = ["LangevinSampler"]
-
-_DETERMINISTIC = (
-    ExplorationType.DETERMINISTIC,
-    ExplorationType.MODE,
-    ExplorationType.MEAN,
-    ExplorationType.MEDIAN,
-)
 
 
 def _check_step_size(step_size: float) -> float:

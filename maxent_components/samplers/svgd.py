@@ -8,22 +8,19 @@ from typing import Literal
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import Tensor, nn
-from torchrl.envs.utils import ExplorationType, exploration_type
+from torchrl.envs.utils import exploration_type
 
-from maxent_components.functional import median_bandwidth, squared_distances, svgd_direction
+from maxent_components.functional import (
+    median_bandwidth,
+    squared_distances,
+    svgd_direction,
+)
 from maxent_components.modules.policies import noise_input_policy_network
-from maxent_components.samplers._continuous import ContinuousSampler
+from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
 from maxent_components.samplers.base import check_positive_int
 from maxent_components.temperature import AutoTemperature, Temperature
 
 __all__ = ["SVGDSampler"]
-
-_DETERMINISTIC = (
-    ExplorationType.DETERMINISTIC,
-    ExplorationType.MODE,
-    ExplorationType.MEAN,
-    ExplorationType.MEDIAN,
-)
 
 
 class SVGDSampler(ContinuousSampler):
@@ -139,19 +136,13 @@ class SVGDSampler(ContinuousSampler):
         self.noise_dim = (
             self.action_dim if noise_dim is None else check_positive_int("noise_dim", noise_dim)
         )
-        if policy_network is None:
-            if observation_dim is None:
-                raise ValueError(
-                    "observation_dim is required when policy_network is not given (it sizes the "
-                    "default MLP)."
-                )
-            policy_network = noise_input_policy_network(
-                check_positive_int("observation_dim", observation_dim),
-                self.action_dim,
-                noise_dim=self.noise_dim,
-                num_cells=num_cells,
-            )
-        self.policy_network = policy_network
+        self.policy_network = self._policy_or_default(
+            policy_network,
+            observation_dim,
+            lambda obs_dim: noise_input_policy_network(
+                obs_dim, self.action_dim, noise_dim=self.noise_dim, num_cells=num_cells
+            ),
+        )
 
     # -- sampling ---------------------------------------------------------------------------------
     def _particles_u(
