@@ -18,10 +18,10 @@ from maxent_components.runs import RunDirectory, is_finished
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
-# Verified with the recipes' defaults on one thread: soft DQN seed 1 first evaluates >= 475 at
-# 26k steps; discrete SAC seed 0 first evaluates >= 400 at 4k steps.
+# Verified with the recipes' defaults on one thread (seeds 0, 1, 2 solve at 30k, 26k, 48k steps for
+# soft DQN and at 30k, 18k, 42k for discrete SAC): the cheapest seed of each is tested.
 SOFT_DQN_SEED = 1
-DISCRETE_SAC_SEED = 0
+DISCRETE_SAC_SEED = 1
 
 
 def _load(name: str):
