@@ -22,6 +22,7 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import Tensor
+from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from maxent_components.functional import _is_traced, check_alpha, check_finite
 from maxent_components.temperature import FixedTemperature, Temperature, as_temperature
@@ -186,6 +187,32 @@ class SoftValueEstimator(TensorDictModuleBase):
                 f"B = {list(batch)}."
             )
         return q
+
+    def _draw(
+        self,
+        sampler,
+        role: str,
+        tensordict: TensorDictBase,
+        num_samples: int,
+        generator: torch.Generator | None,
+        *,
+        needed_for: str,
+    ) -> tuple[Tensor, Tensor]:
+        """``K`` actions ``[K, *B, *A]`` and their finite log-probabilities ``[K, *B]`` from ``sampler``."""
+        with set_exploration_type(ExplorationType.RANDOM):
+            actions, log_prob = sampler.sample(tensordict, num_samples, generator=generator)
+        if log_prob is None:
+            raise ValueError(
+                f"{role} ({type(sampler).__name__}) returned no log-probabilities; {needed_for}."
+            )
+        expected = (num_samples, *tensordict.batch_size)
+        if tuple(log_prob.shape) != expected:
+            raise ValueError(
+                f"{role} returned log-probabilities of shape {tuple(log_prob.shape)}; expected "
+                f"[K, *B] = {list(expected)}."
+            )
+        check_finite(f"{role} log-probabilities", log_prob)
+        return actions, log_prob
 
     def _state_action_values(
         self,

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
-from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from maxent_components.functional import (
-    check_finite,
     effective_sample_size,
     importance_log_weights,
     log_mean_exp,
@@ -123,24 +121,11 @@ class ImportanceSoftValue(SoftValueEstimator):
     ) -> TensorDictBase:
         keys = self.tensor_keys
         alpha = self._alpha_value()
-        batch = tuple(tensordict.batch_size)
-        with set_exploration_type(ExplorationType.RANDOM):
-            actions, log_q = self.proposal.sample(
-                tensordict, self.num_samples, generator=self._generator(generator)
-            )
-        if log_q is None:
-            raise ValueError(
-                f"proposal ({type(self.proposal).__name__}) returned no log-probabilities; "
-                f"importance sampling needs log q(a|s)."
-            )
-        expected = (self.num_samples, *batch)
-        if tuple(log_q.shape) != expected:
-            raise ValueError(
-                f"proposal returned log-probabilities of shape {tuple(log_q.shape)}; expected "
-                f"[K, *B] = {list(expected)}."
-            )
+        actions, log_q = self._draw(
+            self.proposal, "proposal", tensordict, self.num_samples, self._generator(generator),
+            needed_for="importance sampling needs log q(a|s)",
+        )
         actions, log_q = actions.detach(), log_q.detach()
-        check_finite("proposal log-probabilities", log_q)
         q = self._state_action_values(
             tensordict,
             actions,

@@ -8,7 +8,6 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
 from torchrl.data import Categorical, OneHot
-from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from maxent_components.functional import check_finite, entropy, expected_soft_value
 from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
@@ -169,21 +168,10 @@ class PolicySoftValue(SoftValueEstimator):
 
     def _continuous(self, tensordict: TensorDictBase, generator: torch.Generator | None):
         keys = self.tensor_keys
-        batch = tuple(tensordict.batch_size)
-        with set_exploration_type(ExplorationType.RANDOM):
-            actions, log_pi = self.policy.sample(tensordict, self.num_samples, generator=generator)
-        if log_pi is None:
-            raise ValueError(
-                f"policy ({type(self.policy).__name__}) returned no log-probabilities; the policy "
-                f"soft value needs log π(a|s)."
-            )
-        expected = (self.num_samples, *batch)
-        if tuple(log_pi.shape) != expected:
-            raise ValueError(
-                f"policy returned log-probabilities of shape {tuple(log_pi.shape)}; expected "
-                f"[K, *B] = {list(expected)}."
-            )
-        check_finite("policy log-probabilities", log_pi)
+        actions, log_pi = self._draw(
+            self.policy, "policy", tensordict, self.num_samples, generator,
+            needed_for="the policy soft value needs log π(a|s)",
+        )
         q = self._state_action_values(
             tensordict,
             actions,
