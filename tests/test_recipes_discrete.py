@@ -71,6 +71,8 @@ def test_smoke_run_writes_run_directory(name, tmp_path):
     assert "loss_module" in checkpoint["state_dicts"]
     assert checkpoint["extra"]["config"]["seed"] == 3
 
+    if name != "soft_dqn":
+        return  # the skip logic is shared (maxent_components.runs); one recipe checks it
     # A finished run is skipped when launched again into the same directory.
     again = _run(name, "smoke=true", "seed=3", f"hydra.run.dir={run_dir}")
     assert again.returncode == 0, again.stderr[-3000:]
