@@ -61,6 +61,8 @@ __all__ = [
     "register_config",
     "cli_override_keys",
     "apply_preset",
+    "apply_presets",
+    "finished_summary",
     "seed_everything",
     "set_threads",
     "evaluate",
@@ -572,6 +574,33 @@ def apply_preset(cfg: Any, preset: Mapping[str, Any], *, explicit: set[str] | No
             setattr(cfg, key, value)
     validate_options(cfg)
     return cfg
+
+
+def apply_presets(cfg: Any, presets: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Apply the preset of every boolean option of ``cfg`` named in ``presets`` that is true.
+
+    The presets are exclusive: more than one of them set raises a ``ValueError`` naming them.
+    Options given explicitly on the command line keep their values (see :func:`apply_preset`).
+    """
+    for name in presets:
+        if not hasattr(cfg, name):
+            raise AttributeError(f"presets names option {name!r}, which the config {type(cfg).__name__} lacks.")
+    if sum(bool(getattr(cfg, name)) for name in presets) > 1:
+        names = " and ".join(presets)
+        raise ValueError(f"options {names} are exclusive presets; set at most one of them to true.")
+    for name, preset in presets.items():
+        if getattr(cfg, name):
+            apply_preset(cfg, preset)
+    return cfg
+
+
+def finished_summary(name: str, run: RunDirectory, *, skip_finished: bool) -> dict | None:
+    """The stored summary when ``run`` already finished and ``skip_finished`` is set (saying so on
+    stdout), else ``None``: the run should go ahead."""
+    if not (skip_finished and run.finished):
+        return None
+    print(f"{name}: {run.path} already holds a finished run; skipping (skip_finished=false to rerun).")
+    return run.read_summary()
 
 
 # ------------------------------------------------------------------------------------------------

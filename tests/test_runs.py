@@ -1,18 +1,24 @@
-"""Run-directory helper: atomic files, finished markers, checkpoints, metrics, help, loop helpers."""
+"""Run-directory helper and training-loop pieces: atomic files, finished markers, checkpoints, metrics,
+help, presets, loop helpers, update/evaluation schedules, loss means, phase timing."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass, fields
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import ExplorationType, exploration_type
@@ -24,11 +30,13 @@ from maxent_components.runs import (
     RunConfig,
     RunDirectory,
     apply_preset,
+    apply_presets,
     atomic_torch_save,
     atomic_write_json,
     atomic_write_text,
     evaluate,
     evaluate_episodes,
+    finished_summary,
     is_finished,
     load_checkpoint,
     option,
@@ -37,6 +45,16 @@ from maxent_components.runs import (
     seed_everything,
     set_threads,
     validate_options,
+)
+from maxent_components import training
+from maxent_components.training import (
+    Cadence,
+    PhaseTimer,
+    RunningMeans,
+    UpdateSchedule,
+    off_policy_collector,
+    solved_report,
+    uniform_replay_buffer,
 )
 
 
@@ -453,3 +471,199 @@ def test_progress_bar(capsys):
         bar.update(10, loss=0.5, phase="x")
     err = capsys.readouterr().err
     assert "train" in err and "10/10" in err
+
+
+# ------------------------------------------------------------------------------------------------
+# Training-loop pieces (maxent_components.training) and main() plumbing
+# ------------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(
+    eighths=st.integers(1, 24),
+    batch=st.integers(1, 17),
+    num_batches=st.integers(1, 30),
+    learning_starts=st.integers(0, 60),
+)
+def test_update_schedule_pays_utd_ratio_per_step(eighths, batch, num_batches, learning_starts):
+    # Ratios k/8 and integer frame counts keep the float credit exact, so the total is exact too.
+    utd_ratio = eighths / 8
+    schedule = UpdateSchedule(utd_ratio=utd_ratio, learning_starts=learning_starts)
+    total = 0
+    learning_frames = 0
+    for i in range(1, num_batches + 1):
+        frames = i * batch
+        due = schedule.due(frames, batch)
+        if frames < learning_starts:
+            assert due == 0
+        else:
+            learning_frames += batch
+        total += due
+        # The debt never exceeds one update: every whole update owed is paid at once.
+        assert total == math.floor(utd_ratio * learning_frames)
+        assert 0.0 <= schedule.credit < 1.0
+
+
+def test_update_schedule_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="utd_ratio"):
+        UpdateSchedule(utd_ratio=0.0)
+    with pytest.raises(ValueError, match="utd_ratio"):
+        UpdateSchedule(utd_ratio=True)
+    with pytest.raises(ValueError, match="learning_starts"):
+        UpdateSchedule(utd_ratio=1.0, learning_starts=-1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(interval=st.integers(1, 50), batch=st.integers(1, 50), num_batches=st.integers(1, 40))
+def test_cadence_is_due_once_per_interval_crossed(interval, batch, num_batches):
+    every = Cadence(interval)
+    due_at = [i * batch for i in range(1, num_batches + 1) if every.due(i * batch)]
+    if batch <= interval:
+        # Steps never skip a multiple, so it is due exactly at the first step at or past each one.
+        expected = [i * batch for i in range(1, num_batches + 1) if (i * batch) // interval > ((i - 1) * batch) // interval]
+        assert due_at == expected
+    # Never due more often than the number of multiples passed, never more than once per call.
+    assert len(due_at) <= (num_batches * batch) // interval
+    assert every.next > num_batches * batch or len(due_at) == num_batches
+
+
+def test_cadence_rejects_bad_interval():
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="interval"):
+            Cadence(bad)
+
+
+def test_running_means_average_per_update_without_converting():
+    means = RunningMeans()
+    assert means.pop() == {}
+    weight = torch.tensor(2.0, requires_grad=True)
+    values = [1.0, 4.0, -2.5, 8.0]
+    for i, v in enumerate(values):
+        # "b" is produced on every other update only: its sum is over those, its mean per update.
+        means.add(a=weight * v, b=torch.tensor(v) if i % 2 == 0 else None)
+    out = means.pop()
+    assert set(out) == {"a", "b"}
+    assert isinstance(out["a"], torch.Tensor) and not out["a"].requires_grad
+    torch.testing.assert_close(out["a"], torch.tensor(2.0 * sum(values) / 4))
+    torch.testing.assert_close(out["b"], torch.tensor((values[0] + values[2]) / 4))
+    assert means.pop() == {} and means.count == 0
+    means.add(a=torch.tensor(3.0))
+    torch.testing.assert_close(means.pop()["a"], torch.tensor(3.0))
+
+
+def test_phase_timer_counts_each_phase(monkeypatch):
+    clock = iter(float(t) for t in range(1000))
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    timer = PhaseTimer("collect", "update")  # start = 0
+    with timer("update"):  # 1 -> 2
+        pass
+    with pytest.raises(RuntimeError), timer("update"):  # 3 -> 4, counted though it raised
+        raise RuntimeError("boom")
+    items = list(timer.iterate(["x", "y"], "collect"))  # 5->6, 7->8, exhausted 9->10
+    assert items == ["x", "y"]
+    assert timer.seconds == {"collect": 3.0, "update": 2.0}
+    assert timer.summary() == {"time_collect_s": 3.0, "time_update_s": 2.0}
+    assert timer.elapsed() == 11.0
+    with pytest.raises(KeyError, match="'eval'.*collect"):
+        with timer("eval"):
+            pass
+    with pytest.raises(KeyError, match="'eval'"):
+        timer.iterate([], "eval")
+
+
+def test_phase_timer_real_clock():
+    timer = PhaseTimer("wait")
+    with timer("wait"):
+        time.sleep(0.02)
+    assert 0.02 <= timer.seconds["wait"] <= timer.elapsed()
+
+
+def test_off_policy_collector_random_then_policy_and_buffer():
+    torch.manual_seed(0)
+    env = _CountdownEnv(length=5)
+    policy = TensorDictModule(lambda obs: torch.full_like(obs, 0.5), in_keys=["observation"], out_keys=["action"])
+    collector = off_policy_collector(env, policy, frames_per_batch=4, total_frames=12, init_random_frames=4)
+    buffer = uniform_replay_buffer(10, batch_size=3)
+    batches = [batch.reshape(-1) for batch in collector]
+    collector.shutdown()
+    assert [b.numel() for b in batches] == [4, 4, 4]
+    # The first batch acts uniformly at random, the later ones with the policy.
+    assert not (batches[0]["action"] == 0.5).any()
+    assert all((b["action"] == 0.5).all() for b in batches[1:])
+    for b in batches:
+        buffer.extend(b)
+    assert len(buffer) == 10  # capacity
+    assert buffer.sample().batch_size == torch.Size([3])
+    with pytest.raises(ValueError, match="capacity"):
+        uniform_replay_buffer(0, batch_size=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        uniform_replay_buffer(10, batch_size=0)
+
+
+def test_training_module_silences_the_torchrl_weight_updater_warning():
+    # A fresh interpreter: torchrl.collectors warns only the first time it is imported.
+    code = textwrap.dedent(
+        """
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import maxent_components.training
+            warnings.warn("an unrelated deprecation", DeprecationWarning)
+        messages = [str(w.message) for w in caught]
+        assert messages == ["an unrelated deprecation"], messages
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@dataclass
+class _PresetConfig(RunConfig):
+    steps: int = option(10, "How many steps.", ge=1)
+    width: int = option(64, "Layer width.", ge=1)
+    smoke: bool = option(False, "Tiny preset.")
+    demo: bool = option(False, "Demo preset.")
+
+
+def test_apply_presets_applies_the_one_set_and_rejects_two():
+    presets = {"smoke": {"steps": 2, "width": 8}, "demo": {"steps": 90}}
+    assert apply_presets(_PresetConfig(), presets) == _PresetConfig()
+    cfg = apply_presets(_PresetConfig(smoke=True), presets)
+    assert (cfg.steps, cfg.width) == (2, 8)
+    cfg = apply_presets(_PresetConfig(demo=True), presets)
+    assert (cfg.steps, cfg.width) == (90, 64)
+    with pytest.raises(ValueError, match="options smoke and demo are exclusive presets"):
+        apply_presets(_PresetConfig(smoke=True, demo=True), presets)
+    with pytest.raises(AttributeError, match="'fast'"):
+        apply_presets(_PresetConfig(), {"fast": {}})
+
+
+def test_finished_summary_skips_only_finished_runs(tmp_path, capsys):
+    run = RunDirectory(tmp_path / "run")
+    assert finished_summary("toy", run, skip_finished=True) is None
+    run.finish({"eval_return_mean": 3.5})
+    run.close()
+    assert finished_summary("toy", run, skip_finished=False) is None
+    assert capsys.readouterr().out == ""
+    summary = finished_summary("toy", run, skip_finished=True)
+    assert summary["eval_return_mean"] == 3.5 and summary["finished"] is True
+    assert "toy: " in capsys.readouterr().out
+
+
+def test_solved_report_both_outcomes():
+    summary = {
+        "algorithm": "toy",
+        "env_name": "CartPole-v1",
+        "seed": 4,
+        "solved": True,
+        "solved_at_step": 1200,
+        "target_return": 475.0,
+        "eval_return_mean": 500.0,
+        "env_steps": 1200,
+        "updates": 1000,
+        "wall_time_s": 3.25,
+        "run_dir": "/runs/x",
+    }
+    line = solved_report(summary)
+    assert line.startswith("toy on CartPole-v1, seed 4: solved (mean evaluation return >= 475) at step 1200;")
+    assert "last evaluation return 500.0; 1200 env steps, 1000 updates, 3.2 s; run directory /runs/x" in line
+    summary.update(solved=False, solved_at_step=None, target_return=None)
+    assert "not solved within 1200 steps" in solved_report(summary)
