@@ -25,41 +25,41 @@ first evaluation whose mean return reaches ``target_return`` and records ``solve
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import asdict, dataclass
 
-# torchrl.collectors defines deprecated weight-updater classes at import time; those warnings are
-# about TorchRL's internals, not about anything this recipe does.
-warnings.filterwarnings(
-    "ignore", message=r"Creating \w+ which inherits from WeightUpdaterBase is deprecated", category=DeprecationWarning
-)
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torchrl.envs import GymEnv
+from torchrl.objectives import SoftUpdate
 
-import hydra  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from torchrl.collectors import Collector  # noqa: E402
-from torchrl.data import LazyTensorStorage, ReplayBuffer  # noqa: E402
-from torchrl.envs import GymEnv  # noqa: E402
-from torchrl.objectives import SoftUpdate  # noqa: E402
-
-from maxent_components.modules.qvalue import discrete_qvalue_network  # noqa: E402
-from maxent_components.objectives.soft_q import SoftQLoss  # noqa: E402
-from maxent_components.runs import (  # noqa: E402
+from maxent_components.modules.qvalue import discrete_qvalue_network
+from maxent_components.objectives.soft_q import SoftQLoss
+from maxent_components.runs import (
     EpisodeReturns,
     NonFiniteGuard,
     RunConfig,
     RunDirectory,
-    apply_preset,
+    apply_presets,
     evaluate,
+    finished_summary,
     option,
     progress_bar,
     register_config,
     seed_everything,
     set_threads,
 )
-from maxent_components.samplers.boltzmann import BoltzmannSampler  # noqa: E402
-from maxent_components.soft_value import ExactSoftValue  # noqa: E402
+from maxent_components.samplers.boltzmann import BoltzmannSampler
+from maxent_components.soft_value import ExactSoftValue
+from maxent_components.training import (
+    Cadence,
+    PhaseTimer,
+    RunningMeans,
+    UpdateSchedule,
+    off_policy_collector,
+    solved_report,
+    uniform_replay_buffer,
+)
 
 NAME = "soft_dqn"
 DESCRIPTION = (
@@ -147,47 +147,37 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
     target_update = SoftUpdate(loss_module, tau=cfg.tau)
     optimizer = torch.optim.Adam(loss_module.parameters(), lr=cfg.lr)
 
-    collector = Collector(
+    collector = off_policy_collector(
         env,
         sampler,
         frames_per_batch=cfg.frames_per_batch,
         total_frames=cfg.total_frames,
         init_random_frames=cfg.init_random_frames,
-        # The sampler reads only the observation; no policy transform is needed.
-        auto_register_policy_transforms=False,
     )
-    buffer = ReplayBuffer(storage=LazyTensorStorage(cfg.buffer_size), batch_size=cfg.batch_size)
+    buffer = uniform_replay_buffer(cfg.buffer_size, batch_size=cfg.batch_size)
     guard = NonFiniteGuard()
     episodes = EpisodeReturns()
 
-    run_columns = ["loss_qvalue", "soft_value", "alpha", "train_return", "eval_return", "updates", "fps"]
-    run.set_metrics_columns(run_columns)
+    run.set_metrics_columns(["loss_qvalue", "soft_value", "alpha", "train_return", "eval_return", "updates", "fps"])
     # Where the wall time goes, reported in the summary: being TorchRL-native must not mean slow.
-    phase_s = {"collect": 0.0, "update": 0.0, "eval": 0.0}
-    start = tick = time.perf_counter()
+    timer = PhaseTimer("collect", "update", "eval")
+    schedule = UpdateSchedule(utd_ratio=cfg.utd_ratio, learning_starts=cfg.init_random_frames)
+    eval_cadence, log_cadence = Cadence(cfg.eval_interval), Cadence(cfg.log_interval)
+    logged = RunningMeans()
     frames = updates = 0
-    update_credit = 0.0
-    loss_sum = soft_value_sum = None
-    losses_since_log = 0
-    next_log = cfg.log_interval
-    next_eval = cfg.eval_interval
     eval_return = None
     best_eval = float("-inf")
     solved_at = None
 
     with progress_bar(cfg.total_frames, enabled=cfg.progress, desc=NAME) as bar:
-        for batch in collector:
-            phase_s["collect"] += time.perf_counter() - tick
+        for batch in timer.iterate(collector, "collect"):
             batch = batch.reshape(-1)
             frames += batch.numel()
             buffer.extend(batch)
             episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
 
-            if frames >= cfg.init_random_frames:
-                update_start = time.perf_counter()
-                update_credit += cfg.utd_ratio * batch.numel()
-                while update_credit >= 1.0:
-                    update_credit -= 1.0
+            with timer("update"):
+                for _ in range(schedule.due(frames, batch.numel())):
                     losses = loss_module(buffer.sample())
                     guard.check(losses, step=frames)
                     optimizer.zero_grad(set_to_none=True)
@@ -195,54 +185,38 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
                     optimizer.step()
                     target_update.step()
                     updates += 1
-                    # Accumulate as tensors: converting every update would synchronise each time.
-                    loss_value = losses["loss_qvalue"].detach()
-                    loss_sum = loss_value if loss_sum is None else loss_sum + loss_value
-                    soft_value_sum = (
-                        losses["soft_value"] if soft_value_sum is None else soft_value_sum + losses["soft_value"]
-                    )
-                    losses_since_log += 1
-                phase_s["update"] += time.perf_counter() - update_start
+                    logged.add(loss_qvalue=losses["loss_qvalue"], soft_value=losses["soft_value"])
 
-            evaluated = False
-            if frames >= next_eval or frames >= cfg.total_frames:
-                next_eval += cfg.eval_interval
-                eval_start = time.perf_counter()
-                eval_return = evaluate(
-                    eval_env,
-                    sampler,
-                    num_episodes=cfg.eval_episodes,
-                    max_steps=cfg.max_episode_steps,
-                    exploration=cfg.eval_exploration,
-                )
-                phase_s["eval"] += time.perf_counter() - eval_start
+            # The last batch is always evaluated, wherever it falls in the cadence.
+            evaluated = eval_cadence.due(frames) or frames >= cfg.total_frames
+            if evaluated:
+                with timer("eval"):
+                    eval_return = evaluate(
+                        eval_env,
+                        sampler,
+                        num_episodes=cfg.eval_episodes,
+                        max_steps=cfg.max_episode_steps,
+                        exploration=cfg.eval_exploration,
+                    )
                 best_eval = max(best_eval, eval_return)
-                evaluated = True
                 if solved_at is None and cfg.target_return is not None and eval_return >= cfg.target_return:
                     solved_at = frames
 
-            if frames >= next_log or evaluated:
-                if frames >= next_log:
-                    next_log += cfg.log_interval
-                elapsed = time.perf_counter() - start
+            if log_cadence.due(frames) or evaluated:
                 run.log(
                     frames,
-                    loss_qvalue=None if loss_sum is None else loss_sum / losses_since_log,
-                    soft_value=None if soft_value_sum is None else soft_value_sum / losses_since_log,
+                    **logged.pop(),
                     alpha=float(sampler.alpha),
                     train_return=episodes.mean_recent(),
                     eval_return=eval_return if evaluated else None,
                     updates=updates,
-                    fps=frames / max(elapsed, 1e-9),
+                    fps=frames / max(timer.elapsed(), 1e-9),
                 )
-                loss_sum = soft_value_sum = None
-                losses_since_log = 0
             bar.update(batch.numel(), eval=eval_return if eval_return is not None else float("nan"))
             if solved_at is not None:
                 break
-            tick = time.perf_counter()
     collector.shutdown()
-    wall_time = time.perf_counter() - start
+    wall_time = timer.elapsed()
 
     if cfg.checkpoint:
         run.save_checkpoint(
@@ -263,9 +237,7 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
         "updates": updates,
         "train_episodes": episodes.count,
         "wall_time_s": wall_time,
-        "time_collect_s": phase_s["collect"],
-        "time_update_s": phase_s["update"],
-        "time_eval_s": phase_s["eval"],
+        **timer.summary(),
         "alpha": float(sampler.alpha),
         "run_dir": str(run.path),
         "config": asdict(cfg),
@@ -277,31 +249,15 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
 
 @hydra.main(version_base=None, config_name=NAME)
 def main(dict_cfg: DictConfig) -> dict | None:
-    cfg: SoftDQNConfig = OmegaConf.to_object(dict_cfg)
-    if cfg.smoke and cfg.demo:
-        raise ValueError("options smoke and demo are exclusive presets; set at most one of them to true.")
-    if cfg.smoke:
-        apply_preset(cfg, SMOKE)
-    if cfg.demo:
-        apply_preset(cfg, DEMO)
+    cfg: SoftDQNConfig = apply_presets(OmegaConf.to_object(dict_cfg), {"smoke": SMOKE, "demo": DEMO})
     run = RunDirectory.from_hydra()
-    if cfg.skip_finished and run.finished:
-        print(f"{NAME}: {run.path} already holds a finished run; skipping (skip_finished=false to rerun).")
-        return run.read_summary()
+    if (finished := finished_summary(NAME, run, skip_finished=cfg.skip_finished)) is not None:
+        return finished
     with run:
         summary = train(cfg, run)
         run.finish(summary)
     if cfg.demo or not cfg.progress:
-        solved = (
-            f"solved (mean evaluation return >= {cfg.target_return:g}) at step {summary['solved_at_step']}"
-            if summary["solved"]
-            else f"not solved within {summary['env_steps']} steps"
-        )
-        print(
-            f"{NAME} on {cfg.env_name}, seed {cfg.seed}: {solved}; last evaluation return "
-            f"{summary['eval_return_mean']:.1f}; {summary['env_steps']} env steps, "
-            f"{summary['updates']} updates, {summary['wall_time_s']:.1f} s; run directory {run.path}"
-        )
+        print(solved_report(summary))
     return summary
 
 

@@ -43,6 +43,7 @@ from maxent_components.runs import (
     RunConfig,
     RunDirectory,
     atomic_write_bytes,
+    finished_summary,
     option,
     progress_bar,
     register_config,
@@ -434,9 +435,8 @@ def run_recipe(cfg: SoftQIterationConfig, run: RunDirectory) -> dict:
 def main(dict_cfg: DictConfig) -> dict | None:
     cfg: SoftQIterationConfig = OmegaConf.to_object(dict_cfg)
     run = RunDirectory.from_hydra(metrics_columns=METRICS)
-    if cfg.skip_finished and run.finished:
-        print(f"{NAME}: {run.path} already holds a finished run; skipping (skip_finished=false to rerun).")
-        return run.read_summary()
+    if (finished := finished_summary(NAME, run, skip_finished=cfg.skip_finished)) is not None:
+        return finished
     with run:
         summary = run_recipe(cfg, run)
         run.finish(summary)

@@ -40,41 +40,40 @@ On MultiGoal the run directory also holds the paper's figure (figure 2): ``q_con
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import asdict, dataclass
 
-# torchrl.collectors defines deprecated weight-updater classes at import time; those warnings are
-# about TorchRL's internals, not about anything this recipe does.
-warnings.filterwarnings(
-    "ignore", message=r"Creating \w+ which inherits from WeightUpdaterBase is deprecated", category=DeprecationWarning
-)
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torchrl.envs import GymEnv
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.objectives import HardUpdate, SoftUpdate
 
-import hydra  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from torchrl.collectors import Collector  # noqa: E402
-from torchrl.data import LazyTensorStorage, ReplayBuffer  # noqa: E402
-from torchrl.envs import GymEnv  # noqa: E402
-from torchrl.envs.utils import ExplorationType, set_exploration_type  # noqa: E402
-from torchrl.objectives import HardUpdate, SoftUpdate  # noqa: E402
-
-from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL_ID  # noqa: E402
-from maxent_components.envs.multigoal import goals_reached, register_envs  # noqa: E402
-from maxent_components.modules.qvalue import continuous_qvalue_network  # noqa: E402
-from maxent_components.objectives.soft_q import SoftQLoss  # noqa: E402
-from maxent_components.runs import (  # noqa: E402
+from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL_ID
+from maxent_components.envs.multigoal import goals_reached, register_envs
+from maxent_components.modules.qvalue import continuous_qvalue_network
+from maxent_components.objectives.soft_q import SoftQLoss
+from maxent_components.runs import (
     EpisodeReturns,
     NonFiniteGuard,
     RunConfig,
     RunDirectory,
-    apply_preset,
+    apply_presets,
+    finished_summary,
     option,
     progress_bar,
     register_config,
     seed_everything,
     set_threads,
+)
+from maxent_components.training import (
+    Cadence,
+    PhaseTimer,
+    RunningMeans,
+    UpdateSchedule,
+    off_policy_collector,
+    uniform_replay_buffer,
 )
 
 NAME = "sql"
@@ -354,16 +353,14 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
     trains_sampler = callable(getattr(sampler, "loss", None)) and bool(sampler_parameters)
     sampler_optimizer = torch.optim.Adam(sampler_parameters, lr=cfg.lr_sampler) if trains_sampler else None
 
-    collector = Collector(
+    collector = off_policy_collector(
         env,
         sampler,
         frames_per_batch=cfg.frames_per_batch,
         total_frames=cfg.total_frames,
         init_random_frames=cfg.init_random_frames,
-        # The samplers read only the observation: no environment transform is needed.
-        auto_register_policy_transforms=False,
     )
-    buffer = ReplayBuffer(storage=LazyTensorStorage(cfg.buffer_size), batch_size=cfg.batch_size)
+    buffer = uniform_replay_buffer(cfg.buffer_size, batch_size=cfg.batch_size)
     guard = NonFiniteGuard()
     episodes = EpisodeReturns()
 
@@ -381,14 +378,11 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
         "fps",
     ]
     run.set_metrics_columns(columns)
-    start = time.perf_counter()
+    timer = PhaseTimer("collect", "update", "eval")
+    schedule = UpdateSchedule(utd_ratio=cfg.utd_ratio, learning_starts=cfg.init_random_frames)
+    eval_cadence, log_cadence = Cadence(cfg.eval_interval), Cadence(cfg.log_interval)
+    logged = RunningMeans()
     frames = updates = 0
-    update_time = 0.0
-    update_credit = 0.0
-    sums: dict[str, torch.Tensor] = {}
-    losses_since_log = 0
-    next_log = cfg.log_interval
-    next_eval = cfg.eval_interval
     eval_return = None
     eval_goals = None
     best_goals = 0
@@ -397,17 +391,14 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
     paths: list = []
 
     with progress_bar(cfg.total_frames, enabled=cfg.progress, desc=f"{NAME} {cfg.env}") as bar:
-        for batch in collector:
+        for batch in timer.iterate(collector, "collect"):
             batch = batch.reshape(-1)
             frames += batch.numel()
             buffer.extend(batch)
             episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
 
-            if frames >= cfg.init_random_frames:
-                update_credit += cfg.utd_ratio * batch.numel()
-                tick = time.perf_counter()
-                while update_credit >= 1.0:
-                    update_credit -= 1.0
+            with timer("update"):
+                for _ in range(schedule.due(frames, batch.numel())):
                     sample = buffer.sample()
                     if reward_scale != 1.0:
                         # A sampled batch is a copy of the stored rows: scaling it leaves the buffer as collected.
@@ -427,32 +418,26 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
                     guard.check(terms, step=frames)
                     target_update.step()
                     updates += 1
-                    # Accumulate as tensors: converting every update would synchronise each time.
-                    for key, value in (
-                        ("loss_qvalue", terms["loss_qvalue"]),
-                        ("loss_sampler", terms.get("loss_sampler")),
-                        ("soft_value", losses.get("soft_value", None)),
-                        ("td_error", losses.get("td_error", None)),
-                        ("ess", losses.get("ess", None)),
-                    ):
-                        if value is not None:
-                            value = value.detach()
-                            sums[key] = value if key not in sums else sums[key] + value
-                    losses_since_log += 1
-                update_time += time.perf_counter() - tick
+                    logged.add(
+                        loss_qvalue=terms["loss_qvalue"],
+                        loss_sampler=terms.get("loss_sampler"),
+                        soft_value=losses.get("soft_value", None),
+                        td_error=losses.get("td_error", None),
+                        ess=losses.get("ess", None),
+                    )
 
-            evaluated = False
-            if frames >= next_eval or frames >= cfg.total_frames:
-                next_eval += cfg.eval_interval
-                returns, paths = run_evaluation(
-                    eval_env,
-                    sampler,
-                    num_episodes=eval_episodes,
-                    max_steps=max_episode_steps,
-                    exploration=cfg.eval_exploration,
-                )
+            # The last batch is always evaluated, wherever it falls in the cadence.
+            evaluated = eval_cadence.due(frames) or frames >= cfg.total_frames
+            if evaluated:
+                with timer("eval"):
+                    returns, paths = run_evaluation(
+                        eval_env,
+                        sampler,
+                        num_episodes=eval_episodes,
+                        max_steps=max_episode_steps,
+                        exploration=cfg.eval_exploration,
+                    )
                 eval_return = float(returns.mean())
-                evaluated = True
                 if cfg.env == "multigoal":
                     eval_goals = goals_reached(np.stack([p[-1] for p in paths]))
                     best_goals = max(best_goals, eval_goals)
@@ -463,22 +448,17 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
                 elif solved_at is None and target_return is not None and eval_return >= target_return:
                     solved_at = frames
 
-            if frames >= next_log or evaluated:
-                if frames >= next_log:
-                    next_log += cfg.log_interval
-                elapsed = time.perf_counter() - start
+            if log_cadence.due(frames) or evaluated:
                 run.log(
                     frames,
-                    **{key: value / losses_since_log for key, value in sums.items()},
+                    **logged.pop(),
                     train_return=episodes.mean_recent(),
                     eval_return=eval_return if evaluated else None,
                     goals_reached=eval_goals if evaluated else None,
                     updates=updates,
-                    updates_per_s=updates / update_time if update_time > 0 else None,
-                    fps=frames / max(elapsed, 1e-9),
+                    updates_per_s=updates_per_second(updates, timer),
+                    fps=frames / max(timer.elapsed(), 1e-9),
                 )
-                sums = {}
-                losses_since_log = 0
             postfix = {"eval": eval_return if eval_return is not None else float("nan")}
             if cfg.env == "multigoal":
                 postfix["goals"] = eval_goals if eval_goals is not None else 0
@@ -486,7 +466,7 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
             if cfg.stop_when_solved and solved_at is not None:
                 break
     collector.shutdown()
-    wall_time = time.perf_counter() - start
+    wall_time = timer.elapsed()
 
     figures = {}
     if cfg.plots:
@@ -510,9 +490,10 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
         "solved_at_step": solved_at,
         "env_steps": frames,
         "updates": updates,
-        "updates_per_s": updates / update_time if update_time > 0 else None,
+        "updates_per_s": updates_per_second(updates, timer),
         "train_episodes": episodes.count,
         "wall_time_s": wall_time,
+        **timer.summary(),
         "figures": figures,
         "run_dir": str(run.path),
         "config": asdict(cfg),
@@ -524,6 +505,12 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
     env.close()
     eval_env.close()
     return summary
+
+
+def updates_per_second(updates: int, timer: PhaseTimer) -> float | None:
+    """Gradient updates per second of update time; undefined (None) until an update has run."""
+    seconds = timer.seconds["update"]
+    return updates / seconds if updates > 0 and seconds > 0 else None
 
 
 def write_figures(cfg: SQLConfig, run: RunDirectory, qnet, sampler, action_spec, paths) -> dict[str, str]:
@@ -555,18 +542,11 @@ def write_figures(cfg: SQLConfig, run: RunDirectory, qnet, sampler, action_spec,
 
 @hydra.main(version_base=None, config_name=NAME)
 def main(dict_cfg: DictConfig) -> dict | None:
-    cfg: SQLConfig = OmegaConf.to_object(dict_cfg)
-    if cfg.smoke and cfg.demo:
-        raise ValueError("options smoke and demo are exclusive presets; set at most one of them to true.")
-    if cfg.smoke:
-        apply_preset(cfg, SMOKE)
-    if cfg.demo:
-        apply_preset(cfg, DEMO)
+    cfg: SQLConfig = apply_presets(OmegaConf.to_object(dict_cfg), {"smoke": SMOKE, "demo": DEMO})
     check_combination(cfg)
     run = RunDirectory.from_hydra()
-    if cfg.skip_finished and run.finished:
-        print(f"{NAME}: {run.path} already holds a finished run; skipping (skip_finished=false to rerun).")
-        return run.read_summary()
+    if (finished := finished_summary(NAME, run, skip_finished=cfg.skip_finished)) is not None:
+        return finished
     with run:
         summary = train(cfg, run)
         run.finish(summary)
