@@ -23,6 +23,7 @@ from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import ExplorationType, exploration_type
 
+from maxent_components import training
 from maxent_components.runs import (
     EpisodeReturns,
     NonFiniteGuard,
@@ -46,7 +47,6 @@ from maxent_components.runs import (
     set_threads,
     validate_options,
 )
-from maxent_components import training
 from maxent_components.training import (
     Cadence,
     PhaseTimer,
