@@ -30,8 +30,8 @@ __all__ = [
 class Temperature(nn.Module):
     """Interface of a temperature: ``forward() -> α``, ``loss(entropy)``, ``step()``."""
 
-    def forward(self) -> Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    def forward(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define forward() returning the current alpha.")
 
     @property
     def alpha(self) -> Tensor:

@@ -97,3 +97,23 @@ def test_as_temperature():
     with pytest.raises(TypeError, match="alpha"):
         as_temperature("0.1")
     assert math.isclose(as_temperature(2)().item(), 2.0)
+
+
+def test_incomplete_components_say_what_they_must_define():
+    from tensordict import TensorDict
+    from torchrl.data import Bounded, OneHot
+
+    from maxent_components.samplers._discrete import DiscreteSampler
+    from maxent_components.samplers.base import PolicySampler
+    from maxent_components.temperature import Temperature
+
+    class Bare(Temperature):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Bare must define forward"):
+        Bare()()
+    td = TensorDict(observation=torch.zeros(2, 3), batch_size=[2])
+    with pytest.raises(NotImplementedError, match="PolicySampler must define sample"):
+        PolicySampler(None, action_spec=Bounded(-1.0, 1.0, shape=(1,)), alpha=1.0).sample(td)
+    with pytest.raises(NotImplementedError, match="DiscreteSampler must define log_probs"):
+        DiscreteSampler(None, action_spec=OneHot(2), alpha=1.0).log_probs(td)

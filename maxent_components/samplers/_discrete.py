@@ -147,9 +147,9 @@ class DiscreteSampler(PolicySampler):
         check_finite(f"Q-values {self.tensor_keys.action_value!r}", q)
         return q
 
-    def log_probs(self, tensordict: TensorDictBase) -> Tensor:  # pragma: no cover - interface
+    def log_probs(self, tensordict: TensorDictBase) -> Tensor:
         """``log π(·|s)`` ``[*B, |A|]``; masked actions get ``−inf``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define log_probs(tensordict) -> [*B, |A|].")
 
     def sample(
         self,

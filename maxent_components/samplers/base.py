@@ -158,8 +158,11 @@ class PolicySampler(TensorDictModuleBase):
         num_samples: int = 1,
         *,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor | None]:  # pragma: no cover - interface
-        raise NotImplementedError
+    ) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError(
+            f"{type(self).__name__} must define sample(tensordict, num_samples, *, generator) "
+            f"returning (actions [n, *B, *A], log_prob [n, *B] or None)."
+        )
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         actions, log_prob = self.sample(tensordict, 1)
