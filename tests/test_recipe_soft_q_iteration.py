@@ -12,20 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from recipe_runner import PNG_SIGNATURE, RECIPES, run_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "recipes" / "soft_q_iteration.py"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCRIPT = RECIPES / "soft_q_iteration.py"
 
 
 def _run(*overrides: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_recipe("soft_q_iteration", *overrides, timeout=timeout)
 
 
 def test_recipe_writes_its_outputs_and_the_gap_shrinks(tmp_path):

@@ -11,20 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from recipe_runner import PNG_SIGNATURE, RECIPES, run_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "recipes" / "sql.py"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCRIPT = RECIPES / "sql.py"
 
 
 def _run(*overrides: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_recipe("sql", *overrides, timeout=timeout)
 
 
 def _check_run_dir(run_dir: Path, *, env: str, figures: bool) -> dict:

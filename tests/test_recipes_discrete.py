@@ -5,16 +5,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import subprocess
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ROOT / "recipes"
+from recipe_runner import RECIPES, run_recipe
 
 
 def _load(name: str):
@@ -29,15 +25,7 @@ def _load(name: str):
     return module
 
 
-def _run(name: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(RECIPES / f"{name}.py"), *overrides],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+_run = run_recipe
 
 
 CONFIGS = {"soft_dqn": "SoftDQNConfig", "discrete_sac": "DiscreteSACConfig"}
