@@ -21,9 +21,16 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from maxent_components.checks import (
+    check_finite,
+    check_positive_float,
+    check_positive_int,
+    data_checks,
+    is_traced,
+)
+
 __all__ = [
     "check_alpha",
-    "check_finite",
     "soft_value",
     "boltzmann_log_prob",
     "expected_soft_value",
@@ -32,7 +39,6 @@ __all__ = [
     "importance_sampled_soft_value",
     "importance_log_weights",
     "effective_sample_size",
-    "soft_bellman_target",
     "squared_distances",
     "rbf_kernel",
     "median_bandwidth",
@@ -46,32 +52,14 @@ __all__ = [
 ]
 
 
-def _is_traced(x: Tensor) -> bool:
-    """True inside ``vmap`` or ``torch.compile``, where data-dependent checks cannot run."""
-    if torch.compiler.is_compiling():
-        return True
-    return torch._C._functorch.is_batchedtensor(x) or torch._C._functorch.is_gradtrackingtensor(x)
-
-
-def check_finite(name: str, x: Tensor) -> None:
-    """Raise a ``ValueError`` naming ``name`` if ``x`` holds NaN or ±Inf.
-
-    Skipped under ``vmap`` and ``torch.compile`` (the check needs a host synchronisation there).
-    """
-    if _is_traced(x):
-        return
-    if not bool(torch.isfinite(x).all()):
-        bad = "NaN" if bool(torch.isnan(x).any()) else "Inf"
-        raise ValueError(
-            f"{name} contains {bad} values; expected finite values "
-            f"(use a mask to exclude actions instead of -inf entries)."
-        )
-
-
 def check_alpha(alpha: float | Tensor, *, allow_zero: bool, name: str = "alpha") -> None:
-    """Validate a temperature: ``α > 0`` (or ``α ≥ 0`` with ``allow_zero``) and finite."""
+    """Validate a temperature: ``α > 0`` (or ``α ≥ 0`` with ``allow_zero``) and finite.
+
+    A Python number is always checked; a tensor only under :func:`~maxent_components.checks.data_checks`
+    (reading it synchronises with the device).
+    """
     if isinstance(alpha, Tensor):
-        if _is_traced(alpha):
+        if is_traced(alpha) or not data_checks():
             return
         ok = bool(torch.isfinite(alpha).all()) and bool(
             ((alpha >= 0) if allow_zero else (alpha > 0)).all()
@@ -95,7 +83,7 @@ def _masked(q: Tensor, mask: Tensor | None, dim: int) -> Tensor:
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} does not broadcast to q of shape {tuple(q.shape)}."
         ) from err
-    if not _is_traced(mask) and not bool(mask.any(dim).all()):
+    if data_checks() and not is_traced(mask) and not bool(mask.any(dim).all()):
         raise ValueError("mask excludes every action of some state; at least one must be allowed.")
     return q.masked_fill(~mask, -math.inf)
 
@@ -118,7 +106,8 @@ def soft_value(
     Identities (tested): ``max Q ≤ V ≤ max Q + α log|A|``; ``V(Q + c) = V(Q) + c``;
     ``V_α(Q) = α V_1(Q/α)``; ``∂V/∂Q = π``.
     """
-    check_finite("q", q)
+    if data_checks():
+        check_finite("q", q)
     check_alpha(alpha, allow_zero=True)
     q = _masked(q, mask, dim)
     m = q.amax(dim=dim, keepdim=True)
@@ -141,11 +130,12 @@ def boltzmann_log_prob(
 
     Masked actions get ``-inf``. At ``α = 0`` the policy is uniform over the maximisers of ``Q``.
     """
-    check_finite("q", q)
+    if data_checks():
+        check_finite("q", q)
     check_alpha(alpha, allow_zero=True)
     q = _masked(q, mask, dim)
     if isinstance(alpha, Tensor) or alpha > 0:
-        if isinstance(alpha, Tensor) and not _is_traced(alpha) and bool((alpha == 0).any()):
+        if isinstance(alpha, Tensor) and data_checks() and not is_traced(alpha) and bool((alpha == 0).any()):
             raise ValueError("boltzmann_log_prob: a tensor alpha must be > 0 everywhere.")
         return torch.log_softmax(q / alpha, dim=dim)
     is_max = q == q.amax(dim=dim, keepdim=True)
@@ -170,7 +160,8 @@ def expected_soft_value(
     By the Gibbs variational principle ``V^π ≤ soft_value(q, alpha)`` with equality iff ``π`` is the
     Boltzmann policy. Actions with ``π_a = 0`` contribute nothing, whatever their ``Q``.
     """
-    check_finite("q", q)
+    if data_checks():
+        check_finite("q", q)
     check_alpha(alpha, allow_zero=True)
     p = log_probs.exp()
     zero = p == 0
@@ -201,10 +192,11 @@ def importance_sampled_soft_value(
     inequality, biased low (Haarnoja et al., 2017, eq. 10). With a uniform proposal on a box,
     ``log q = −log vol(A)``; with a tractable policy it is the policy's log-density.
     """
-    check_finite("q", q)
+    if data_checks():
+        check_finite("q", q)
+        if isinstance(log_proposal, Tensor):
+            check_finite("log_proposal", log_proposal)
     check_alpha(alpha, allow_zero=False)
-    if isinstance(log_proposal, Tensor):
-        check_finite("log_proposal", log_proposal)
     return alpha * log_mean_exp(importance_log_weights(q, log_proposal, alpha), dim, keepdim=keepdim)
 
 
@@ -216,17 +208,6 @@ def effective_sample_size(log_weights: Tensor, dim: int = 0, *, keepdim: bool = 
     lse = torch.logsumexp(log_weights, dim=dim, keepdim=keepdim)
     lse2 = torch.logsumexp(2 * log_weights, dim=dim, keepdim=keepdim)
     return (2 * lse - lse2).exp()
-
-
-def soft_bellman_target(
-    reward: Tensor, next_soft_value: Tensor, gamma: float | Tensor, terminated: Tensor
-) -> Tensor:
-    """Soft Bellman target ``r + γ (1 − terminated) V(s')`` (Haarnoja et al., 2017, eq. 11).
-
-    Truncation is not termination: a truncated transition still bootstraps from ``V(s')``.
-    """
-    not_done = 1.0 - terminated.to(next_soft_value.dtype)
-    return reward + gamma * not_done * next_soft_value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +245,7 @@ def rbf_kernel(x: Tensor, y: Tensor, bandwidth: float | Tensor) -> Tensor:
 
 def _check_bandwidth(bandwidth: float | Tensor) -> float | Tensor:
     if isinstance(bandwidth, Tensor):
-        if not _is_traced(bandwidth) and not bool(
+        if data_checks() and not is_traced(bandwidth) and not bool(
             (torch.isfinite(bandwidth) & (bandwidth > 0)).all()
         ):
             raise ValueError(f"bandwidth must be finite and > 0, got {bandwidth.flatten()[:4].tolist()}.")
@@ -313,15 +294,15 @@ def median_bandwidth(
     """
     if formula not in ("paper", "reference"):
         raise ValueError(f"formula must be 'paper' or 'reference', got {formula!r}.")
-    if isinstance(num_particles, bool) or int(num_particles) != num_particles or num_particles < 2:
+    if check_positive_int("num_particles", num_particles) < 2:
         raise ValueError(
             f"num_particles must be an integer >= 2 (the heuristic divides by log n), got {num_particles!r}."
         )
-    if not (math.isfinite(min_bandwidth) and min_bandwidth > 0):
-        raise ValueError(f"min_bandwidth must be finite and > 0, got {min_bandwidth}.")
+    check_positive_float("min_bandwidth", min_bandwidth)
     if sq_dists.dim() < 2:
         raise ValueError(f"sq_dists must have shape [..., Kx, Ky], got {tuple(sq_dists.shape)}.")
-    check_finite("sq_dists", sq_dists)
+    if data_checks():
+        check_finite("sq_dists", sq_dists)
     flat = sq_dists.detach().flatten(-2)
     n_entries = flat.shape[-1]
     # Order statistics by selection (kthvalue, 1-based), not a full sort: SVGD calls this every step.
@@ -355,7 +336,8 @@ def svgd_direction(
             f"scores must have the shape of kernel_particles {tuple(kernel_particles.shape)}, "
             f"got {tuple(scores.shape)}."
         )
-    check_finite("scores", scores)
+    if data_checks():
+        check_finite("scores", scores)
     kappa = rbf_kernel(kernel_particles, particles, bandwidth)  # [..., Kj, Ki]
     h = _check_bandwidth(bandwidth)
     if isinstance(h, Tensor):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from tensordict.utils import NestedKey
 from torch import Tensor
 from torchrl.data import Bounded, Categorical, Composite, OneHot, TensorSpec
 
-__all__ = ["box_bounds", "box_log_volume"]
+__all__ = ["box_bounds", "box_log_volume", "discrete_action_encoding", "encode_discrete_actions"]
+
+ActionEncoding = Literal["one_hot", "categorical"]
 
 
 def box_bounds(
@@ -54,3 +58,38 @@ def box_bounds(
 def box_log_volume(low: Tensor, high: Tensor) -> Tensor:
     """``log vol(A) = Σ_i log(high_i − low_i)`` of the box ``[low, high]`` (a 0-d tensor)."""
     return (high - low).log().sum()
+
+
+def discrete_action_encoding(action_spec: TensorSpec) -> tuple[ActionEncoding, int, bool]:
+    """Return ``(encoding, num_actions, trailing_singleton)`` of a discrete TorchRL action spec.
+
+    ``OneHot`` specs (the ``GymEnv`` default) encode an action as a one-hot vector of length ``|A|``;
+    ``Categorical`` specs as an integer index, of shape ``[*B]``, or ``[*B, 1]`` when the spec's
+    last dimension is a singleton. Any other spec raises a ``ValueError`` naming ``action_spec``.
+
+    Examples:
+        >>> from torchrl.data import Categorical, OneHot
+        >>> discrete_action_encoding(OneHot(4))
+        ('one_hot', 4, False)
+        >>> discrete_action_encoding(Categorical(3, shape=(1,)))
+        ('categorical', 3, True)
+    """
+    if isinstance(action_spec, OneHot):
+        return "one_hot", int(action_spec.space.n), False
+    if isinstance(action_spec, Categorical):
+        shape = action_spec.shape
+        return "categorical", int(action_spec.space.n), len(shape) > 0 and shape[-1] == 1
+    raise ValueError(
+        f"action_spec must be a discrete TorchRL spec (OneHot or Categorical), got "
+        f"{type(action_spec).__name__}; continuous actions need a continuous sampler "
+        f"(e.g. GaussianSampler or SVGDSampler)."
+    )
+
+
+def encode_discrete_actions(index: Tensor, action_spec: TensorSpec) -> Tensor:
+    """Write integer action indices in the encoding of ``action_spec`` (one-hot or index)."""
+    encoding, num_actions, trailing = discrete_action_encoding(action_spec)
+    if encoding == "one_hot":
+        return torch.nn.functional.one_hot(index, num_actions).to(action_spec.dtype)
+    index = index.to(action_spec.dtype)
+    return index.unsqueeze(-1) if trailing else index

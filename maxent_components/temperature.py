@@ -28,7 +28,12 @@ __all__ = [
 
 
 class Temperature(nn.Module):
-    """Interface of a temperature: ``forward() -> α``, ``loss(entropy)``, ``step()``."""
+    """Interface of a temperature: ``forward() -> α``, ``value()``, ``loss(entropy)``, ``step()``.
+
+    ``learned`` says whether ``α`` has a loss of its own (it then needs the policy's entropy).
+    """
+
+    learned: bool = False
 
     def forward(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define forward() returning the current alpha.")
@@ -37,6 +42,11 @@ class Temperature(nn.Module):
     def alpha(self) -> Tensor:
         """The current temperature, detached (use ``forward()`` to differentiate through ``α``)."""
         return self.forward().detach()
+
+    def value(self) -> float | Tensor:
+        """``α`` for computing with: a Python float when it is a constant (no device read, and the
+        exact ``α = 0`` limit of the algebra), else the detached tensor."""
+        return self.alpha
 
     def loss(self, entropy: Tensor) -> TensorDict:
         """Loss terms of the temperature itself given per-state entropy estimates (none by default)."""
@@ -58,11 +68,21 @@ class FixedTemperature(Temperature):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise TypeError(f"alpha must be a float, got {type(alpha).__name__}.")
         check_alpha(float(alpha), allow_zero=True)
+        self._value = float(alpha)
         self.register_buffer("_alpha", torch.tensor(float(alpha)))
 
     def forward(self) -> Tensor:
         return self._alpha
+
+    def value(self) -> float:
+        return self._value
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._value = float(self._alpha)  # read once at load time, never in the hot path
 
     def extra_repr(self) -> str:
         return f"alpha={self._alpha.item():.4g}"
@@ -81,29 +101,31 @@ class AutoTemperature(Temperature):
             ``0.6 log |A|`` for discrete ones).
 
     Keyword Args:
-        initial_alpha: the starting ``α`` (> 0).
+        alpha_init: the starting ``α`` (> 0).
         min_alpha, max_alpha: optional clamps on ``α``.
 
     Examples:
-        >>> temperature = AutoTemperature(target_entropy=-1.0, initial_alpha=0.5)
+        >>> temperature = AutoTemperature(target_entropy=-1.0, alpha_init=0.5)
         >>> loss = temperature.loss(torch.tensor([0.3, -0.1]))
         >>> loss["loss_alpha"].backward()
         >>> bool(temperature.log_alpha.grad > 0)  # entropy above target: lower alpha
         True
     """
 
+    learned = True
+
     def __init__(
         self,
         target_entropy: float,
         *,
-        initial_alpha: float = 1.0,
+        alpha_init: float = 1.0,
         min_alpha: float | None = None,
         max_alpha: float | None = None,
     ) -> None:
         super().__init__()
         if not math.isfinite(float(target_entropy)):
             raise ValueError(f"target_entropy must be finite, got {target_entropy}.")
-        check_alpha(float(initial_alpha), allow_zero=False, name="initial_alpha")
+        check_alpha(float(alpha_init), allow_zero=False, name="alpha_init")
         if min_alpha is not None:
             check_alpha(float(min_alpha), allow_zero=False, name="min_alpha")
         if max_alpha is not None:
@@ -111,7 +133,7 @@ class AutoTemperature(Temperature):
         if min_alpha is not None and max_alpha is not None and min_alpha > max_alpha:
             raise ValueError(f"min_alpha ({min_alpha}) must not exceed max_alpha ({max_alpha}).")
         self.register_buffer("target_entropy", torch.tensor(float(target_entropy)))
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(initial_alpha)))
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha_init)))
         self.min_log_alpha = None if min_alpha is None else math.log(min_alpha)
         self.max_log_alpha = None if max_alpha is None else math.log(max_alpha)
 
@@ -130,26 +152,26 @@ class AutoTemperature(Temperature):
 
 
 class AnnealedTemperature(Temperature):
-    """A temperature annealed log-linearly from ``initial_alpha`` to ``final_alpha``.
+    """A temperature annealed log-linearly from ``alpha_init`` to ``alpha_final``.
 
     ``log α_t = log α_0 + min(t / T, 1) (log α_T − log α_0)`` with ``t`` advanced by ``step()``, as
     in the fine-tuning experiments of Haarnoja et al. (2017, section 6.2), where ``α`` is lowered to
     turn a multimodal pre-trained policy into a near-deterministic one.
 
     Examples:
-        >>> temperature = AnnealedTemperature(initial_alpha=1.0, final_alpha=0.01, num_steps=2)
+        >>> temperature = AnnealedTemperature(alpha_init=1.0, alpha_final=0.01, num_steps=2)
         >>> temperature.step(); round(temperature().item(), 4)
         0.1
     """
 
-    def __init__(self, *, initial_alpha: float, final_alpha: float, num_steps: int) -> None:
+    def __init__(self, *, alpha_init: float, alpha_final: float, num_steps: int) -> None:
         super().__init__()
-        check_alpha(float(initial_alpha), allow_zero=False, name="initial_alpha")
-        check_alpha(float(final_alpha), allow_zero=False, name="final_alpha")
+        check_alpha(float(alpha_init), allow_zero=False, name="alpha_init")
+        check_alpha(float(alpha_final), allow_zero=False, name="alpha_final")
         if int(num_steps) != num_steps or num_steps < 1:
             raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
-        self.register_buffer("log_initial", torch.tensor(math.log(initial_alpha)))
-        self.register_buffer("log_final", torch.tensor(math.log(final_alpha)))
+        self.register_buffer("log_initial", torch.tensor(math.log(alpha_init)))
+        self.register_buffer("log_final", torch.tensor(math.log(alpha_final)))
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
         self.num_steps = int(num_steps)
 

@@ -93,7 +93,7 @@ class DiscreteSACConfig(RunConfig):
     actor_lr: float = option(3e-4, "Adam learning rate of the policy network.", gt=0)
     alpha_lr: float = option(3e-4, "Adam learning rate of log α.", gt=0)
     gamma: float = option(0.99, "Discount factor.", gt=0, le=1)
-    initial_alpha: float = option(1.0, "Initial temperature α.", gt=0)
+    alpha_init: float = option(1.0, "Initial temperature α.", gt=0)
     target_entropy_ratio: float = option(
         0.6, "Target entropy as a fraction of the maximum, H̄ = ratio · log |A|.", gt=0, le=1
     )
@@ -150,7 +150,7 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
     qnet = discrete_qvalue_network(observation_dim, num_actions, num_cells=cells)
     policy_net = categorical_policy_network(observation_dim, num_actions, num_cells=cells)
     temperature = AutoTemperature(
-        cfg.target_entropy_ratio * math.log(num_actions), initial_alpha=cfg.initial_alpha
+        cfg.target_entropy_ratio * math.log(num_actions), alpha_init=cfg.alpha_init
     )
     # The sampler is built first (it owns the policy and the temperature) because the soft value
     # needs it; the Q ensemble it acts on exists only once the loss has created it.

@@ -342,7 +342,7 @@ def test_categorical_with_mask_converges_to_masked_boltzmann_without_nan():
 
 
 def test_categorical_auto_temperature_term():
-    temperature = AutoTemperature(target_entropy=0.6 * math.log(4), initial_alpha=0.3)
+    temperature = AutoTemperature(target_entropy=0.6 * math.log(4), alpha_init=0.3)
     policy = tabular_policy(3, 4)
     sampler = CategoricalSampler(tabular_network(Q_TABLE, "action_value"), policy, action_spec=OneHot(4), alpha=temperature)
     assert any(p is temperature.log_alpha for p in sampler.parameters())

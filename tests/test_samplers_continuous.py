@@ -535,7 +535,7 @@ def test_gaussian_loss_terms_with_fixed_and_learned_temperature():
     assert set(fixed.keys()) == {"loss_actor", "alpha", "entropy"}
     assert all(bool(torch.isfinite(v)) for v in fixed.values())
     assert not fixed["alpha"].requires_grad and not fixed["entropy"].requires_grad
-    temperature = AutoTemperature(-2.0, initial_alpha=0.3)
+    temperature = AutoTemperature(-2.0, alpha_init=0.3)
     learned = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=temperature, observation_dim=1, num_cells=(8,))
     assert any(p is temperature.log_alpha for p in learned.parameters())  # the sampler owns its α
     loss = learned.loss(td)

@@ -315,7 +315,7 @@ def test_exact_soft_value_accepts_minus_inf_on_masked_actions_and_spec_checks():
 
 
 def test_exact_soft_value_follows_a_temperature_object():
-    temperature = AnnealedTemperature(initial_alpha=1.0, final_alpha=0.01, num_steps=2)
+    temperature = AnnealedTemperature(alpha_init=1.0, alpha_final=0.01, num_steps=2)
     q = torch.tensor([[0.0, 1.0]], dtype=F64)
     estimator = ExactSoftValue(action_value_net(lambda s: s), alpha=temperature)
     td = TensorDict({"observation": q}, [1])
@@ -366,7 +366,7 @@ def test_policy_soft_value_discrete_gibbs(seed, alpha, other, masked):
 
 
 def test_policy_soft_value_uses_the_policy_temperature_by_default():
-    temperature = AutoTemperature(target_entropy=0.5, initial_alpha=0.4)
+    temperature = AutoTemperature(target_entropy=0.5, alpha_init=0.4)
     qnet = discrete_qvalue_network(3, 4, num_cells=[8])
     policy = CategoricalSampler(qnet, categorical_policy_network(3, 4, num_cells=[8]), action_spec=OneHot(4), alpha=temperature)
     estimator = PolicySoftValue(qnet, policy)

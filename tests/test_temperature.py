@@ -29,7 +29,7 @@ def test_fixed_temperature_allows_zero_but_not_negative():
 
 
 def test_auto_temperature_gradient_sign_follows_entropy_gap():
-    temperature = AutoTemperature(target_entropy=0.5, initial_alpha=2.0)
+    temperature = AutoTemperature(target_entropy=0.5, alpha_init=2.0)
     assert temperature().item() == pytest.approx(2.0)
     temperature.loss(torch.tensor([0.1, 0.2]))["loss_alpha"].backward()
     # entropy below target: the gradient step (−grad) must raise log α
@@ -40,7 +40,7 @@ def test_auto_temperature_gradient_sign_follows_entropy_gap():
 
 
 def test_auto_temperature_gradient_equals_closed_form():
-    temperature = AutoTemperature(target_entropy=-1.0, initial_alpha=0.7)
+    temperature = AutoTemperature(target_entropy=-1.0, alpha_init=0.7)
     entropy = torch.tensor([0.3, -0.5, 2.0])
     temperature.loss(entropy)["loss_alpha"].backward()
     assert temperature.log_alpha.grad.item() == pytest.approx((entropy + 1.0).mean().item())
@@ -51,7 +51,7 @@ def test_auto_temperature_converges_to_the_entropy_target_on_a_bernoulli_policy(
     # with H(α*) = target; stochastic gradient descent on log α must find it.
     q = torch.tensor([0.0, 1.0])
     target = 0.5
-    temperature = AutoTemperature(target_entropy=target, initial_alpha=0.05)
+    temperature = AutoTemperature(target_entropy=target, alpha_init=0.05)
     optimiser = torch.optim.Adam(temperature.parameters(), lr=0.05)
     for _ in range(2000):
         log_pi = torch.log_softmax(q / temperature.alpha, -1)
@@ -64,29 +64,29 @@ def test_auto_temperature_converges_to_the_entropy_target_on_a_bernoulli_policy(
 
 
 def test_auto_temperature_clamps_and_validates():
-    temperature = AutoTemperature(target_entropy=0.0, initial_alpha=1.0, min_alpha=0.5, max_alpha=0.8)
+    temperature = AutoTemperature(target_entropy=0.0, alpha_init=1.0, min_alpha=0.5, max_alpha=0.8)
     assert temperature().item() == pytest.approx(0.8)
     with pytest.raises(ValueError, match="min_alpha"):
         AutoTemperature(target_entropy=0.0, min_alpha=2.0, max_alpha=1.0)
     with pytest.raises(ValueError, match="target_entropy"):
         AutoTemperature(target_entropy=float("inf"))
-    with pytest.raises(ValueError, match="initial_alpha"):
-        AutoTemperature(target_entropy=0.0, initial_alpha=0.0)
+    with pytest.raises(ValueError, match="alpha_init"):
+        AutoTemperature(target_entropy=0.0, alpha_init=0.0)
 
 
 def test_annealed_temperature_is_log_linear_and_saved():
-    temperature = AnnealedTemperature(initial_alpha=10.0, final_alpha=0.1, num_steps=4)
+    temperature = AnnealedTemperature(alpha_init=10.0, alpha_final=0.1, num_steps=4)
     values = []
     for _ in range(6):
         values.append(temperature().item())
         temperature.step()
     expected = [10.0 * (0.01 ** (min(t, 4) / 4)) for t in range(6)]
     assert values == pytest.approx(expected, rel=1e-5)
-    restored = AnnealedTemperature(initial_alpha=10.0, final_alpha=0.1, num_steps=4)
+    restored = AnnealedTemperature(alpha_init=10.0, alpha_final=0.1, num_steps=4)
     restored.load_state_dict(temperature.state_dict())
     assert restored().item() == pytest.approx(0.1)
     with pytest.raises(ValueError, match="num_steps"):
-        AnnealedTemperature(initial_alpha=1.0, final_alpha=0.1, num_steps=0)
+        AnnealedTemperature(alpha_init=1.0, alpha_final=0.1, num_steps=0)
 
 
 def test_as_temperature():

@@ -1,18 +1,15 @@
-"""Soft Q-learning: TD regression of ``Q(s, a)`` on a soft Bellman target with a pluggable soft value.
+"""Soft Q-learning as one loss module that owns the Q ensemble, its targets, the actor and ``α``.
 
 The soft Bellman operator ``(T Q)(s, a) = r + γ E_{s'}[V(s')]`` with
 ``V(s) = α log ∫ exp(Q(s, a)/α) da`` is a γ-contraction whose fixed point is the optimal soft
 Q-function (Haarnoja et al., 2017, "Reinforcement Learning with Deep Energy-Based Policies",
 theorem 2 and eq. 11). :class:`SoftQLoss` fits ``Q_θ`` to samples of that backup; *how* ``V(s')`` is
-estimated is delegated to a soft-value estimator from :mod:`maxent_components.soft_value`, so the same
-loss gives soft DQN (``ExactSoftValue``), SQL (``UniformSoftValue``), SAC's critic
-(``PolicySoftValue`` of a Gaussian sampler) and discrete SAC's critic (``PolicySoftValue`` of a
-categorical sampler).
+estimated is delegated to a soft-value estimator, and the policy that acts and is trained towards
+``exp(Q/α)`` is the actor. The same loss therefore gives soft DQN, SQL, SAC and discrete SAC.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +17,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictParams, dispatch
 from tensordict.utils import NestedKey
-from torch import Tensor
+from torch import Tensor, nn
 from torchrl.data import TensorSpec
 from torchrl.objectives.common import LossModule
 from torchrl.objectives.utils import (
@@ -29,94 +26,110 @@ from torchrl.objectives.utils import (
     distance_loss,
 )
 
-from maxent_components.functional import check_finite
-from maxent_components.modules.params import swapped_parameters
-from maxent_components.samplers._discrete import discrete_action_encoding
-from maxent_components.samplers.base import check_positive_int
+from maxent_components.checks import (
+    check_choice,
+    check_finite,
+    check_positive_int,
+    data_checks,
+)
+from maxent_components.modules.qfunction import QFunction
+from maxent_components.objectives._wiring import (
+    check_gamma,
+    reachable_samplers,
+    resolve_temperature,
+)
+from maxent_components.samplers.base import PolicySampler
+from maxent_components.soft_value.base import SoftValueEstimator
+from maxent_components.specs import discrete_action_encoding
+from maxent_components.temperature import Temperature
 
 __all__ = ["SoftQLoss"]
 
 
-def _check_gamma(gamma) -> float:
-    value = float(gamma)
-    if not (0.0 < value <= 1.0) or math.isnan(value):
-        raise ValueError(f"gamma must lie in (0, 1], got {gamma}.")
-    return value
-
-
 class SoftQLoss(LossModule):
-    """Soft Q-learning loss: regress ``Q_θ(s, a)`` on ``y = r + γ (1 − terminated) V̂_θ̄(s')``.
+    """Soft Q-learning loss with a pluggable soft value, an optional actor and one temperature.
 
     .. math::
 
-        L(θ) = Σ_{i=1}^{N} E_{(s, a, r, s')}\\big[ℓ\\big(Q_{θ_i}(s, a) − y\\big)\\big], \\qquad
+        L_Q(θ) = Σ_{i=1}^{N} E_{(s, a, r, s')}\\big[ℓ\\big(Q_{θ_i}(s, a) − y\\big)\\big], \\qquad
         y = r + γ (1 − d^{term}) \\; \\underset{i}{\\mathrm{red}} \\; V̂_{θ̄_i}(s'),
 
-    where ``V̂`` is the plugged soft-value estimator of ``V(s') = α log ∫ exp(Q(s', a)/α) da``
-    (Haarnoja et al., 2017, eq. 11, with their target network ``θ̄``), ``ℓ`` is the squared
-    (``"l2"``, ``½``-free: ``(Q − y)²``) or Huber (``"smooth_l1"``) loss, ``red`` is ``min`` or
-    ``mean`` over the ``N`` ensemble members, and ``y`` is held fixed (no gradient).
+    where ``V̂`` is the plugged estimator of ``V(s') = α log ∫ exp(Q(s', a')/α) da'`` (Haarnoja et al.,
+    2017, eq. 11, with their target network ``θ̄``) or of a policy's soft value ``V^π``, ``ℓ`` is the
+    squared (``(Q − y)²``) or Huber loss, ``red`` is ``min`` or ``mean`` over the members' soft
+    values and ``y`` is held fixed. With an actor, ``loss_actor`` is the actor's own objective
+    against the online ensemble (``min_i Q_{θ_i}``, parameters detached); with a learned ``α``,
+    ``loss_alpha`` drives the actor's entropy to its target. One optimiser on ``sum(loss_*)``
+    trains every algorithm:
 
-    Discounting and done-masking are TorchRL's: the loss writes ``V̂(s')`` at
-    ``("next", value)`` and calls its value estimator's ``value_estimate`` (TD(0) by default;
-    ``make_value_estimator(ValueEstimators.TD1 / TDLambda, gamma=...)`` for multi-step returns on
-    trajectory batches). Only ``terminated`` stops bootstrapping: a truncated transition still
-    bootstraps from ``V̂(s')``.
+    ============  ======================  ============================  ==========================
+    algorithm     ``soft_value``          ``actor``                     ``alpha``
+    ============  ======================  ============================  ==========================
+    soft DQN      ``ExactSoftValue()``    ``BoltzmannSampler`` (acts)   a float
+    discrete SAC  ``PolicySoftValue()``   ``CategoricalSampler``        ``AutoTemperature``
+    SQL           ``UniformSoftValue``    ``SVGDSampler``               a float / annealed
+    SAC           ``PolicySoftValue()``   ``GaussianSampler``           ``AutoTemperature``
+    ============  ======================  ============================  ==========================
+
+    **Ownership.** The loss holds the Q parameters (``qvalue_network_params``; stacked ``[N, ...]``
+    when ``num_qvalue_nets = N > 1``, members re-initialised independently, TorchRL's
+    ``convert_to_functional``), their targets (``target_qvalue_network_params``) and the temperature,
+    and passes them explicitly: the estimator is evaluated with the target parameters, the actor's
+    loss with the online ones. Build the estimator and the actor *without* a Q network and without
+    ``α``: at construction the loss binds them (and the samplers they draw from) to its online
+    ensemble and its temperature, so ``loss.actor`` acts with the Q being trained. A part built on a
+    different Q network, or two different temperatures, are refused with a ``ValueError``.
+
+    Discounting and done-masking are TorchRL's: the loss writes ``V̂(s')`` at ``("next", value)``
+    and calls its value estimator (TD(0) by default with ``γ = 0.99``; set ``γ`` and multi-step
+    returns with ``make_value_estimator(ValueEstimators.TD0 / TD1 / TDLambda, gamma=...)``). Only
+    ``terminated`` stops bootstrapping. Target updates are TorchRL's ``SoftUpdate`` / ``HardUpdate``;
+    an annealed temperature is advanced by the training loop (``loss.temperature.step()``).
+
+    The forward pass reads no tensor value on the host: data checks (finite rewards and Q-values,
+    index ranges) run only under :class:`~maxent_components.checks.set_data_checks`.
 
     Args:
-        qvalue_network: the Q network. Either discrete — a tensordict module reading the
-            observation and writing ``"action_value"`` ``[*B, |A|]``; ``Q(s, a)`` is gathered with the
-            taken action (one-hot or index) — or continuous — a module reading the observation and
-            ``"action"`` and writing ``"state_action_value"`` ``[*B, 1]``.
-        soft_value: a soft-value estimator (``ExactSoftValue``, ``UniformSoftValue``,
-            ``ImportanceSoftValue``, ``PolicySoftValue``) built on **the same** ``qvalue_network``
-            object. It is referenced, not owned: the loss swaps the target parameters into the Q
-            module (:func:`~maxent_components.modules.params.swapped_parameters`) and calls the
-            estimator on the next state, so the estimator evaluates ``Q_θ̄``. Its temperature, policy
-            and samples are whatever the user configured; it writes ``"soft_value"`` ``[*B, 1]``
-            (and optionally ``"ess"``).
+        qvalue_network: discrete — reads the observation, writes ``"action_value"`` ``[*B, |A|]``
+            (``Q(s, a)`` is gathered with the taken action, one-hot or index); continuous — reads
+            the observation and ``"action"``, writes ``"state_action_value"`` ``[*B, 1]``.
+        soft_value: a :class:`~maxent_components.soft_value.SoftValueEstimator` built without a Q
+            network (``ExactSoftValue()``, ``UniformSoftValue(action_spec=...)``, ``PolicySoftValue()``
+            whose policy is the actor, ``ImportanceSoftValue(proposal)``).
 
     Keyword Args:
-        num_qvalue_nets: ensemble size ``N ≥ 1``. With ``N = 1`` the loss trains the Q module's own
-            parameters, so samplers that call the module act with the trained Q. With ``N > 1`` the
-            parameters are stacked ``[N, ...]`` (TorchRL's ``convert_to_functional(expand_dim=N)``,
-            members re-initialised independently) and the Q module keeps its initial parameters;
-            give samplers ``qvalue_params=loss.qvalue_network_params``.
-        target_reduction: ``"min"`` (pessimistic, as clipped double-Q in SAC/TD3) or ``"mean"``
-            over the members' soft values ``V̂_{θ̄_i}(s')``. Each member's soft value is computed from
-            its own target Q; the reduction is over soft values, not over Q-functions.
-        gamma: discount in ``(0, 1]``, forwarded to the TorchRL value estimator.
+        actor: the policy sampler that acts (``loss.actor`` drives a collector) and, when amortized,
+            is trained by ``loss_actor``; its parameters are part of ``loss.parameters()``.
+        alpha: the temperature: a float or a :class:`~maxent_components.temperature.Temperature`
+            (``AutoTemperature`` adds ``loss_alpha``). Required unless a part was built with one.
+        num_qvalue_nets: ensemble size ``N ≥ 1``.
+        target_reduction: ``"min"`` (pessimistic, as clipped double-Q) or ``"mean"`` over the
+            members' soft values ``V̂_{θ̄_i}(s')`` (each from its own target Q).
         loss_function: ``"l2"`` or ``"smooth_l1"``.
         action_spec: optional discrete action spec deciding the encoding of the taken action
             (``OneHot`` → one-hot, ``Categorical`` → index); without it the encoding is read off the
-            action's shape (``[*B, |A|]`` one-hot, ``[*B]`` or ``[*B, 1]`` index).
+            action's shape.
         priority_key: where the per-sample ``|Q − y|`` (max over members, detached) is written for
-            prioritised replay (also settable with ``set_keys(priority=...)``).
-        ensemble_mode: how the ensemble's target soft values are evaluated. ``"vmap"`` (default):
-            ``torch.vmap`` over the stacked target parameters with ``randomness="same"``, so sampled
-            estimators draw the same samples for every member (``set_vmap_randomness("different")``
-            gives each member its own samples). ``"loop"``: one call per member,
-            replaying the global RNG state and the estimator's ``generator`` so that the members
-            still share samples; use it for estimators or networks that cannot run under
-            ``vmap`` (data-dependent control flow, operations without a batching rule). Measured on one thread of the shared 2-core development machine
-            (2×64 MLP, batch 128, ``N = 2``, ``ExactSoftValue``): ≈ 4.6 ms per target with
-            ``"vmap"`` against ≈ 5.9 ms with ``"loop"``; both give identical targets for the same
-            seed, so ``"loop"`` is a sound fallback at small ``N``.
+            prioritised replay.
+        ensemble_mode: ``"vmap"`` (one ``torch.vmap`` over the members) or ``"loop"``.
 
-    Returns (``forward``): a fresh ``TensorDict`` (batch size ``[]``) with ``loss_qvalue`` and the
-    detached diagnostics ``soft_value`` (mean of the reduced ``V̂(s')``), ``td_error`` (mean),
-    ``alpha`` (the estimator's temperature, when it exposes one) and ``ess`` (mean, when the
-    estimator writes an effective sample size). The input tensordict is left unchanged except
-    for the priority entry.
+    Returns (``forward``): a fresh ``TensorDict`` (batch size ``[]``) with ``loss_qvalue``,
+    ``loss_actor`` (actor with a loss), ``loss_alpha`` (learned ``α``), ``loss_proposal`` (an
+    amortized proposal of the estimator that is not the actor) and the detached diagnostics
+    ``soft_value``, ``td_error``, ``alpha``, ``ess`` and the actor's (``entropy``, ``bandwidth``).
 
     Examples:
         >>> from torchrl.data import OneHot
+        >>> from torchrl.objectives import SoftUpdate
         >>> from maxent_components.modules.qvalue import discrete_qvalue_network
+        >>> from maxent_components.samplers import BoltzmannSampler
         >>> from maxent_components.soft_value import ExactSoftValue
         >>> qnet = discrete_qvalue_network(4, 2, num_cells=[16])
-        >>> from torchrl.objectives import SoftUpdate
-        >>> loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=0.1), gamma=0.9, action_spec=OneHot(2))
-        >>> target_updater = SoftUpdate(loss, tau=0.005)  # call target_updater.step() after each update
+        >>> loss = SoftQLoss(qnet, ExactSoftValue(), actor=BoltzmannSampler(action_spec=OneHot(2)),
+        ...                  alpha=0.1, num_qvalue_nets=2)
+        >>> loss.make_value_estimator(gamma=0.9)  # doctest: +ELLIPSIS
+        SoftQLoss(...)
+        >>> target_updater = SoftUpdate(loss, tau=0.005)
         >>> td = TensorDict({
         ...     "observation": torch.randn(8, 4),
         ...     "action": torch.nn.functional.one_hot(torch.randint(2, (8,)), 2),
@@ -125,9 +138,11 @@ class SoftQLoss(LossModule):
         ...              "terminated": torch.zeros(8, 1, dtype=torch.bool)},
         ... }, batch_size=[8])
         >>> out = loss(td)
-        >>> out["loss_qvalue"].backward()
+        >>> sum(out[k] for k in out.keys() if k.startswith("loss_")).backward()
         >>> sorted(out.keys())
         ['alpha', 'loss_qvalue', 'soft_value', 'td_error']
+        >>> loss.actor(td.select("observation"))["action"].shape  # acts with min over the ensemble
+        torch.Size([8, 2])
     """
 
     @dataclass
@@ -135,8 +150,7 @@ class SoftQLoss(LossModule):
         """Configurable tensordict keys of :class:`SoftQLoss` (change them with ``set_keys``).
 
         Attributes:
-            observation: the state. What is actually read is given by the Q network's and the
-                estimator's own ``in_keys`` (rename those modules' keys too).
+            observation: the state (what is read is given by the Q network's ``in_keys``).
             action: the taken action.
             reward: the reward, read under ``"next"``.
             done: the done flag, read under ``"next"``.
@@ -163,7 +177,7 @@ class SoftQLoss(LossModule):
     default_keys = _AcceptedKeys
     default_value_estimator = ValueEstimators.TD0
     SUPPORTED_VALUE_ESTIMATORS = (ValueEstimators.TD0, ValueEstimators.TD1, ValueEstimators.TDLambda)
-    out_keys = ["loss_qvalue", "soft_value", "td_error", "alpha", "ess"]
+    out_keys = ["loss_qvalue", "loss_actor", "loss_alpha", "loss_proposal", "soft_value", "td_error", "alpha"]
 
     qvalue_network: TensorDictModuleBase
     qvalue_network_params: TensorDictParams
@@ -172,29 +186,41 @@ class SoftQLoss(LossModule):
     def __init__(
         self,
         qvalue_network: TensorDictModuleBase,
-        soft_value: TensorDictModuleBase,
+        soft_value: SoftValueEstimator,
         *,
+        actor: PolicySampler | None = None,
+        alpha: float | Temperature | None = None,
         num_qvalue_nets: int = 1,
         target_reduction: Literal["min", "mean"] = "min",
-        gamma: float = 0.99,
         loss_function: Literal["l2", "smooth_l1"] = "l2",
         action_spec: TensorSpec | None = None,
         priority_key: NestedKey = "td_error",
         ensemble_mode: Literal["vmap", "loop"] = "vmap",
     ) -> None:
         num_qvalue_nets = check_positive_int("num_qvalue_nets", num_qvalue_nets)
-        if target_reduction not in ("min", "mean"):
-            raise ValueError(f"target_reduction must be 'min' or 'mean', got {target_reduction!r}.")
-        if loss_function not in ("l2", "smooth_l1"):
-            raise ValueError(f"loss_function must be 'l2' or 'smooth_l1', got {loss_function!r}.")
-        if ensemble_mode not in ("vmap", "loop"):
-            raise ValueError(f"ensemble_mode must be 'vmap' or 'loop', got {ensemble_mode!r}.")
-        if not callable(soft_value):
+        check_choice("target_reduction", target_reduction, ("min", "mean"))
+        check_choice("loss_function", loss_function, ("l2", "smooth_l1"))
+        check_choice("ensemble_mode", ensemble_mode, ("vmap", "loop"))
+        if not isinstance(soft_value, SoftValueEstimator):
             raise TypeError(
-                f"soft_value must be a soft-value estimator module (e.g. ExactSoftValue), got "
-                f"{type(soft_value).__name__}."
+                f"soft_value must be a soft-value estimator (e.g. ExactSoftValue()), got {type(soft_value).__name__}."
             )
-        gamma = _check_gamma(gamma)
+        if actor is not None and not isinstance(actor, PolicySampler):
+            raise TypeError(f"actor must be a policy sampler (e.g. GaussianSampler), got {type(actor).__name__}.")
+        parts = {"soft_value": soft_value, **({"actor": actor} if actor is not None else {})}
+        for name, part in [*parts.items(), *reachable_samplers(soft_value, actor)]:
+            if part.qvalue_network is not None and part.qvalue_network is not qvalue_network:
+                raise ValueError(
+                    f"{name} ({type(part).__name__}) was built on another Q network than the loss's "
+                    f"qvalue_network; build it without one: the loss binds its own Q ensemble."
+                )
+        temperature = resolve_temperature(alpha, soft_value, actor)
+        if temperature.learned and (actor is None or not actor.has_loss or not actor.has_log_prob):
+            raise ValueError(
+                f"alpha: a learned temperature ({type(temperature).__name__}) needs an actor with a loss "
+                f"and a tractable log-probability (GaussianSampler, CategoricalSampler) to measure its "
+                f"entropy; got actor={type(actor).__name__ if actor is not None else None}."
+            )
         self._in_keys = None
         super().__init__()
         self.num_qvalue_nets = num_qvalue_nets
@@ -202,38 +228,75 @@ class SoftQLoss(LossModule):
         self.loss_function = loss_function
         self.ensemble_mode = ensemble_mode
         self.reduction = "mean"
-        if action_spec is not None:
-            self._encoding = discrete_action_encoding(action_spec)[0]
-        else:
-            self._encoding = None
-        self.action_spec = action_spec
-        # Parameters are registered only for the Q network; the estimator, and any sampler or
-        # temperature inside it, belongs to whoever trains it.
+        self._encoding = None if action_spec is None else discrete_action_encoding(action_spec)[0]
         self.convert_to_functional(
             qvalue_network,
             "qvalue_network",
             expand_dim=num_qvalue_nets if num_qvalue_nets > 1 else None,
             create_target_params=True,
         )
-        self.__dict__["soft_value"] = soft_value
+        self.temperature = temperature
+        online = self._qfunction("qvalue_network_params", detach=True)
+        soft_value.bind(online, temperature, actor=actor, reduction=target_reduction)
+        self.soft_value = soft_value
+        self.actor = actor
+        if actor is not None:
+            actor.bind(online, temperature)
+        bound_by_actor = {id(s) for _, s in reachable_samplers(None, actor)} | {id(actor)}
+        proposals = []
+        for _, sampler in reachable_samplers(soft_value, None):
+            if id(sampler) not in bound_by_actor:
+                sampler.bind(online, temperature)
+                if sampler.has_loss and all(sampler is not p for p in proposals):
+                    proposals.append(sampler)
+        self.proposals = nn.ModuleList(proposals)
         self.set_keys(priority=priority_key)
-        self.gamma = gamma
-        self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
+        self._value_key = self.tensor_keys.action_value if self._discrete else self.tensor_keys.state_action_value
+        self.make_value_estimator(ValueEstimators.TD0)
 
-    # -- keys and estimators ------------------------------------------------------------------
+    # -- Q evaluation ---------------------------------------------------------------------------
+    def _qfunction(self, params_name: str, *, detach: bool = False) -> QFunction:
+        """The Q network under the loss's online or target parameters (looked up at each call, so
+        a device move or a target update is always seen)."""
+        return QFunction(self.qvalue_network, getattr(self, params_name), detach=detach, mode=self.ensemble_mode)
+
     @property
     def _discrete(self) -> bool:
-        """Whether the Q network is discrete; read off its out_keys (after any ``set_keys``)."""
-        out_keys = list(getattr(self.qvalue_network, "out_keys", []))
-        if self.tensor_keys.action_value in out_keys:
-            return True
-        if self.tensor_keys.state_action_value in out_keys:
-            return False
-        raise ValueError(
-            f"qvalue_network must write {self.tensor_keys.action_value!r} (discrete actions) or "
-            f"{self.tensor_keys.state_action_value!r} (continuous actions); its out_keys are "
-            f"{out_keys}. Rename with set_keys(action_value=...) or set_keys(state_action_value=...)."
-        )
+        """Whether the Q network is discrete: it does not read the action."""
+        action = self.tensor_keys.action
+        return not QFunction(self.qvalue_network).reads(action)
+
+    def parameter_groups(
+        self, *, lr_qvalue: float | None = None, lr_actor: float | None = None, lr_alpha: float | None = None
+    ) -> list[dict]:
+        """Optimiser parameter groups ``qvalue``, ``actor`` (actor and trained proposals) and ``alpha``,
+        each with its learning rate when given (else the optimiser's default); empty groups are left out.
+
+        Example: ``torch.optim.Adam(loss.parameter_groups(lr_actor=1e-4), lr=3e-4)``.
+        """
+        temperature = {id(p) for p in self.temperature.parameters()}
+        qvalue = list(self.qvalue_network_params.values(True, True))
+        qvalue = [p for p in qvalue if isinstance(p, nn.Parameter)]
+        seen = {id(p) for p in qvalue} | temperature
+        actor = []
+        for module in [m for m in (self.actor, *self.proposals) if m is not None]:
+            for p in module.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    actor.append(p)
+        groups = []
+        for name, params, lr in (
+            ("qvalue", qvalue, lr_qvalue),
+            ("actor", actor, lr_actor),
+            ("alpha", list(self.temperature.parameters()), lr_alpha),
+        ):
+            if params:
+                groups.append({"name": name, "params": params, **({"lr": lr} if lr is not None else {})})
+        return groups
+
+    # -- keys and estimators ------------------------------------------------------------------
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        self._in_keys = None
 
     def _set_in_keys(self) -> None:
         keys = self.tensor_keys
@@ -259,195 +322,61 @@ class SoftQLoss(LossModule):
     def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams):
         """Build the TorchRL estimator that discounts and masks (TD0 by default, TD1, TDLambda)."""
         if "gamma" in hyperparams:
-            hyperparams["gamma"] = _check_gamma(hyperparams["gamma"])
+            hyperparams["gamma"] = check_gamma(hyperparams["gamma"])
         value_type, hp = self._prepare_value_estimator_kwargs(value_type, **hyperparams)
         if value_type is None:
             return self
-        hp["gamma"] = self.gamma = _check_gamma(hp["gamma"])
+        hp["gamma"] = self.gamma = check_gamma(hp["gamma"])
+        tensor_keys = {name: getattr(self.tensor_keys, name) for name in ("value", "reward", "done", "terminated")}
         dispatch_value_estimator(
-            self,
-            value_type,
-            supported=self.SUPPORTED_VALUE_ESTIMATORS,
-            tensor_keys={
-                "value": self.tensor_keys.value,
-                "reward": self.tensor_keys.reward,
-                "done": self.tensor_keys.done,
-                "terminated": self.tensor_keys.terminated,
-            },
-            value_network=None,
-            **hp,
+            self, value_type, supported=self.SUPPORTED_VALUE_ESTIMATORS, tensor_keys=tensor_keys,
+            value_network=None, **hp,
         )
         return self
 
-    @property
-    def _ensemble_randomness(self) -> str:
-        # "same" unless set_vmap_randomness chose otherwise: members then share their samples.
-        return self._vmap_randomness or "same"
-
     def _make_vmap(self) -> None:
-        """Nothing to cache: the ensemble ``vmap`` is built per call with the current randomness mode."""
-
-    # -- the target ---------------------------------------------------------------------------
-    def _soft_value_key(self) -> NestedKey:
-        keys = getattr(self.soft_value, "tensor_keys", None)
-        key = getattr(keys, "soft_value", None)
-        if key is not None:
-            return key
-        out_keys = list(getattr(self.soft_value, "out_keys", []))
-        return "soft_value" if ("soft_value" in out_keys or not out_keys) else out_keys[0]
-
-    def _member_soft_value(self, params: TensorDictBase, next_td: TensorDictBase) -> TensorDictBase:
-        with swapped_parameters(self.qvalue_network, params):
-            out = self.soft_value(next_td.copy())
-        result = TensorDict({"soft_value": out.get(self._soft_value_key())}, batch_size=out.batch_size)
-        ess_key = getattr(getattr(self.soft_value, "tensor_keys", None), "ess", "ess")
-        ess = out.get(ess_key, None)
-        if ess is not None:
-            result.set("ess", ess.to(result["soft_value"].dtype))
-        return result
-
-    def _next_soft_value(self, next_td: TensorDictBase) -> TensorDictBase:
-        target_params = self.target_qvalue_network_params
-        if self.num_qvalue_nets == 1:
-            return self._member_soft_value(target_params, next_td)
-        if self.ensemble_mode == "vmap":
-            members = torch.vmap(
-                lambda p: self._member_soft_value(p, next_td), (0,), randomness=self._ensemble_randomness
-            )(target_params)
-        else:
-            # Replaying the RNG states (global and the estimator's own generator) gives every
-            # member the same samples, as vmap's "same" does.
-            generator = getattr(self.soft_value, "generator", None)
-            generator = generator if isinstance(generator, torch.Generator) else None
-            rng_state = torch.get_rng_state()
-            generator_state = None if generator is None else generator.get_state()
-            outs = []
-            for i in range(self.num_qvalue_nets):
-                torch.set_rng_state(rng_state)
-                if generator is not None:
-                    generator.set_state(generator_state)
-                outs.append(self._member_soft_value(target_params[i], next_td))
-            members = torch.stack(outs)
-        values = members["soft_value"]
-        reduced = values.amin(0) if self.target_reduction == "min" else values.mean(0)
-        result = TensorDict({"soft_value": reduced}, batch_size=next_td.batch_size)
-        if "ess" in members.keys():
-            result.set("ess", members["ess"].mean(0))
-        return result
-
-    def _estimator_alpha(self) -> Tensor | None:
-        alpha = getattr(self.soft_value, "alpha", None)
-        if alpha is None:
-            temperature = getattr(self.soft_value, "temperature", None)
-            alpha = None if temperature is None else temperature()
-        if isinstance(alpha, Tensor):
-            return alpha.detach()
-        if isinstance(alpha, (int, float)):
-            return torch.tensor(float(alpha))
-        return None
-
-    def _check_inputs(self, tensordict: TensorDictBase) -> None:
-        batch = tuple(tensordict.batch_size)
-        for name in ("reward", "done", "terminated"):
-            key = ("next", *_as_tuple(getattr(self.tensor_keys, name)))
-            value = tensordict.get(key, None)
-            if value is None:
-                if name == "terminated":
-                    continue
-                raise KeyError(f"SoftQLoss needs {key!r} in the input tensordict.")
-            if tuple(value.shape) != (*batch, 1):
-                raise ValueError(
-                    f"{key!r} must have shape [*batch, 1] = {[*batch, 1]}, got {list(value.shape)}."
-                )
-            if name == "reward":
-                check_finite(f"reward {key!r}", value)
+        """Nothing to cache: the members are evaluated by :class:`QFunction`."""
 
     # -- the loss -----------------------------------------------------------------------------
     def _chosen_q(self, tensordict: TensorDictBase) -> Tensor:
-        """``Q_{θ_i}(s, a)`` of every member, shape ``[N, *B]``."""
+        """``Q_{θ_i}(s, a)`` of every member at the taken action, shape ``[N, *B]``."""
         keys = self.tensor_keys
-        td_q = tensordict.select(*self.qvalue_network.in_keys, strict=False)
-        params = self.qvalue_network_params
-
-        def call(p: TensorDictBase) -> Tensor:
-            with swapped_parameters(self.qvalue_network, p):
-                out = self.qvalue_network(td_q.copy())
-            return out.get(keys.action_value if self._discrete else keys.state_action_value)
-
-        if self.num_qvalue_nets == 1:
-            q = call(params).unsqueeze(0)
-        else:
-            q = torch.vmap(call, (0,), randomness=self._ensemble_randomness)(params)
-        batch = tuple(tensordict.batch_size)
-        name = keys.action_value if self._discrete else keys.state_action_value
-        check_finite(f"Q-values {name!r}", q)
+        online = self._qfunction("qvalue_network_params")
+        action = tensordict.get(keys.action)
         if not self._discrete:
-            if tuple(q.shape[1:]) != (*batch, 1):
-                raise ValueError(
-                    f"the Q network must write {name!r} of shape [*batch, 1] = {[*batch, 1]}, "
-                    f"got {list(q.shape[1:])}."
-                )
-            return q.squeeze(-1)
-        if tuple(q.shape[1:-1]) != batch:
-            raise ValueError(
-                f"the Q network must write {name!r} of shape [*batch, |A|] with batch {list(batch)}, "
-                f"got {list(q.shape[1:])}."
-            )
-        return self._gather(q, tensordict.get(keys.action), batch)
+            return online.state_action_values(
+                tensordict, action.unsqueeze(0), action_key=keys.action, value_key=self._value_key
+            ).squeeze(1)
+        q = online.action_values(tensordict, value_key=self._value_key)
+        if data_checks():
+            check_finite(f"Q-values {self._value_key!r}", q)
+        return _gather(q, action, tuple(tensordict.batch_size), self._encoding, keys.action)
 
-    def _gather(self, q: Tensor, action: Tensor, batch: tuple[int, ...]) -> Tensor:
-        num_actions = q.shape[-1]
-        shape = tuple(action.shape)
-        encoding = self._encoding
-        if encoding is None:
-            if shape == (*batch, num_actions) and (num_actions > 1 or action.is_floating_point()):
-                encoding = "one_hot"
-            elif shape in (batch, (*batch, 1)):
-                encoding = "categorical"
-            else:
-                raise ValueError(
-                    f"action {self.tensor_keys.action!r} of shape {list(shape)} is neither one-hot "
-                    f"[*batch, {num_actions}] nor an index [*batch] / [*batch, 1] for batch {list(batch)}."
-                )
-        if encoding == "one_hot":
-            if shape != (*batch, num_actions):
-                raise ValueError(
-                    f"one-hot action {self.tensor_keys.action!r} must have shape {[*batch, num_actions]}, "
-                    f"got {list(shape)}."
-                )
-            return (q * action.to(q.dtype)).sum(-1)
-        if shape == (*batch, 1):
-            action = action.squeeze(-1)
-        elif shape != batch:
-            raise ValueError(
-                f"index action {self.tensor_keys.action!r} must have shape {list(batch)} or "
-                f"{[*batch, 1]}, got {list(shape)}."
-            )
-        index = action.long()
-        if bool(((index < 0) | (index >= num_actions)).any()):
-            raise ValueError(f"action indices must lie in [0, {num_actions}), got values outside.")
-        index = index.expand(q.shape[0], *batch).unsqueeze(-1)
-        return q.gather(-1, index).squeeze(-1)
-
-    def target_value(self, tensordict: TensorDictBase) -> tuple[Tensor, TensorDict]:
-        """The TD target ``y`` ``[*B]`` (no gradient) and diagnostics ``soft_value`` / ``ess`` per sample."""
+    def target_value(self, tensordict: TensorDictBase) -> tuple[Tensor, dict[str, Tensor]]:
+        """The TD target ``y`` ``[*B]`` (no gradient) and per-sample ``soft_value`` (and ``ess``)."""
+        batch = tuple(tensordict.batch_size)
         with torch.no_grad():
-            next_td = tensordict.get("next")
-            estimate = self._next_soft_value(next_td)
-            next_value = estimate["soft_value"]
-            batch = tuple(tensordict.batch_size)
-            if tuple(next_value.shape) != (*batch, 1):
+            estimate = self.soft_value.estimate(
+                tensordict.get("next"),
+                self._qfunction("target_qvalue_network_params"),
+                self.soft_value.alpha_value(),
+                generator=self.soft_value.generator,
+            )
+            members = estimate["soft_value"]
+            if tuple(members.shape) != (self.num_qvalue_nets, *batch):
                 raise ValueError(
-                    f"the soft-value estimator must write shape [*batch, 1] = {[*batch, 1]}, got "
-                    f"{list(next_value.shape)}."
+                    f"{type(self.soft_value).__name__}.estimate returned shape {tuple(members.shape)}; "
+                    f"expected [N, *B] = {[self.num_qvalue_nets, *batch]}."
                 )
-            check_finite("soft value V(s') of the next state under the target Q", next_value)
+            next_value = members.amin(0) if self.target_reduction == "min" else members.mean(0)
+            if data_checks():
+                check_finite("soft value V(s') of the next state under the target Q", next_value)
             td = tensordict.copy()
-            td.set(("next", *_as_tuple(self.tensor_keys.value)), next_value)
+            td.set(("next", *_as_tuple(self.tensor_keys.value)), next_value.unsqueeze(-1))
             target = self.value_estimator.value_estimate(td).squeeze(-1)
-        info = TensorDict({"soft_value": next_value.squeeze(-1)}, batch_size=batch)
-        if "ess" in estimate.keys():
-            info.set("ess", estimate["ess"].float())
+        info = {"soft_value": next_value}
+        if "ess" in estimate:
+            info["ess"] = estimate["ess"].mean(0)
         return target, info
 
     @dispatch
@@ -465,15 +394,67 @@ class SoftQLoss(LossModule):
                 "loss_qvalue": loss,
                 "soft_value": info["soft_value"].mean(),
                 "td_error": td_error.mean(),
+                "alpha": torch.as_tensor(self.temperature.value(), dtype=loss.dtype),
             },
             batch_size=[],
         )
-        if "ess" in info.keys():
+        if "ess" in info:
             out.set("ess", info["ess"].mean())
-        alpha = self._estimator_alpha()
-        if alpha is not None:
-            out.set("alpha", alpha)
+        online = self._qfunction("qvalue_network_params", detach=True)
+        if self.actor is not None and self.actor.has_loss:
+            actor_out = self.actor.loss(tensordict, qvalue=online)
+            for key, value in actor_out.items():
+                if key != "alpha":
+                    out.set(key, value)
+            if self.temperature.learned:
+                out.update(self.temperature.loss(actor_out["entropy"]))
+        if len(self.proposals):
+            out.set("loss_proposal", sum(p.loss(tensordict, qvalue=online)["loss_actor"] for p in self.proposals))
         return out
+
+    def _check_inputs(self, tensordict: TensorDictBase) -> None:
+        """Keys and shapes always (free); values only under data checks (they read the device)."""
+        batch = tuple(tensordict.batch_size)
+        for name in ("reward", "done", "terminated"):
+            key = ("next", *_as_tuple(getattr(self.tensor_keys, name)))
+            value = tensordict.get(key, None)
+            if value is None:
+                if name == "terminated":
+                    continue
+                raise KeyError(f"SoftQLoss needs {key!r} in the input tensordict.")
+            if tuple(value.shape) != (*batch, 1):
+                raise ValueError(f"{key!r} must have shape [*batch, 1] = {[*batch, 1]}, got {list(value.shape)}.")
+            if name == "reward" and data_checks():
+                check_finite(f"reward {key!r}", value)
+
+
+def _gather(q: Tensor, action: Tensor, batch: tuple[int, ...], encoding, key: NestedKey) -> Tensor:
+    """``Q(s, a)`` ``[N, *B]`` from ``Q(s, ·)`` ``[N, *B, |A|]`` and a one-hot or index action."""
+    num_actions = q.shape[-1]
+    shape = tuple(action.shape)
+    if encoding is None:
+        if shape == (*batch, num_actions) and (num_actions > 1 or action.is_floating_point()):
+            encoding = "one_hot"
+        elif shape in (batch, (*batch, 1)):
+            encoding = "categorical"
+        else:
+            raise ValueError(
+                f"action {key!r} of shape {list(shape)} is neither one-hot [*batch, {num_actions}] nor "
+                f"an index [*batch] / [*batch, 1] for batch {list(batch)}."
+            )
+    if encoding == "one_hot":
+        if shape != (*batch, num_actions):
+            raise ValueError(f"one-hot action {key!r} must have shape {[*batch, num_actions]}, got {list(shape)}.")
+        return (q * action.to(q.dtype)).sum(-1)
+    if shape == (*batch, 1):
+        action = action.squeeze(-1)
+    elif shape != batch:
+        raise ValueError(f"index action {key!r} must have shape {list(batch)} or {[*batch, 1]}, got {list(shape)}.")
+    index = action.long()
+    if data_checks() and bool(((index < 0) | (index >= num_actions)).any()):
+        raise ValueError(f"action indices must lie in [0, {num_actions}), got values outside.")
+    index = index.expand(q.shape[0], *batch).unsqueeze(-1)
+    return q.gather(-1, index).squeeze(-1)
 
 
 def _as_tuple(key: NestedKey) -> tuple[str, ...]:

@@ -18,22 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from tensordict import TensorDict, TensorDictBase
-from tensordict.utils import NestedKey, unravel_key
+from tensordict import TensorDictBase
+from tensordict.utils import NestedKey
 from torch import Tensor, nn
 from torchrl.envs.utils import ExplorationType
 
+from maxent_components.checks import check_finite, check_positive_int, data_checks
 from maxent_components.functional import (
     tanh_log_abs_det_jacobian,
     tanh_squash,
     tanh_unsquash,
 )
-from maxent_components.modules.params import swapped_parameters
-from maxent_components.samplers.base import (
-    PolicySampler,
-    check_positive_int,
-    ensemble_action_values,
-)
+from maxent_components.modules.qfunction import QFunction
+from maxent_components.samplers.base import PolicySampler
 from maxent_components.specs import box_bounds
 from maxent_components.temperature import Temperature
 
@@ -72,14 +69,13 @@ class ContinuousSampler(PolicySampler):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         *,
         action_spec,
-        alpha: float | Temperature,
-        qvalue_params: TensorDictBase | None = None,
+        alpha: float | Temperature | None = None,
     ) -> None:
         low, high = box_bounds(action_spec)
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params)
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
         self.register_buffer("low", low)
         self.register_buffer("high", high)
         self.action_shape = tuple(low.shape)
@@ -127,62 +123,26 @@ class ContinuousSampler(PolicySampler):
             raise ValueError(f"{name} must have shape {expected}, got {tuple(actions.shape)}.")
 
     # -- Q on K actions per state ---------------------------------------------------------------
-    def _state(self, tensordict: TensorDictBase) -> TensorDictBase:
-        """The entries the Q network reads, other than the action."""
-        action_key = unravel_key(self.tensor_keys.action)
-        in_keys = getattr(self.qvalue_network, "in_keys", None)
-        if in_keys is None:
-            raise TypeError(
-                "qvalue_network must be a TensorDict module with in_keys (reading the observation "
-                "and the action, writing 'state_action_value')."
-            )
-        keys = [k for k in in_keys if unravel_key(k) != action_key]
-        return tensordict.select(*keys)
-
-    def _expand(self, state: TensorDictBase, num_samples: int) -> TensorDictBase:
-        return state.expand(num_samples, *state.batch_size)
-
-    def _qvalue(
-        self, state: TensorDictBase, actions: Tensor, *, detach_params: bool = False
-    ) -> Tensor:
-        """``Q(s, a_k)`` for actions ``[K, *B, *action_shape]`` in one batched call; returns ``[K, *B]``.
-
-        ``state`` is the ``[*B]`` output of :meth:`_state`. With ``detach_params`` the Q network runs on
-        detached copies of its parameters, so a loss backpropagated through ``Q`` reaches the
-        actions only (the parameters belong to the loss that trains ``Q``).
-        """
-        num = actions.shape[0]
-        td = self._expand(state, num)
-        td.set(self.tensor_keys.action, actions)
-        net = self.qvalue_network
-        key = self.tensor_keys.state_action_value
-        if self.qvalue_params is not None:
-            q = ensemble_action_values(net, td, self.qvalue_params, key)
-        else:
-            params = TensorDict.from_module(net) if detach_params else None
-            if params is not None and not params.is_empty():
-                with swapped_parameters(net, params.detach()):
-                    q = net(td).get(key)
-            else:
-                q = net(td).get(key)
-        expected = (num, *state.batch_size)
-        if q.shape == (*expected, 1):
-            q = q.squeeze(-1)
-        elif q.shape != expected:
-            raise ValueError(
-                f"qvalue_network must write {self.tensor_keys.state_action_value!r} of shape "
-                f"{(*expected, 1)}, got {tuple(q.shape)}."
-            )
-        if not torch.compiler.is_compiling() and not bool(torch.isfinite(q).all()):
-            bad = "NaN" if bool(torch.isnan(q).any()) else "Inf"
-            raise ValueError(
-                f"qvalue_network returned {bad} values of {self.tensor_keys.state_action_value!r} "
-                f"at the sampled actions; expected finite Q-values."
-            )
+    def _qvalue(self, state: TensorDictBase, actions: Tensor, qvalue: QFunction | None = None) -> Tensor:
+        """``min_i Q_i(s, a_k)`` over the members of ``qvalue`` (default: the bound one) for actions
+        ``[K, *B, *action_shape]``, in one batched call; returns ``[K, *B]``. ``state`` is any
+        tensordict of batch ``[*B]`` holding what the Q network reads besides the action."""
+        keys = self.tensor_keys
+        q = self._q(qvalue).state_action_values(
+            state, actions, action_key=keys.action, value_key=keys.state_action_value
+        ).amin(0)
+        if data_checks():
+            check_finite(f"Q-values {keys.state_action_value!r} at the sampled actions", q)
         return q
 
     def _log_target(
-        self, state: TensorDictBase, u: Tensor, alpha: Tensor, *, with_score: bool
+        self,
+        state: TensorDictBase,
+        u: Tensor,
+        alpha: float | Tensor,
+        *,
+        with_score: bool,
+        qvalue: QFunction | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """``log p_u(u) = Q(s, a(u))/α + log|det da/du|`` (up to a constant) and its score ``∇_u``.
 
@@ -192,14 +152,11 @@ class ContinuousSampler(PolicySampler):
         """
         with torch.enable_grad():
             u = u.detach().requires_grad_(with_score)
-            q = self._qvalue(state, self.squash(u))
+            q = self._qvalue(state, self.squash(u), qvalue)
             log_p = q / alpha + self.log_abs_det_jacobian(u)
             score = torch.autograd.grad(log_p.sum(), u)[0] if with_score else None
-        if score is not None and not torch.compiler.is_compiling() and not bool(torch.isfinite(score).all()):
-            raise ValueError(
-                "qvalue_network has a non-finite gradient with respect to the action at the sampled "
-                "actions; expected a differentiable Q with finite gradients."
-            )
+        if score is not None and data_checks():
+            check_finite("the gradient of Q with respect to the sampled actions", score)
         return log_p.detach(), score
 
     def _uniform_u(self, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:

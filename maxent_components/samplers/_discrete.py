@@ -11,64 +11,24 @@ same for both, and live here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import Tensor
-from torchrl.data import Categorical, OneHot, TensorSpec
+from torchrl.data import TensorSpec
 from torchrl.envs.utils import ExplorationType, exploration_type
 
-from maxent_components.functional import check_finite
-from maxent_components.samplers.base import (
-    PolicySampler,
-    check_positive_int,
-    ensemble_action_values,
-)
+from maxent_components.checks import check_finite, check_positive_int, data_checks
+from maxent_components.modules.qfunction import QFunction
+from maxent_components.samplers.base import PolicySampler
+from maxent_components.specs import discrete_action_encoding, encode_discrete_actions
 from maxent_components.temperature import Temperature
 
-__all__ = ["DiscreteSampler", "discrete_action_encoding", "encode_discrete_actions"]
-
-ActionEncoding = Literal["one_hot", "categorical"]
+__all__ = ["DiscreteSampler"]
 
 _GREEDY = (ExplorationType.DETERMINISTIC, ExplorationType.MODE, ExplorationType.MEAN)
-
-
-def discrete_action_encoding(action_spec: TensorSpec) -> tuple[ActionEncoding, int, bool]:
-    """Return ``(encoding, num_actions, trailing_singleton)`` of a discrete TorchRL action spec.
-
-    ``OneHot`` specs (the ``GymEnv`` default) encode an action as a one-hot vector of length ``|A|``;
-    ``Categorical`` specs as an integer index, of shape ``[*B]``, or ``[*B, 1]`` when the spec's
-    last dimension is a singleton. Any other spec raises a ``ValueError`` naming ``action_spec``.
-
-    Examples:
-        >>> from torchrl.data import Categorical, OneHot
-        >>> discrete_action_encoding(OneHot(4))
-        ('one_hot', 4, False)
-        >>> discrete_action_encoding(Categorical(3, shape=(1,)))
-        ('categorical', 3, True)
-    """
-    if isinstance(action_spec, OneHot):
-        return "one_hot", int(action_spec.space.n), False
-    if isinstance(action_spec, Categorical):
-        shape = action_spec.shape
-        return "categorical", int(action_spec.space.n), len(shape) > 0 and shape[-1] == 1
-    raise ValueError(
-        f"action_spec must be a discrete TorchRL spec (OneHot or Categorical), got "
-        f"{type(action_spec).__name__}; continuous actions need a continuous sampler "
-        f"(e.g. GaussianSampler or SVGDSampler)."
-    )
-
-
-def encode_discrete_actions(index: Tensor, action_spec: TensorSpec) -> Tensor:
-    """Write integer action indices in the encoding of ``action_spec`` (one-hot or index)."""
-    encoding, num_actions, trailing = discrete_action_encoding(action_spec)
-    if encoding == "one_hot":
-        return torch.nn.functional.one_hot(index, num_actions).to(action_spec.dtype)
-    index = index.to(action_spec.dtype)
-    return index.unsqueeze(-1) if trailing else index
 
 
 def _categorical_draw(log_probs: Tensor, num_samples: int, generator: torch.Generator | None) -> Tensor:
@@ -104,16 +64,15 @@ class DiscreteSampler(PolicySampler):
 
     def __init__(
         self,
-        qvalue_network: TensorDictModuleBase,
+        qvalue_network: TensorDictModuleBase | None = None,
         *,
         action_spec: TensorSpec,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         use_action_mask: bool = False,
-        qvalue_params: TensorDictBase | None = None,
     ) -> None:
         # Read by _refresh_keys, which the base constructor calls.
         self.use_action_mask = bool(use_action_mask)
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params)
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
         self.encoding, self.num_actions, _ = discrete_action_encoding(action_spec)
 
     def _refresh_keys(self) -> None:
@@ -131,20 +90,22 @@ class DiscreteSampler(PolicySampler):
             )
         if mask.dtype != torch.bool:
             raise TypeError(f"action_mask must be boolean (True = allowed), got {mask.dtype}.")
+        if data_checks() and not bool(mask.any(-1).all()):
+            raise ValueError("action_mask excludes every action of some state; at least one must be allowed.")
         return mask
 
     # -- the policy ---------------------------------------------------------------------------
-    def action_values(self, tensordict: TensorDictBase) -> Tensor:
-        """``Q(s, ·)`` ``[*B, |A|]`` (the ensemble minimum when ``qvalue_params`` is set)."""
-        q = ensemble_action_values(
-            self.qvalue_network, tensordict, self.qvalue_params, self.tensor_keys.action_value
-        )
+    def action_values(self, tensordict: TensorDictBase, qvalue: QFunction | None = None) -> Tensor:
+        """``min_i Q_i(s, ·)`` ``[*B, |A|]`` over the members of ``qvalue`` (default: the bound one)."""
+        key = self.tensor_keys.action_value
+        q = self._q(qvalue).action_values(tensordict, value_key=key).amin(0)
         if q.shape[-1] != self.num_actions:
             raise ValueError(
-                f"the Q network wrote {self.tensor_keys.action_value!r} with last dimension "
-                f"{q.shape[-1]}, but action_spec has {self.num_actions} actions."
+                f"the Q network wrote {key!r} with last dimension {q.shape[-1]}, but action_spec has "
+                f"{self.num_actions} actions."
             )
-        check_finite(f"Q-values {self.tensor_keys.action_value!r}", q)
+        if data_checks():
+            check_finite(f"Q-values {key!r}", q)
         return q
 
     def log_probs(self, tensordict: TensorDictBase) -> Tensor:

@@ -1,16 +1,23 @@
 """What every policy sampler shares: draw ``a ∼ π(a|s) ∝ exp(Q(s, a)/α)``.
 
-A sampler is built as ``SomeSampler(qvalue_network, [policy_network,] *, action_spec, alpha, ...)``.
-It *references* the Q network (held outside ``nn.Module`` registration, as TorchRL losses hold their
-networks) and *owns* only what it trains: its policy network, if amortized, and its temperature.
+A sampler is built as ``SomeSampler([qvalue_network,] [policy_network,] *, action_spec, alpha, ...)``
+and *owns* only what it trains: its policy network, if amortized. The Q network it reads and the
+temperature are set in one of two ways:
+
+- **alone**: give ``qvalue_network`` and ``alpha``; the sampler acts with that network as it is;
+- **inside a loss**: omit both; :class:`~maxent_components.objectives.SoftQLoss` binds the sampler to
+  the Q parameters it trains (the ``min`` over its ensemble, detached) and to its one temperature.
+  A sampler built on another Q network than the loss's is refused there.
 
 - ``sample(td, num_samples)`` returns ``(actions, log_prob)`` with a leading sample dimension:
   actions ``[n, *B, *action_shape]`` in the action spec's encoding, log-probabilities ``[n, *B]``
   where tractable, else ``None``.
 - ``forward(td)`` writes one action at ``"action"`` so that the sampler can drive a TorchRL
   collector, and ``log_prob`` at ``"action_log_prob"`` where tractable.
-- Amortized samplers add ``loss(td)`` returning a ``TensorDict`` of ``loss_*`` terms and detached
-  diagnostics (``alpha``, ``entropy``).
+- Amortized samplers add ``loss(td, *, qvalue=None)`` returning a ``TensorDict`` with ``loss_actor``
+  and detached diagnostics (``alpha``, and ``entropy`` where ``log π`` is tractable); ``qvalue`` is
+  the :class:`~maxent_components.modules.qfunction.QFunction` to train against (the loss passes its
+  online ensemble).
 """
 
 from __future__ import annotations
@@ -23,46 +30,18 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import Tensor
 
-from maxent_components.modules.params import swapped_parameters
+from maxent_components.checks import check_positive_int
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.temperature import Temperature, as_temperature
 
-__all__ = ["PolicySampler", "check_positive_int", "ensemble_action_values"]
-
-
-def check_positive_int(name: str, value: int) -> int:
-    """Return ``value`` as an int, raising a ``ValueError`` naming ``name`` unless it is >= 1."""
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def ensemble_action_values(
-    qvalue_network, tensordict: TensorDictBase, qvalue_params: TensorDictBase | None, key: NestedKey
-) -> Tensor:
-    """``Q(s, ·)`` from the Q network as it is, or the minimum over an ensemble of parameters.
-
-    ``qvalue_params`` is a stack ``[N, ...]`` of parameters of ``qvalue_network`` (such as
-    ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets = N``); the members are evaluated
-    with ``torch.vmap`` and the pessimistic ``min_i Q_i(s, ·)`` is returned, as in discrete SAC
-    (Christodoulou, 2019). The parameters are used detached: a sampler never trains its Q.
-    """
-    td = tensordict.select(*qvalue_network.in_keys, strict=False)
-    if qvalue_params is None:
-        return qvalue_network(td).get(key)
-
-    def member(params: TensorDictBase) -> Tensor:
-        with swapped_parameters(qvalue_network, params):
-            return qvalue_network(td.copy()).get(key)
-
-    return torch.vmap(member, (0,), randomness="same")(qvalue_params.detach()).amin(0)
+__all__ = ["PolicySampler", "check_positive_int"]
 
 
 class PolicySampler(TensorDictModuleBase):
-    """Base of the policy samplers: key handling, the temperature, the referenced Q, ``forward`` from ``sample``.
+    """Base of the policy samplers: keys, the referenced Q and temperature, ``forward`` from ``sample``.
 
-    Subclasses implement :meth:`sample`. Keys are configurable with :meth:`set_keys`. The Q network
-    and an optional ensemble of its parameters (``qvalue_params``, see :meth:`set_qvalue_params`)
-    are referenced, not owned; :func:`ensemble_action_values` evaluates them.
+    Subclasses implement :meth:`sample` (and :meth:`loss` when amortized). Keys are configurable
+    with :meth:`set_keys`.
     """
 
     @dataclass
@@ -87,44 +66,68 @@ class PolicySampler(TensorDictModuleBase):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         *,
         action_spec,
-        alpha: float | Temperature,
-        qvalue_params: TensorDictBase | None = None,
+        alpha: float | Temperature | None = None,
     ) -> None:
         super().__init__()
         if action_spec is None:
             raise ValueError("action_spec is required: the sampler needs the action space.")
-        # Referenced, not owned: the Q network's parameters belong to the loss that trains them.
-        self.__dict__["qvalue_network"] = qvalue_network
-        self.__dict__["qvalue_params"] = None
+        # Referenced, not owned: Q parameters belong to the loss that trains them.
+        self.__dict__["qvalue"] = None if qvalue_network is None else QFunction(qvalue_network)
         self.action_spec = action_spec
-        self.temperature = as_temperature(alpha)
+        self.temperature = None if alpha is None else as_temperature(alpha)
         self._tensor_keys = self._AcceptedKeys()
         self._refresh_keys()
-        self.set_qvalue_params(qvalue_params)
 
-    def set_qvalue_params(self, qvalue_params: TensorDictBase | None) -> PolicySampler:
-        """Act on ``min_i Q_i`` of an ensemble ``[N, ...]`` of Q parameters (``None``: the Q module as it is).
+    # -- what the sampler reads -----------------------------------------------------------------
+    @property
+    def qvalue_network(self):
+        """The Q network this sampler reads (``None`` until built with one or bound by a loss)."""
+        return None if self.qvalue is None else self.qvalue.network
 
-        Pass ``SoftQLoss.qvalue_network_params`` when the loss holds ``num_qvalue_nets > 1``: the Q
-        module itself then keeps its untrained initial parameters. This also serves when the
-        sampler is built before the loss that creates the ensemble, e.g.
-        ``sampler.set_qvalue_params(loss.qvalue_network_params)`` after
-        ``loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), num_qvalue_nets=2)``. The members
-        are evaluated with ``torch.vmap`` on detached parameters (see
-        :func:`ensemble_action_values`); they stay referenced, not owned.
+    def bind(self, qvalue: QFunction, temperature: Temperature | None) -> PolicySampler:
+        """Read ``qvalue`` and ``temperature`` from now on; so do the samplers this one draws from.
+
+        Called by :class:`~maxent_components.objectives.SoftQLoss` at construction (after it has
+        checked that the network is its own); not needed otherwise.
         """
-        if qvalue_params is not None and (
-            not isinstance(qvalue_params, TensorDictBase) or qvalue_params.batch_dims < 1
-        ):
-            raise ValueError(
-                "qvalue_params must be a stack [N, ...] of Q-network parameters, such as "
-                f"SoftQLoss.qvalue_network_params with num_qvalue_nets > 1; got {type(qvalue_params).__name__}."
-            )
-        self.__dict__["qvalue_params"] = qvalue_params
+        if not isinstance(qvalue, QFunction):
+            raise TypeError(f"qvalue must be a QFunction, got {type(qvalue).__name__}.")
+        self.__dict__["qvalue"] = qvalue
+        if temperature is not None:
+            self.temperature = temperature
+        for child in self.subsamplers():
+            child.bind(qvalue, temperature)
         return self
+
+    def subsamplers(self) -> tuple[PolicySampler, ...]:
+        """The samplers this one draws from (a warm start, mixture components); none by default."""
+        return ()
+
+    def _q(self, qvalue: QFunction | None = None) -> QFunction:
+        if qvalue is not None:
+            return qvalue
+        if self.qvalue is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no Q network: build it with one "
+                f"({type(self).__name__}(qvalue_network, ...)) or put it in a SoftQLoss, which binds its own."
+            )
+        return self.qvalue
+
+    def _temperature(self) -> Temperature:
+        if self.temperature is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no temperature: pass alpha=... or put it in a "
+                f"SoftQLoss(..., alpha=...), which binds its own."
+            )
+        return self.temperature
+
+    @property
+    def alpha(self) -> Tensor:
+        """The current temperature (detached)."""
+        return self._temperature().alpha
 
     # -- keys ---------------------------------------------------------------------------------
     @property
@@ -146,11 +149,14 @@ class PolicySampler(TensorDictModuleBase):
         self.in_keys = [keys.observation]
         self.out_keys = [keys.action] + ([keys.action_log_prob] if self.has_log_prob else [])
 
-    # -- sampling -----------------------------------------------------------------------------
+    # -- sampling and training ------------------------------------------------------------------
     @property
-    def alpha(self) -> Tensor:
-        """The current temperature (detached)."""
-        return self.temperature.alpha
+    def has_loss(self) -> bool:
+        """Whether the sampler has parameters trained by :meth:`loss` (amortized samplers)."""
+        return type(self).loss is not PolicySampler.loss
+
+    def loss(self, tensordict: TensorDictBase, *, qvalue: QFunction | None = None) -> TensorDictBase:
+        raise NotImplementedError(f"{type(self).__name__} has nothing to train (has_loss is False).")
 
     def sample(
         self,

@@ -33,19 +33,17 @@ class BoltzmannSampler(DiscreteSampler):
 
     Args:
         qvalue_network: a tensordict module reading the observation and writing
-            ``"action_value"`` ``[*B, |A|]`` (e.g. :func:`~maxent_components.modules.qvalue.discrete_qvalue_network`).
-            It is referenced, not owned.
+            ``"action_value"`` ``[*B, |A|]`` (e.g. :func:`~maxent_components.modules.qvalue.discrete_qvalue_network`);
+            referenced, not owned. Omit it inside a ``SoftQLoss``: the loss binds the sampler to the
+            ``min`` over its trained Q ensemble, so the sampler acts with the Q being learned.
 
     Keyword Args:
         action_spec: a TorchRL ``OneHot`` (the ``GymEnv`` default; actions are one-hot vectors) or
             ``Categorical`` spec (actions are integer indices). Anything else raises ``ValueError``.
-        alpha: the temperature, a float or a :class:`~maxent_components.temperature.Temperature`.
+        alpha: the temperature, a float or a :class:`~maxent_components.temperature.Temperature`
+            (omit it inside a ``SoftQLoss``, which binds its own).
         use_action_mask: read a boolean ``"action_mask"`` ``[*B, |A|]`` (True = allowed) and
             restrict the policy to the allowed actions.
-        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``;
-            when given, the sampler acts on ``min_i Q_i(s, ·)`` (pass
-            ``SoftQLoss.qvalue_network_params`` when the loss holds ``num_qvalue_nets > 1``, since
-            the Q module itself then keeps its untrained initial parameters). Referenced, not owned.
 
     ``forward`` samples under ``ExplorationType.RANDOM`` (what collectors use) and takes the greedy
     action ``argmax_a Q(s, a)`` (among the allowed ones) under ``DETERMINISTIC``, ``MODE`` and
@@ -70,22 +68,14 @@ class BoltzmannSampler(DiscreteSampler):
     def log_probs(self, tensordict: TensorDictBase) -> Tensor:
         """``log π(·|s) = log softmax(Q(s, ·)/α)`` ``[*B, |A|]``; masked actions get ``−inf``."""
         q = self.action_values(tensordict)
-        return boltzmann_log_prob(q, _alpha_argument(self.temperature()), mask=self._mask(tensordict))
+        return boltzmann_log_prob(q, self._temperature().value(), mask=self._mask(tensordict))
 
     def greedy(self, tensordict: TensorDictBase) -> tuple[Tensor, Tensor]:
         """The greedy action ``argmax_a Q(s, a)`` (allowed actions only) and its ``log π`` under the policy."""
         q = self.action_values(tensordict)
         mask = self._mask(tensordict)
-        log_probs = boltzmann_log_prob(q, _alpha_argument(self.temperature()), mask=mask)
+        log_probs = boltzmann_log_prob(q, self._temperature().value(), mask=mask)
         masked_q = q if mask is None else q.masked_fill(~mask.expand_as(q), -torch.inf)
         index = masked_q.argmax(-1)
         log_prob = log_probs.gather(-1, index.unsqueeze(-1)).squeeze(-1)
         return encode_discrete_actions(index, self.action_spec), log_prob
-
-
-def _alpha_argument(alpha: Tensor) -> Tensor | float:
-    """A zero temperature as the float 0.0: the functional layer reads it as the greedy limit."""
-    if alpha.ndim == 0 and not alpha.requires_grad and float(alpha) == 0.0:
-        return 0.0
-    return alpha
-

@@ -21,7 +21,9 @@ from torch import Tensor, nn
 from torchrl.data import TensorSpec
 from torchrl.modules import MLP
 
-from maxent_components.functional import check_finite, entropy
+from maxent_components.checks import check_finite, data_checks
+from maxent_components.functional import entropy
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._discrete import DiscreteSampler
 from maxent_components.temperature import Temperature
 
@@ -56,13 +58,14 @@ class CategoricalSampler(DiscreteSampler):
     Trained by :meth:`loss`,
     ``J_π(φ) = E_s[Σ_a π_φ(a|s)(α log π_φ(a|s) − Q(s, a))]`` (Christodoulou, 2019, eq. 12), whose
     minimiser for a fixed ``Q`` is the Boltzmann policy ``softmax(Q(s, ·)/α)``. ``Q`` enters without
-    gradient (only ``φ`` is trained by this loss) and ``α`` is detached (the temperature is trained by
-    its own term, ``temperature.loss(entropy)``). With a
-    :class:`~maxent_components.soft_value.PolicySoftValue` on top it is discrete SAC.
+    gradient (only ``φ`` is trained by this loss) and ``α`` is detached (a learned temperature is
+    trained by its own term, which ``SoftQLoss`` adds from the reported ``entropy``). As the actor of
+    a ``SoftQLoss`` with a :class:`~maxent_components.soft_value.PolicySoftValue` it is discrete SAC.
 
     Args:
         qvalue_network: a tensordict module reading the observation and writing ``"action_value"``
-            ``[*B, |A|]``; referenced, not owned.
+            ``[*B, |A|]``; referenced, not owned. Omit it inside a ``SoftQLoss``, which binds its own
+            (the ``min`` over its Q ensemble, as TorchRL's and the paper's discrete SAC).
         policy_network: a tensordict module reading the observation and writing unnormalised
             ``"logits"`` ``[*B, |A|]`` (see :func:`categorical_policy_network`); owned and trained
             by :meth:`loss`.
@@ -71,13 +74,9 @@ class CategoricalSampler(DiscreteSampler):
         action_spec: a TorchRL ``OneHot`` (actions are one-hot vectors) or ``Categorical`` spec
             (actions are integer indices). Anything else raises ``ValueError``.
         alpha: the temperature, a float or a :class:`~maxent_components.temperature.Temperature`
-            (``AutoTemperature`` adds ``loss_alpha`` to :meth:`loss`). Owned by the sampler.
+            (omit it inside a ``SoftQLoss``, which binds its own).
         use_action_mask: read a boolean ``"action_mask"`` ``[*B, |A|]`` (True = allowed); masked
             actions get probability zero and contribute nothing to the loss.
-        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
-            (e.g. ``SoftQLoss.qvalue_network_params``). The actor then uses the pessimistic
-            ``min_i Q_i(s, ·)``, as TorchRL's and the paper's discrete SAC do. Without it the actor
-            uses the Q module as it is. Referenced, not owned.
 
     ``forward`` samples under ``ExplorationType.RANDOM`` and takes the most probable action
     ``argmax_a π_φ(a|s)`` under ``DETERMINISTIC``, ``MODE`` and ``MEAN``.
@@ -111,20 +110,15 @@ class CategoricalSampler(DiscreteSampler):
 
     def __init__(
         self,
-        qvalue_network: TensorDictModuleBase,
-        policy_network: TensorDictModuleBase,
+        qvalue_network: TensorDictModuleBase | None = None,
+        policy_network: TensorDictModuleBase | None = None,
         *,
         action_spec: TensorSpec,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         use_action_mask: bool = False,
-        qvalue_params: TensorDictBase | None = None,
     ) -> None:
         super().__init__(
-            qvalue_network,
-            action_spec=action_spec,
-            alpha=alpha,
-            use_action_mask=use_action_mask,
-            qvalue_params=qvalue_params,
+            qvalue_network, action_spec=action_spec, alpha=alpha, use_action_mask=use_action_mask
         )
         if not isinstance(policy_network, nn.Module):
             raise TypeError(
@@ -143,44 +137,37 @@ class CategoricalSampler(DiscreteSampler):
                 f"the policy network wrote {self.tensor_keys.logits!r} with last dimension "
                 f"{logits.shape[-1]}, but action_spec has {self.num_actions} actions."
             )
-        check_finite(f"policy logits {self.tensor_keys.logits!r}", logits)
+        if data_checks():
+            check_finite(f"policy logits {self.tensor_keys.logits!r}", logits)
         mask = self._mask(tensordict)
         if mask is not None:
             mask = mask.expand_as(logits)
-            if not bool(mask.any(-1).all()):
-                raise ValueError("action_mask excludes every action of some state; at least one must be allowed.")
             logits = logits.masked_fill(~mask, -torch.inf)
         return torch.log_softmax(logits, dim=-1)
 
     # -- training -----------------------------------------------------------------------------
-    def action_values(self, tensordict: TensorDictBase) -> Tensor:
-        """``Q(s, ·)`` without gradient (the ensemble minimum when ``qvalue_params`` is set).
+    def loss(self, tensordict: TensorDictBase, *, qvalue: QFunction | None = None) -> TensorDict:
+        """Discrete-SAC actor loss and the detached ``alpha`` and ``entropy``.
 
-        Unlike the Boltzmann sampler's, these Q-values are a fixed target of the actor loss: only
-        ``φ`` is trained by it, so no graph through ``Q`` is built.
-        """
-        with torch.no_grad():
-            return super().action_values(tensordict)
-
-    def loss(self, tensordict: TensorDictBase) -> TensorDict:
-        """Discrete-SAC actor loss and the temperature's own terms.
-
-        ``loss_actor = mean_s Σ_a π_φ(a|s)(α log π_φ(a|s) − Q(s, a))`` (Christodoulou, 2019,
-        eq. 12), plus ``temperature.loss(H)`` with the per-state entropies
-        ``H(s) = −Σ_a π_φ(a|s) log π_φ(a|s)`` (``loss_alpha`` for an ``AutoTemperature``), plus
-        detached diagnostics ``alpha`` and ``entropy`` (the batch mean).
+        ``loss_actor = mean_s Σ_a π_φ(a|s)(α log π_φ(a|s) − min_i Q_i(s, a))`` (Christodoulou, 2019,
+        eq. 12) with ``qvalue`` (default: the bound one) evaluated without gradient; ``entropy`` is
+        the batch mean of the exact ``H(s) = −Σ_a π_φ(a|s) log π_φ(a|s)``.
         """
         log_pi = self.log_probs(tensordict)
-        q = self.action_values(tensordict)
-        alpha = self.temperature().detach()
+        with torch.no_grad():
+            q = self.action_values(tensordict, self._q(qvalue).detached())
+        alpha = self._temperature().value()
         allowed = torch.isfinite(log_pi)
         # Zero-probability actions must contribute 0, not 0·(−inf) = NaN, in value and gradient.
         safe_log_pi = log_pi.masked_fill(~allowed, 0.0)
         pi = log_pi.exp()
         per_state = (pi * (alpha * safe_log_pi - q.masked_fill(~allowed, 0.0))).sum(-1)
-        state_entropy = entropy(log_pi)
-        out = TensorDict({"loss_actor": per_state.mean()}, batch_size=[])
-        out.update(self.temperature.loss(state_entropy))
-        out.set("alpha", alpha)
-        out.set("entropy", state_entropy.detach().mean())
-        return out
+        loss_actor = per_state.mean()
+        return TensorDict(
+            {
+                "loss_actor": loss_actor,
+                "alpha": torch.as_tensor(alpha, dtype=loss_actor.dtype),
+                "entropy": entropy(log_pi).detach().mean(),
+            },
+            batch_size=[],
+        )

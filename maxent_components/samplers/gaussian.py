@@ -10,9 +10,10 @@ from tensordict import TensorDict, TensorDictBase
 from torch import Tensor, nn
 from torchrl.envs.utils import exploration_type
 
+from maxent_components.checks import check_positive_int, data_checks
 from maxent_components.modules.policies import tanh_normal_actor_network
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
-from maxent_components.samplers.base import check_positive_int
 from maxent_components.temperature import Temperature
 
 __all__ = ["GaussianSampler"]
@@ -45,22 +46,20 @@ class GaussianSampler(ContinuousSampler):
 
     Args:
         qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
-            ``"state_action_value"`` ``[*B, 1]``. Referenced, not owned: its parameters are not
-            part of this module's parameters, and :meth:`loss` does not reach them.
+            ``"state_action_value"`` ``[*B, 1]``; omit it inside a ``SoftQLoss``, which binds its own.
+            Referenced, not owned: :meth:`loss` never reaches its parameters. Acting needs no Q.
         policy_network: a module ``observation ↦ (loc, scale)`` of the pre-tanh Gaussian (e.g.
             :func:`~maxent_components.modules.policies.tanh_normal_actor_network`). Built as an MLP
             from ``observation_dim`` and ``num_cells`` when omitted.
 
     Keyword Args:
         action_spec: a bounded continuous box (``torchrl.data.Bounded``).
-        alpha: the temperature ``α`` (a float or a :class:`~maxent_components.temperature.Temperature`;
-            an :class:`~maxent_components.temperature.AutoTemperature` adds ``loss_alpha``).
+        alpha: the temperature ``α`` (a float or a :class:`~maxent_components.temperature.Temperature`);
+            omit it inside a ``SoftQLoss``, which binds its own (and learns it with ``loss_alpha``
+            when it is an :class:`~maxent_components.temperature.AutoTemperature`).
         observation_dim: input size of the default policy network (needed without ``policy_network``).
         num_cells: hidden sizes of the default policy network.
         num_loss_samples: actions per state in :meth:`loss`.
-        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
-            (e.g. ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets > 1``); the sampler then
-            targets ``min_i Q_i`` (see :meth:`set_qvalue_params`).
 
     Examples:
         >>> from tensordict.nn import TensorDictModule
@@ -81,19 +80,16 @@ class GaussianSampler(ContinuousSampler):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         policy_network: nn.Module | None = None,
         *,
         action_spec,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         observation_dim: int | None = None,
         num_cells: Sequence[int] = (256, 256),
         num_loss_samples: int = 1,
-        qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        super().__init__(
-            qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
-        )
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
         self.policy_network = self._policy_or_default(
             policy_network,
             observation_dim,
@@ -111,7 +107,7 @@ class GaussianSampler(ContinuousSampler):
         loc, scale = out
         shape = (*tensordict.batch_size, self.action_dim)
         loc, scale = loc.reshape(shape), scale.reshape(shape)
-        if not torch.compiler.is_compiling():
+        if data_checks() and not torch.compiler.is_compiling():
             if not bool(torch.isfinite(loc).all() and torch.isfinite(scale).all()):
                 raise ValueError("policy_network returned non-finite loc or scale.")
             if not bool((scale > 0).all()):
@@ -158,21 +154,28 @@ class GaussianSampler(ContinuousSampler):
         return super().forward(tensordict)
 
     # -- training -------------------------------------------------------------------------------
-    def loss(self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None) -> TensorDict:
-        """``loss_actor = E[α log π(a|s) − Q(s, a)]`` plus the temperature's loss and diagnostics.
+    def loss(
+        self,
+        tensordict: TensorDictBase,
+        *,
+        qvalue: QFunction | None = None,
+        generator: torch.Generator | None = None,
+    ) -> TensorDict:
+        """``loss_actor = E[α log π(a|s) − min_i Q_i(s, a)]`` and the detached ``alpha`` and ``entropy``.
 
-        ``α`` is detached here (it has its own loss); ``Q`` runs on detached parameters. Returns
-        ``loss_actor``, ``loss_alpha`` (with an :class:`~maxent_components.temperature.AutoTemperature`),
-        and the detached diagnostics ``alpha`` and ``entropy`` (the mean of ``−log π`` over the
-        batch).
+        ``qvalue`` is the Q function to train against (default: the bound one); it is used with
+        detached parameters, and ``α`` is detached (a learned ``α`` has its own loss, which
+        ``SoftQLoss`` adds from the ``entropy`` reported here: the mean of ``−log π``).
         """
         actions, log_prob = self.sample(tensordict, self.num_loss_samples, generator=generator)
-        q = self._qvalue(self._state(tensordict), actions, detach_params=True)
-        alpha = self.temperature.alpha
+        q = self._qvalue(tensordict, actions, self._q(qvalue).detached())
+        alpha = self._temperature().value()
         loss_actor = (alpha * log_prob - q).mean()
-        entropy = -log_prob.detach().mean(0)
-        out = TensorDict(
-            {"loss_actor": loss_actor, "alpha": alpha, "entropy": entropy.mean()}, batch_size=[]
+        return TensorDict(
+            {
+                "loss_actor": loss_actor,
+                "alpha": torch.as_tensor(alpha, dtype=loss_actor.dtype).detach(),
+                "entropy": -log_prob.detach().mean(),
+            },
+            batch_size=[],
         )
-        out.update(self.temperature.loss(entropy))
-        return out

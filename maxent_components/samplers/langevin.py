@@ -9,20 +9,14 @@ from tensordict import TensorDict, TensorDictBase
 from torch import Tensor
 from torchrl.envs.utils import exploration_type
 
+from maxent_components.checks import check_positive_float, check_positive_int
 from maxent_components.functional import langevin_step, mala_log_acceptance
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
-from maxent_components.samplers.base import PolicySampler, check_positive_int
+from maxent_components.samplers.base import PolicySampler
 from maxent_components.temperature import Temperature
 
 __all__ = ["LangevinSampler"]
-
-
-def _check_step_size(step_size: float) -> float:
-    if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not (
-        0 < float(step_size) < float("inf")
-    ):
-        raise ValueError(f"step_size must be a finite float > 0, got {step_size!r}.")
-    return float(step_size)
 
 
 class LangevinSampler(ContinuousSampler):
@@ -47,15 +41,19 @@ class LangevinSampler(ContinuousSampler):
     one batched evaluation of ``Q`` and of ``∇_a Q`` (with ``torch.autograd.grad`` with respect to
     the actions, so nothing accumulates in the Q network's parameters).
 
-    ``log π`` is intractable: :meth:`sample` returns ``None`` log-probabilities. The acceptance rate
-    of the last run is in :attr:`last_acceptance_rate` and in :meth:`sample_with_info`. Under a
-    deterministic exploration type, ``forward`` runs the chain without noise (gradient ascent on
+    ``log π`` is intractable: :meth:`sample` returns ``None`` log-probabilities. The chain's
+    diagnostics (the acceptance rate per state) come back from :meth:`sample_with_info` and
+    :meth:`refine`; nothing is stored on the sampler. Under a deterministic exploration type, ``forward`` runs the chain without noise (gradient ascent on
     ``log p_u``) from a deterministic start: the warm-start sampler's deterministic action, or the
     centre of the box.
 
+    A warm-started sampler *owns* its ``init`` sampler: inside a ``SoftQLoss`` the Langevin sampler
+    can be the actor, acting by refining ``init``'s samples, while :meth:`loss` trains ``init``
+    (amortized SVGD or Gaussian) against the same Q.
+
     Args:
         qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
-            ``"state_action_value"`` ``[*B, 1]`` (referenced, not owned).
+            ``"state_action_value"`` ``[*B, 1]``; omit it inside a ``SoftQLoss``, which binds its own.
 
     Keyword Args:
         action_spec: a bounded continuous box (``torchrl.data.Bounded``).
@@ -64,10 +62,7 @@ class LangevinSampler(ContinuousSampler):
         step_size: ``ε`` in ``u``-space (> 0), kept in a buffer.
         metropolis: ``False`` for ULA, ``True`` for MALA.
         init: ``"uniform"`` or a :class:`~maxent_components.samplers.base.PolicySampler` whose
-            samples start the chains (referenced, not owned: it is trained by its own loss).
-        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
-            (e.g. ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets > 1``); the sampler then
-            targets ``min_i Q_i`` (see :meth:`set_qvalue_params`).
+            samples start the chains (owned: :meth:`loss` is its loss).
 
     Examples:
         >>> from tensordict.nn import TensorDictModule
@@ -89,28 +84,41 @@ class LangevinSampler(ContinuousSampler):
         qvalue_network,
         *,
         action_spec,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         num_steps: int = 100,
         step_size: float = 0.01,
         metropolis: bool = False,
         init: Literal["uniform"] | PolicySampler = "uniform",
-        qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        super().__init__(
-            qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
-        )
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
         self.num_steps = check_positive_int("num_steps", num_steps)
-        self.register_buffer("step_size", torch.tensor(_check_step_size(step_size)))
+        self.register_buffer("step_size", torch.tensor(check_positive_float("step_size", step_size)))
         self.metropolis = bool(metropolis)
-        if not (init == "uniform" or isinstance(init, PolicySampler)):
+        if isinstance(init, PolicySampler):
+            self.init = init
+        elif isinstance(init, str) and init == "uniform":
+            self.init = None
+        else:
             raise ValueError(f"init must be 'uniform' or a PolicySampler, got {init!r}.")
-        self.__dict__["init"] = init
-        self.last_acceptance_rate: Tensor | None = None
+
+    def subsamplers(self) -> tuple[PolicySampler, ...]:
+        return () if self.init is None else (self.init,)
+
+    @property
+    def has_loss(self) -> bool:
+        """True when the warm start is an amortized sampler: :meth:`loss` trains it."""
+        return self.init is not None and self.init.has_loss
+
+    def loss(self, tensordict: TensorDictBase, *, qvalue: QFunction | None = None, **kwargs) -> TensorDict:
+        """The warm-start sampler's loss (the chains themselves have nothing to train)."""
+        if not self.has_loss:
+            raise NotImplementedError("LangevinSampler trains nothing unless init is an amortized sampler.")
+        return self.init.loss(tensordict, qvalue=qvalue, **kwargs)
 
     def _initial_u(
         self, tensordict: TensorDictBase, num_samples: int, generator: torch.Generator | None
     ) -> Tensor:
-        if isinstance(self.init, PolicySampler):
+        if self.init is not None:
             with torch.no_grad():
                 actions, _ = self.init.sample(tensordict, num_samples, generator=generator)
             self._check_actions("init sampler actions", actions, (num_samples, *tensordict.batch_size))
@@ -156,14 +164,14 @@ class LangevinSampler(ContinuousSampler):
         """
         self._check_actions("actions", actions, (actions.shape[0], *tensordict.batch_size))
         num_steps = self.num_steps if num_steps is None else check_positive_int("num_steps", num_steps)
-        eps = self.step_size if step_size is None else torch.tensor(_check_step_size(step_size))
+        eps = self.step_size if step_size is None else torch.tensor(check_positive_float("step_size", step_size))
         return self._run(tensordict, self.unsquash(actions.detach()), num_steps, eps, generator, noise=True)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         if exploration_type() in _DETERMINISTIC:
             # Deterministic start too: the warm-start sampler's own deterministic action (it runs
             # under the same exploration type), else the centre of the box.
-            if isinstance(self.init, PolicySampler):
+            if self.init is not None:
                 with torch.no_grad():
                     start = self.init(tensordict.clone(False)).get(self.init.tensor_keys.action)
                 u0 = self.unsquash(start.detach()).unsqueeze(0)
@@ -185,8 +193,8 @@ class LangevinSampler(ContinuousSampler):
         *,
         noise: bool,
     ) -> tuple[Tensor, TensorDict]:
-        state = self._state(tensordict)
-        alpha = self.temperature.alpha
+        state = tensordict
+        alpha = self._temperature().value()
         eps = step_size.to(u.dtype)
         log_p, score = self._log_target(state, u, alpha, with_score=True)
         accepted = torch.zeros(u.shape[:-1], dtype=u.dtype, device=u.device)
@@ -211,6 +219,5 @@ class LangevinSampler(ContinuousSampler):
                 u, log_p, score = proposal, log_p_new, score_new
                 accepted += 1
         rate = (accepted / num_steps).mean(0)
-        self.last_acceptance_rate = rate
         info = TensorDict({"acceptance_rate": rate}, batch_size=tensordict.batch_size)
         return self.squash(u), info

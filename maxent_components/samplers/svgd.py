@@ -10,15 +10,21 @@ from tensordict import TensorDict, TensorDictBase
 from torch import Tensor, nn
 from torchrl.envs.utils import exploration_type
 
+from maxent_components.checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+)
 from maxent_components.functional import (
     median_bandwidth,
     squared_distances,
     svgd_direction,
 )
 from maxent_components.modules.policies import noise_input_policy_network
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
-from maxent_components.samplers.base import check_positive_int
-from maxent_components.temperature import AutoTemperature, Temperature
+from maxent_components.temperature import Temperature
 
 __all__ = ["SVGDSampler"]
 
@@ -72,9 +78,6 @@ class SVGDSampler(ContinuousSampler):
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.
-        qvalue_params: optional stack ``[N, ...]`` of ensemble parameters of ``qvalue_network``
-            (e.g. ``SoftQLoss.qvalue_network_params`` with ``num_qvalue_nets > 1``); the sampler then
-            targets ``min_i Q_i`` (see :meth:`set_qvalue_params`).
 
     Examples:
         >>> from tensordict.nn import TensorDictModule
@@ -99,7 +102,7 @@ class SVGDSampler(ContinuousSampler):
         policy_network: nn.Module | None = None,
         *,
         action_spec,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         num_particles: int = 32,
         fixed_fraction: float = 0.5,
         bandwidth: Literal["paper", "reference"] = "reference",
@@ -107,19 +110,15 @@ class SVGDSampler(ContinuousSampler):
         noise_dim: int | None = None,
         observation_dim: int | None = None,
         num_cells: Sequence[int] = (256, 256),
-        qvalue_params: TensorDictBase | None = None,
     ) -> None:
-        super().__init__(
-            qvalue_network, action_spec=action_spec, alpha=alpha, qvalue_params=qvalue_params
-        )
-        if isinstance(self.temperature, AutoTemperature):
+        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        if self.temperature is not None and self.temperature.learned:
             raise ValueError(
-                "alpha: SVGDSampler has no tractable entropy to drive an AutoTemperature; use a "
+                "alpha: SVGDSampler has no tractable entropy to drive a learned temperature; use a "
                 "fixed or annealed temperature."
             )
         self.num_particles = check_positive_int("num_particles", num_particles)
-        if not 0.0 < float(fixed_fraction) < 1.0:
-            raise ValueError(f"fixed_fraction must lie in (0, 1), got {fixed_fraction!r}.")
+        fixed_fraction = check_probability("fixed_fraction", fixed_fraction, open_low=True, open_high=True)
         self.num_fixed = int(round(self.num_particles * float(fixed_fraction)))
         if self.num_fixed < 2 or self.num_particles - self.num_fixed < 1:
             raise ValueError(
@@ -127,12 +126,8 @@ class SVGDSampler(ContinuousSampler):
                 f"{self.num_fixed} fixed and {self.num_particles - self.num_fixed} updated particles; "
                 f"need at least 2 fixed (the bandwidth divides by log K_f) and 1 updated."
             )
-        if bandwidth not in ("paper", "reference"):
-            raise ValueError(f"bandwidth must be 'paper' or 'reference', got {bandwidth!r}.")
-        self.bandwidth = bandwidth
-        if not float(min_bandwidth) > 0:
-            raise ValueError(f"min_bandwidth must be > 0, got {min_bandwidth!r}.")
-        self.min_bandwidth = float(min_bandwidth)
+        self.bandwidth = check_choice("bandwidth", bandwidth, ("paper", "reference"))
+        self.min_bandwidth = check_positive_float("min_bandwidth", min_bandwidth)
         self.noise_dim = (
             self.action_dim if noise_dim is None else check_positive_int("noise_dim", noise_dim)
         )
@@ -184,10 +179,15 @@ class SVGDSampler(ContinuousSampler):
         return tensordict
 
     def _direction(
-        self, state: TensorDictBase, fixed: Tensor, updated: Tensor, alpha: Tensor
+        self,
+        state: TensorDictBase,
+        fixed: Tensor,
+        updated: Tensor,
+        alpha: float | Tensor,
+        qvalue: QFunction | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Stein direction at ``updated`` ``[Ku, *B, D]`` from ``fixed`` ``[Kf, *B, D]``; and ``h [*B]``."""
-        _, score = self._log_target(state, fixed, alpha, with_score=True)
+        _, score = self._log_target(state, fixed, alpha, with_score=True, qvalue=qvalue)
         # The functional pieces take particle sets as [..., K, D] with the batch in front.
         fixed_b, score_b, updated_b = (x.movedim(0, -2) for x in (fixed, score, updated))
         h = median_bandwidth(
@@ -199,17 +199,31 @@ class SVGDSampler(ContinuousSampler):
         return svgd_direction(updated_b, score_b, fixed_b, h).movedim(-2, 0), h
 
     # -- training ---------------------------------------------------------------------------------
-    def loss(self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None) -> TensorDict:
-        """The amortized SVGD surrogate ``loss_actor`` and the detached ``alpha`` and mean ``bandwidth``."""
+    def loss(
+        self,
+        tensordict: TensorDictBase,
+        *,
+        qvalue: QFunction | None = None,
+        generator: torch.Generator | None = None,
+    ) -> TensorDict:
+        """The amortized SVGD surrogate ``loss_actor`` and the detached ``alpha`` and mean ``bandwidth``.
+
+        ``qvalue``: the Q function whose ``exp(min_i Q_i/α)`` is the target (default: the bound one).
+        """
         # The fixed particles take no gradient: drawing them without a graph halves the backward pass.
         with torch.no_grad():
             fixed = self._particles_u(tensordict, self.num_fixed, None, generator)
         updated = self._particles_u(tensordict, self.num_particles - self.num_fixed, None, generator)
-        alpha = self.temperature.alpha
-        direction, h = self._direction(self._state(tensordict), fixed, updated.detach(), alpha)
+        alpha = self._temperature().value()
+        direction, h = self._direction(tensordict, fixed, updated.detach(), alpha, self._q(qvalue))
         loss_actor = -(direction.detach() * updated).sum(-1).mean()
         return TensorDict(
-            {"loss_actor": loss_actor, "alpha": alpha, "bandwidth": h.mean()}, batch_size=[]
+            {
+                "loss_actor": loss_actor,
+                "alpha": torch.as_tensor(alpha, dtype=loss_actor.dtype),
+                "bandwidth": h.mean(),
+            },
+            batch_size=[],
         )
 
     @torch.no_grad()
@@ -228,15 +242,13 @@ class SVGDSampler(ContinuousSampler):
         Needs ``n >= 2``.
         """
         num_steps = check_positive_int("num_steps", num_steps)
-        if isinstance(step_size, bool) or not (0 < float(step_size) < float("inf")):
-            raise ValueError(f"step_size must be a finite float > 0, got {step_size!r}.")
+        step_size = check_positive_float("step_size", step_size)
         if particles.dim() < 1 or particles.shape[0] < 2:
             raise ValueError("particles must hold at least 2 particles per state ([n, *B, *action_shape]).")
         self._check_actions("particles", particles, (particles.shape[0], *tensordict.batch_size))
-        state = self._state(tensordict)
-        alpha = self.temperature.alpha
+        alpha = self._temperature().value()
         u = self.unsquash(particles)
         for _ in range(num_steps):
-            direction, _ = self._direction(state, u, u, alpha)
-            u = u + float(step_size) * direction
+            direction, _ = self._direction(tensordict, u, u, alpha)
+            u = u + step_size * direction
         return self.squash(u)

@@ -27,9 +27,9 @@ from tensordict import TensorDictBase
 from torch import Tensor
 from torchrl.data import Bounded
 
-from maxent_components.samplers.base import PolicySampler, check_positive_int
+from maxent_components.checks import check_positive_int
+from maxent_components.samplers.base import PolicySampler
 from maxent_components.specs import box_bounds, box_log_volume
-from maxent_components.temperature import Temperature
 
 __all__ = ["UniformSampler", "MixtureSampler", "box_bounds", "box_log_volume", "sample_uniform_box"]
 
@@ -69,7 +69,6 @@ class UniformSampler(PolicySampler):
     Keyword Args:
         action_spec: a ``torchrl.data.Bounded`` spec with finite bounds; its shape is the shape of
             one action (pass the unbatched spec of a batched environment).
-        alpha: the temperature reported by the sampler (it does not change the policy).
 
     Examples:
         >>> from torchrl.data import Bounded
@@ -86,9 +85,8 @@ class UniformSampler(PolicySampler):
         qvalue_network=None,
         *,
         action_spec: Bounded,
-        alpha: float | Temperature = 1.0,
     ) -> None:
-        super().__init__(qvalue_network, action_spec=action_spec, alpha=alpha)
+        super().__init__(None, action_spec=action_spec)
         low, high = box_bounds(action_spec)
         # Non-persistent: the box is a property of the spec, not state to checkpoint, but it must
         # follow the module across devices.
@@ -159,8 +157,6 @@ class MixtureSampler(PolicySampler):
         weights: the mixture weights, non-negative and finite, one per component; normalised to
             sum to one.
 
-    The mixture's ``temperature`` is that of its first component (referenced).
-
     Examples:
         >>> from torchrl.data import Bounded
         >>> from tensordict import TensorDict
@@ -204,12 +200,13 @@ class MixtureSampler(PolicySampler):
             raise ValueError(
                 f"weights must be finite, non-negative and not all zero, got {weights.tolist()}."
             )
-        super().__init__(None, action_spec=samplers[0].action_spec, alpha=1.0)
-        # The mixture owns nothing: components and their temperature are referenced, unregistered.
-        del self.temperature
-        self.__dict__["temperature"] = samplers[0].temperature
+        super().__init__(None, action_spec=samplers[0].action_spec)
+        # The mixture owns nothing: its components are referenced, unregistered.
         self.__dict__["samplers"] = samplers
         self.register_buffer("log_weights", (weights / weights.sum()).log(), persistent=False)
+
+    def subsamplers(self) -> tuple[PolicySampler, ...]:
+        return self.samplers
 
     @property
     def weights(self) -> Tensor:

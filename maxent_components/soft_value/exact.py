@@ -7,9 +7,12 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
+from torch import Tensor
 from torchrl.data import Categorical, MultiCategorical, MultiOneHot, OneHot, TensorSpec
 
-from maxent_components.functional import check_finite, soft_value
+from maxent_components.checks import check_finite, data_checks
+from maxent_components.functional import soft_value
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.temperature import Temperature
 
@@ -44,10 +47,12 @@ class ExactSoftValue(SoftValueEstimator):
         qvalue_network: a tensordict module reading the observation and writing
             ``"action_value"`` ``[*B, |A|]`` (e.g.
             :func:`~maxent_components.modules.qvalue.discrete_qvalue_network`); referenced, not owned.
+            Omit it inside a ``SoftQLoss``, which evaluates the estimate with its target parameters.
 
     Keyword Args:
         alpha: the temperature ``α ≥ 0``, a float or a
-            :class:`~maxent_components.temperature.Temperature` (referenced, not owned).
+            :class:`~maxent_components.temperature.Temperature` (referenced, not owned); omit it
+            inside a ``SoftQLoss``, which binds its own.
         use_action_mask: read a boolean ``"action_mask"`` ``[*B, |A|]`` (True = allowed action).
         action_spec: optional discrete action spec (``OneHot`` or ``Categorical``); when given, the
             number of Q outputs is checked against it. Continuous specs raise a ``ValueError``.
@@ -84,9 +89,9 @@ class ExactSoftValue(SoftValueEstimator):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         *,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         use_action_mask: bool = False,
         action_spec: TensorSpec | None = None,
         generator: torch.Generator | None = None,
@@ -100,11 +105,16 @@ class ExactSoftValue(SoftValueEstimator):
         if self.use_action_mask:
             self.in_keys = [*self.in_keys, self.tensor_keys.action_mask]
 
-    def forward(
-        self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
-    ) -> TensorDictBase:
+    def estimate(
+        self,
+        tensordict: TensorDictBase,
+        qvalue: QFunction,
+        alpha: float | Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
         keys = self.tensor_keys
-        q = self._action_values(tensordict, keys.action_value)
+        q = qvalue.action_values(tensordict, value_key=keys.action_value)  # [N, *B, |A|]
         if self.num_actions is not None and q.shape[-1] != self.num_actions:
             raise ValueError(
                 f"qvalue_network wrote {keys.action_value!r} with {q.shape[-1]} actions, but "
@@ -112,21 +122,24 @@ class ExactSoftValue(SoftValueEstimator):
             )
         mask = None
         if self.use_action_mask:
-            mask = self._get(tensordict, keys.action_mask, "the action mask (use_action_mask=True)")
+            mask = tensordict.get(keys.action_mask, None)
+            if mask is None:
+                raise KeyError(
+                    f"ExactSoftValue: the input has no {keys.action_mask!r} entry (use_action_mask=True)."
+                )
             if mask.dtype != torch.bool:
                 raise TypeError(
                     f"{keys.action_mask!r} must be a boolean tensor (True = allowed), got {mask.dtype}."
                 )
-            # Excluded actions may carry anything (TorchRL fills them with -inf); only allowed
-            # entries must be finite.
             try:
-                q = q.masked_fill(~mask, 0.0)
+                mask = mask.expand_as(q)
             except RuntimeError as err:
                 raise ValueError(
                     f"{keys.action_mask!r} of shape {tuple(mask.shape)} does not broadcast to the "
-                    f"Q-values of shape {tuple(q.shape)}."
+                    f"Q-values of shape {tuple(q.shape[1:])}."
                 ) from err
-        check_finite(f"qvalue_network output {keys.action_value!r}", q)
-        value = soft_value(q, self._alpha_value(), dim=-1, mask=mask, keepdim=True)
-        tensordict.set(keys.soft_value, value)
-        return tensordict
+        if data_checks():
+            # Excluded actions may carry anything (TorchRL fills them with -inf).
+            shown = q if mask is None else q.masked_fill(~mask, 0.0)
+            check_finite(f"qvalue_network output {keys.action_value!r}", shown)
+        return {"soft_value": soft_value(q, alpha, dim=-1, mask=mask)}

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
+from torch import Tensor
 
+from maxent_components.checks import check_positive_int
 from maxent_components.functional import (
     effective_sample_size,
     importance_log_weights,
-    log_mean_exp,
+    importance_sampled_soft_value,
 )
-from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
+from maxent_components.modules.qfunction import QFunction
+from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.temperature import Temperature
 
 __all__ = ["ImportanceSoftValue"]
@@ -44,13 +47,17 @@ class ImportanceSoftValue(SoftValueEstimator):
 
     Args:
         qvalue_network: a tensordict module reading the observation and ``"action"`` and writing
-            ``"state_action_value"`` ``[*, 1]``; referenced, not owned.
+            ``"state_action_value"`` ``[*, 1]``; referenced, not owned. Omit it inside a ``SoftQLoss``.
         proposal: a sampler whose ``sample(td, K, generator=...)`` returns ``(actions [K, *B, *A],
             log_prob [K, *B])`` (e.g. ``GaussianSampler``, ``UniformSampler``, ``MixtureSampler``);
             referenced, not owned. Samplers without tractable log-probabilities raise an error.
+            Omitted inside a ``SoftQLoss``, the loss's actor is the proposal. An amortized proposal
+            that is not the loss's actor is trained by the loss (``loss_proposal``) towards
+            ``exp(Q/α)``, the distribution it should approximate.
 
     Keyword Args:
-        alpha: the temperature ``α > 0``, a float or a Temperature (referenced).
+        alpha: the temperature ``α > 0``, a float or a Temperature (referenced); omit it inside a
+            ``SoftQLoss``.
         num_samples: ``K``, proposal draws per state.
         generator: default ``torch.Generator`` passed to the proposal.
 
@@ -64,7 +71,7 @@ class ImportanceSoftValue(SoftValueEstimator):
         >>> from maxent_components.samplers.uniform import UniformSampler
         >>> spec = Bounded(-1.0, 1.0, shape=(2,))
         >>> qnet = continuous_qvalue_network(3, 2, num_cells=[16])
-        >>> estimator = ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), num_samples=32)
+        >>> estimator = ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), alpha=1.0, num_samples=32)
         >>> td = estimator(TensorDict({"observation": torch.randn(8, 3)}, batch_size=[8]))
         >>> td["soft_value"].shape, bool(((td["ess"] >= 1) & (td["ess"] <= 32)).all())
         (torch.Size([8, 1]), True)
@@ -90,14 +97,21 @@ class ImportanceSoftValue(SoftValueEstimator):
 
     def __init__(
         self,
-        qvalue_network,
-        proposal,
+        qvalue_network=None,
+        proposal=None,
         *,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         num_samples: int = 16,
         generator: torch.Generator | None = None,
     ) -> None:
-        if proposal is None or not callable(getattr(proposal, "sample", None)):
+        super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=False, generator=generator)
+        self.num_samples = check_positive_int("num_samples", num_samples)
+        self.__dict__["proposal"] = None
+        if proposal is not None:
+            self._set_proposal(proposal)
+
+    def _set_proposal(self, proposal) -> None:
+        if not callable(getattr(proposal, "sample", None)):
             raise TypeError(
                 f"proposal must be a sampler with sample(tensordict, num_samples, generator=...), "
                 f"got {type(proposal).__name__}."
@@ -107,37 +121,52 @@ class ImportanceSoftValue(SoftValueEstimator):
                 f"proposal ({type(proposal).__name__}) has no tractable log-probability; importance "
                 f"sampling needs log q(a|s). Use a GaussianSampler, UniformSampler or MixtureSampler."
             )
-        super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=False, generator=generator)
-        self.num_samples = check_num_samples(num_samples)
         # Referenced, not owned: the proposal (often the policy) is trained elsewhere.
         self.__dict__["proposal"] = proposal
+
+    def samplers(self) -> tuple:
+        return () if self.proposal is None else (self.proposal,)
+
+    def bind(self, qvalue, temperature, *, actor=None, reduction="min") -> ImportanceSoftValue:
+        if self.proposal is None:
+            if actor is None:
+                raise ValueError(
+                    "ImportanceSoftValue has no proposal: give it one (ImportanceSoftValue(proposal=...)) "
+                    "or give the loss an actor with a tractable density, which is then the proposal."
+                )
+            self._set_proposal(actor)
+        return super().bind(qvalue, temperature, actor=actor, reduction=reduction)
 
     def _refresh_keys(self) -> None:
         super()._refresh_keys()
         self.out_keys = [*self.out_keys, self.tensor_keys.ess]
 
-    def forward(
-        self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
-    ) -> TensorDictBase:
+    def estimate(
+        self,
+        tensordict: TensorDictBase,
+        qvalue: QFunction,
+        alpha: float | Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        if self.proposal is None:
+            raise RuntimeError("ImportanceSoftValue has no proposal: pass proposal=... or put it in a SoftQLoss.")
         keys = self.tensor_keys
-        alpha = self._alpha_value()
         actions, log_q = self._draw(
-            self.proposal, "proposal", tensordict, self.num_samples, self._generator(generator),
+            self.proposal, "proposal", tensordict, self.num_samples, generator,
             needed_for="importance sampling needs log q(a|s)",
         )
         actions, log_q = actions.detach(), log_q.detach()
-        q = self._state_action_values(
-            tensordict,
-            actions,
-            action_key=keys.action,
-            value_key=keys.state_action_value,
-            source="proposal",
-        )
-        log_w = importance_log_weights(q, log_q, alpha)
-        value = alpha * log_mean_exp(log_w, 0)
-        tensordict.set(keys.soft_value, value.unsqueeze(-1))
-        tensordict.set(keys.ess, effective_sample_size(log_w.detach(), 0).unsqueeze(-1))
-        return tensordict
+        q = qvalue.state_action_values(
+            tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
+        )  # [N, K, *B]
+        value = importance_sampled_soft_value(q, log_q, alpha, dim=1)
+        ess = effective_sample_size(importance_log_weights(q.detach(), log_q, alpha), 1)
+        return {"soft_value": value, "ess": ess}
+
+    def _write_extras(self, tensordict: TensorDictBase, out: dict[str, Tensor]) -> None:
+        tensordict.set(self.tensor_keys.ess, out["ess"].mean(0).unsqueeze(-1))
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, num_samples={self.num_samples}, proposal={type(self.proposal).__name__}"
+        proposal = "the loss's actor" if self.proposal is None else type(self.proposal).__name__
+        return f"{super().extra_repr()}, num_samples={self.num_samples}, proposal={proposal}"

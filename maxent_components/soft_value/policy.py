@@ -7,10 +7,13 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
+from torch import Tensor
 from torchrl.data import Categorical, OneHot
 
-from maxent_components.functional import check_finite, entropy, expected_soft_value
-from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
+from maxent_components.checks import check_finite, check_positive_int, data_checks
+from maxent_components.functional import entropy, expected_soft_value
+from maxent_components.modules.qfunction import QFunction
+from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.temperature import Temperature
 
 __all__ = ["PolicySoftValue"]
@@ -48,13 +51,14 @@ class PolicySoftValue(SoftValueEstimator):
     Args:
         qvalue_network: discrete: reads the observation, writes ``"action_value"`` ``[*B, |A|]``;
             continuous: reads the observation and ``"action"``, writes ``"state_action_value"``
-            ``[*, 1]``. Referenced, not owned.
+            ``[*, 1]``. Referenced, not owned; omit it inside a ``SoftQLoss``.
         policy: the policy sampler; referenced, not owned. It is discrete when its ``action_spec``
-            is ``OneHot`` or ``Categorical`` (then it must provide ``log_probs``).
+            is ``OneHot`` or ``Categorical`` (then it must provide ``log_probs``). Omit it inside a
+            ``SoftQLoss``: the loss's actor is the policy (SAC, discrete SAC).
 
     Keyword Args:
         alpha: the temperature ``α ≥ 0`` (float or Temperature); ``None`` (default) uses the
-            policy's own ``temperature``, the usual SAC choice where a learned ``α`` is shared.
+            policy's own ``temperature`` (inside a ``SoftQLoss``: the loss's).
         num_samples: ``K`` for continuous policies (unused for discrete ones, which are exact).
         generator: default ``torch.Generator`` passed to the policy's ``sample``.
 
@@ -99,14 +103,22 @@ class PolicySoftValue(SoftValueEstimator):
 
     def __init__(
         self,
-        qvalue_network,
-        policy,
+        qvalue_network=None,
+        policy=None,
         *,
         alpha: float | Temperature | None = None,
         num_samples: int = 1,
         generator: torch.Generator | None = None,
     ) -> None:
-        if policy is None or not callable(getattr(policy, "sample", None)):
+        super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=True, generator=generator)
+        self.num_samples = check_positive_int("num_samples", num_samples)
+        self.__dict__["policy"] = None
+        self.discrete = None
+        if policy is not None:
+            self._set_policy(policy)
+
+    def _set_policy(self, policy) -> None:
+        if not callable(getattr(policy, "sample", None)):
             raise TypeError(
                 f"policy must be a sampler with sample(tensordict, num_samples, generator=...), "
                 f"got {type(policy).__name__}."
@@ -120,68 +132,79 @@ class PolicySoftValue(SoftValueEstimator):
         if not discrete and not getattr(policy, "has_log_prob", True):
             raise ValueError(
                 f"policy ({type(policy).__name__}) has no tractable log-probability; the policy "
-                f"soft value needs log π(a|s)."
+                f"soft value needs log π(a|s) (use a GaussianSampler or CategoricalSampler)."
             )
-        if alpha is None:
-            alpha = getattr(policy, "temperature", None)
-            if not isinstance(alpha, Temperature):
-                raise ValueError(
-                    f"alpha=None uses the policy's temperature, but {type(policy).__name__} has no "
-                    f"`temperature` Temperature; pass alpha explicitly."
-                )
-        super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=True, generator=generator)
-        self.num_samples = check_num_samples(num_samples)
-        self.discrete = discrete
         # Referenced, not owned: the policy is trained by its own loss.
         self.__dict__["policy"] = policy
+        self.discrete = discrete
+
+    def samplers(self) -> tuple:
+        return () if self.policy is None else (self.policy,)
+
+    def bind(self, qvalue, temperature, *, actor=None, reduction="min") -> PolicySoftValue:
+        if self.policy is None:
+            if actor is None:
+                raise ValueError(
+                    "PolicySoftValue has no policy: give it one (PolicySoftValue(policy=...)) or give "
+                    "the loss an actor, which is then the policy."
+                )
+            self._set_policy(actor)
+        return super().bind(qvalue, temperature, actor=actor, reduction=reduction)
+
+    def _temperature(self) -> Temperature:
+        if self.temperature is None and isinstance(getattr(self.policy, "temperature", None), Temperature):
+            return self.policy.temperature
+        return super()._temperature()
 
     def _refresh_keys(self) -> None:
         super()._refresh_keys()
         self.out_keys = [*self.out_keys, self.tensor_keys.entropy]
 
-    def forward(
-        self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
-    ) -> TensorDictBase:
+    def _policy(self):
+        if self.policy is None:
+            raise RuntimeError("PolicySoftValue has no policy: pass policy=... or put it in a SoftQLoss with an actor.")
+        return self.policy
+
+    def estimate(
+        self,
+        tensordict: TensorDictBase,
+        qvalue: QFunction,
+        alpha: float | Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        policy = self._policy()
+        keys = self.tensor_keys
         if self.discrete:
-            value, ent = self._discrete(tensordict)
-        else:
-            value, ent = self._continuous(tensordict, self._generator(generator))
-        keys = self.tensor_keys
-        tensordict.set(keys.soft_value, value.unsqueeze(-1))
-        tensordict.set(keys.entropy, ent.detach().unsqueeze(-1))
-        return tensordict
-
-    def _discrete(self, tensordict: TensorDictBase):
-        keys = self.tensor_keys
-        q = self._action_values(tensordict, keys.action_value)
-        # A shallow copy: whatever the policy writes while computing log π must not leak into the input.
-        log_probs = self.policy.log_probs(tensordict.copy())
-        if tuple(log_probs.shape) != tuple(q.shape):
-            raise ValueError(
-                f"policy.log_probs returned shape {tuple(log_probs.shape)}, but the Q-values "
-                f"{keys.action_value!r} have shape {tuple(q.shape)}."
-            )
-        # Actions the policy never takes (masked) may have any Q-value, -inf included.
-        q = q.masked_fill(log_probs == -torch.inf, 0.0)
-        check_finite(f"qvalue_network output {keys.action_value!r}", q)
-        return expected_soft_value(q, log_probs, self._alpha_value()), entropy(log_probs)
-
-    def _continuous(self, tensordict: TensorDictBase, generator: torch.Generator | None):
-        keys = self.tensor_keys
+            q = qvalue.action_values(tensordict, value_key=keys.action_value)  # [N, *B, |A|]
+            # A shallow copy: whatever the policy writes while computing log π must not leak into the input.
+            log_probs = policy.log_probs(tensordict.copy())
+            if tuple(log_probs.shape) != tuple(q.shape[1:]):
+                raise ValueError(
+                    f"policy.log_probs returned shape {tuple(log_probs.shape)}, but the Q-values "
+                    f"{keys.action_value!r} have shape {tuple(q.shape[1:])}."
+                )
+            # Actions the policy never takes (masked) may have any Q-value, -inf included.
+            q = q.masked_fill(log_probs == -torch.inf, 0.0)
+            if data_checks():
+                check_finite(f"qvalue_network output {keys.action_value!r}", q)
+            value = expected_soft_value(q, log_probs, alpha)
+            return {"soft_value": value, "entropy": entropy(log_probs).detach()}
         actions, log_pi = self._draw(
-            self.policy, "policy", tensordict, self.num_samples, generator,
+            policy, "policy", tensordict, self.num_samples, self._generator(generator),
             needed_for="the policy soft value needs log π(a|s)",
         )
-        q = self._state_action_values(
-            tensordict,
-            actions,
-            action_key=keys.action,
-            value_key=keys.state_action_value,
-            source="policy",
-        )
-        value = (q - self._alpha_value() * log_pi).mean(0)
-        return value, -log_pi.mean(0)
+        q = qvalue.state_action_values(
+            tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
+        )  # [N, K, *B]
+        value = (q - alpha * log_pi).mean(1)
+        return {"soft_value": value, "entropy": -log_pi.detach().mean(0)}
+
+    def _write_extras(self, tensordict: TensorDictBase, out: dict[str, Tensor]) -> None:
+        tensordict.set(self.tensor_keys.entropy, out["entropy"].unsqueeze(-1))
 
     def extra_repr(self) -> str:
+        if self.policy is None:
+            return f"{super().extra_repr()}, policy=the loss's actor"
         kind = "discrete (exact)" if self.discrete else f"continuous, num_samples={self.num_samples}"
         return f"{super().extra_repr()}, policy={type(self.policy).__name__}, {kind}"

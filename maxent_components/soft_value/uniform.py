@@ -7,11 +7,14 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
+from torch import Tensor
 from torchrl.data import Bounded
 
-from maxent_components.functional import importance_log_weights, log_mean_exp
+from maxent_components.checks import check_positive_int
+from maxent_components.functional import importance_sampled_soft_value
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers.uniform import sample_uniform_box
-from maxent_components.soft_value.base import SoftValueEstimator, check_num_samples
+from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.specs import box_bounds, box_log_volume
 from maxent_components.temperature import Temperature
 
@@ -37,13 +40,15 @@ class UniformSoftValue(SoftValueEstimator):
     Args:
         qvalue_network: a tensordict module reading the observation and ``"action"`` and writing
             ``"state_action_value"`` ``[*, 1]`` (e.g.
-            :func:`~maxent_components.modules.qvalue.continuous_qvalue_network`); referenced.
+            :func:`~maxent_components.modules.qvalue.continuous_qvalue_network`); referenced. Omit
+            it inside a ``SoftQLoss``, which evaluates the estimate with its target parameters.
 
     Keyword Args:
         action_spec: a ``torchrl.data.Bounded`` spec with finite bounds (one action's shape; pass
             the unbatched spec of a batched environment). Discrete or unbounded specs raise a
             ``ValueError`` naming ``action_spec``.
-        alpha: the temperature ``α > 0``, a float or a Temperature (referenced).
+        alpha: the temperature ``α > 0``, a float or a Temperature (referenced); omit it inside a
+            ``SoftQLoss``.
         num_samples: ``K``, the number of uniform actions per state.
         generator: default ``torch.Generator`` for the uniform draws.
 
@@ -81,45 +86,39 @@ class UniformSoftValue(SoftValueEstimator):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         *,
         action_spec: Bounded,
-        alpha: float | Temperature = 1.0,
+        alpha: float | Temperature | None = None,
         num_samples: int = 16,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(qvalue_network, alpha=alpha, allow_zero_alpha=False, generator=generator)
         low, high = box_bounds(action_spec)
-        self.num_samples = check_num_samples(num_samples)
+        self.num_samples = check_positive_int("num_samples", num_samples)
         # Non-persistent: derived from the spec, so not checkpoint state, but device-following.
         self.register_buffer("low", low, persistent=False)
         self.register_buffer("high", high, persistent=False)
         self.register_buffer("log_volume", box_log_volume(low, high), persistent=False)
 
-    def forward(
-        self, tensordict: TensorDictBase, *, generator: torch.Generator | None = None
-    ) -> TensorDictBase:
+    def estimate(
+        self,
+        tensordict: TensorDictBase,
+        qvalue: QFunction,
+        alpha: float | Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
         keys = self.tensor_keys
-        alpha = self._alpha_value()
         actions = sample_uniform_box(
-            self.low,
-            self.high,
-            self.num_samples,
-            tensordict.batch_size,
-            generator=self._generator(generator),
+            self.low, self.high, self.num_samples, tensordict.batch_size, generator=generator
         )
-        q = self._state_action_values(
-            tensordict,
-            actions,
-            action_key=keys.action,
-            value_key=keys.state_action_value,
-            source="the uniform sampler",
-        )
-        # Importance sampling with log q = −log vol(A), in the very operations of ImportanceSoftValue,
-        # so that it and a UniformSampler proposal agree bit for bit on equal samples.
-        value = alpha * log_mean_exp(importance_log_weights(q, -self.log_volume, alpha), 0)
-        tensordict.set(keys.soft_value, value.unsqueeze(-1))
-        return tensordict
+        q = qvalue.state_action_values(
+            tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
+        )  # [N, K, *B]
+        # Importance sampling with log q = −log vol(A): the formula of ImportanceSoftValue, so that
+        # it and a UniformSampler proposal agree bit for bit on equal samples.
+        return {"soft_value": importance_sampled_soft_value(q, -self.log_volume, alpha, dim=1)}
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, num_samples={self.num_samples}"

@@ -1,0 +1,193 @@
+"""``QFunction``: the one way every component evaluates a Q network.
+
+A Q network is a tensordict module in the library's layout (see :mod:`maxent_components.modules.qvalue`):
+discrete ones read the observation and write ``Q(s, ·)`` at ``"action_value"``, continuous ones also
+read ``"action"`` and write ``Q(s, a)`` at ``"state_action_value"``. A :class:`QFunction` pairs such a
+network with the parameters to evaluate it with:
+
+- ``params=None``: the network's own parameters, as they are (an estimator or sampler used alone);
+- one parameter set (a ``TensorDict`` with no batch dimension), e.g. a loss's target parameters;
+- an ensemble: a stack ``[N, ...]`` of parameter sets, evaluated in one ``torch.vmap`` over the
+  members (or one call per member with ``mode="loop"``).
+
+Every evaluation returns a leading member dimension ``N`` (``N = 1`` for a single set); callers
+reduce it as their equation says (the soft Bellman target reduces soft values, the actor takes
+``min_i Q_i``). With ``detach=True`` the parameters enter detached, so a loss backpropagated through
+``Q`` reaches the actions but never the Q parameters (the parameters belong to the critic's loss).
+
+Examples:
+    >>> import torch
+    >>> from tensordict import TensorDict
+    >>> from maxent_components.modules.qvalue import continuous_qvalue_network
+    >>> qnet = continuous_qvalue_network(3, 2, num_cells=[8])
+    >>> q = QFunction(qnet)
+    >>> state = TensorDict(observation=torch.zeros(5, 3), batch_size=[5])
+    >>> q.state_action_values(state, torch.zeros(7, 5, 2)).shape  # [N, K, *B]
+    torch.Size([1, 7, 5])
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.utils import NestedKey, unravel_key
+from torch import Tensor
+
+from maxent_components.checks import check_choice
+from maxent_components.modules.params import swapped_parameters
+
+__all__ = ["QFunction"]
+
+
+class QFunction:
+    """``Q_θ`` of ``network`` under ``params`` (its own, one set, or a stacked ensemble ``[N, ...]``).
+
+    Args:
+        network: a tensordict module with ``in_keys`` and ``out_keys`` in the library's layout.
+        params: ``None`` (the network's own parameters), a parameter ``TensorDict`` of the network
+            (keys as in ``TensorDict.from_module``), or a stack ``[N, ...]`` of them. Referenced: an
+            optimiser stepping them in place is seen by the next evaluation.
+
+    Keyword Args:
+        detach: evaluate with detached parameters (no gradient reaches them).
+        mode: ``"vmap"`` (one ``torch.vmap`` over the members) or ``"loop"`` (one call per member,
+            for networks without a batching rule).
+    """
+
+    def __init__(
+        self,
+        network,
+        params: TensorDictBase | None = None,
+        *,
+        detach: bool = False,
+        mode: Literal["vmap", "loop"] = "vmap",
+    ) -> None:
+        if not callable(network) or not hasattr(network, "in_keys") or not hasattr(network, "out_keys"):
+            raise TypeError(
+                f"qvalue_network must be a tensordict module with in_keys and out_keys (reading the "
+                f"observation, and the action for continuous actions), got {type(network).__name__}."
+            )
+        if params is not None and (not isinstance(params, TensorDictBase) or params.batch_dims > 1):
+            raise TypeError(
+                "params must be a parameter TensorDict of the Q network or a stack [N, ...] of them, "
+                f"got {type(params).__name__}."
+            )
+        self.network = network
+        self.params = params
+        self.detach = bool(detach)
+        self.mode = check_choice("mode", mode, ("vmap", "loop"))
+
+    def detached(self) -> QFunction:
+        """The same Q function with detached parameters (for losses that must not train ``Q``)."""
+        if self.detach:
+            return self
+        return QFunction(self.network, self.params, detach=True, mode=self.mode)
+
+    @property
+    def num_members(self) -> int:
+        """``N``, the size of the leading member dimension of every evaluation."""
+        if self.params is None or self.params.batch_dims == 0:
+            return 1
+        return int(self.params.batch_size[0])
+
+    def reads(self, key: NestedKey) -> bool:
+        """Whether the network reads ``key`` (a continuous Q network reads the action)."""
+        key = unravel_key(key)
+        return any(unravel_key(k) == key for k in self.network.in_keys)
+
+    def _inputs(self, tensordict: TensorDictBase, exclude: NestedKey | None) -> TensorDictBase:
+        excluded = None if exclude is None else unravel_key(exclude)
+        keys = [k for k in self.network.in_keys if unravel_key(k) != excluded]
+        missing = [k for k in keys if k not in tensordict.keys(include_nested=True)]
+        if missing:
+            raise KeyError(
+                f"the Q network reads {missing}, which the input tensordict lacks (it holds "
+                f"{sorted(map(str, tensordict.keys()))}); rename keys with set_keys(...) if they live elsewhere."
+            )
+        return tensordict.select(*keys)
+
+    def _run(self, params: TensorDictBase | None, inputs: TensorDictBase, value_key: NestedKey) -> Tensor:
+        inputs = inputs.copy()  # the module writes its output into its input
+        if params is None:
+            out = self.network(inputs)
+        else:
+            with swapped_parameters(self.network, params):
+                out = self.network(inputs)
+        value = (inputs if out is None else out).get(value_key, None)
+        if value is None:
+            raise KeyError(
+                f"the Q network did not write {value_key!r} (its out_keys are {list(self.network.out_keys)}); "
+                f"rename with set_keys(...)."
+            )
+        return value
+
+    def evaluate(self, inputs: TensorDictBase, value_key: NestedKey) -> Tensor:
+        """The network's output at ``value_key`` for every member: ``[N, *out_shape]``."""
+        params = self.params
+        if params is None:
+            if not self.detach:
+                return self._run(None, inputs, value_key).unsqueeze(0)
+            params = TensorDict.from_module(self.network)
+        if self.detach:
+            params = params.detach()
+        if params.batch_dims == 0:
+            return self._run(params, inputs, value_key).unsqueeze(0)
+        if self.mode == "vmap":
+            return torch.vmap(lambda p: self._run(p, inputs, value_key), (0,), randomness="same")(params)
+        return torch.stack([self._run(params[i], inputs, value_key) for i in range(params.batch_size[0])])
+
+    def action_values(self, tensordict: TensorDictBase, *, value_key: NestedKey = "action_value") -> Tensor:
+        """``Q(s, ·)`` of a discrete Q network: ``[N, *B, |A|]``."""
+        batch = tuple(tensordict.batch_size)
+        q = self.evaluate(self._inputs(tensordict, None), value_key)
+        if q.ndim != len(batch) + 2 or tuple(q.shape[1:-1]) != batch:
+            raise ValueError(
+                f"the Q network wrote {value_key!r} of shape {tuple(q.shape[1:])}; expected [*B, |A|] "
+                f"with B = {list(batch)} (a discrete Q network)."
+            )
+        return q
+
+    def state_action_values(
+        self,
+        tensordict: TensorDictBase,
+        actions: Tensor,
+        *,
+        action_key: NestedKey = "action",
+        value_key: NestedKey = "state_action_value",
+    ) -> Tensor:
+        """``Q(s, a_k)`` of a continuous Q network for actions ``[K, *B, *A]``: ``[N, K, *B]``.
+
+        The state entries of ``tensordict`` (batch ``[*B]``) are expanded, not copied, to ``[K, *B]``,
+        so the network runs once on all ``K·|B|`` pairs.
+        """
+        batch = tuple(tensordict.batch_size)
+        if actions.ndim < 1 + len(batch) or tuple(actions.shape[1 : 1 + len(batch)]) != batch:
+            raise ValueError(
+                f"actions must have shape [K, *B, *action_shape] with B = {list(batch)}, got "
+                f"{tuple(actions.shape)}."
+            )
+        if not self.reads(action_key):
+            raise ValueError(
+                f"the Q network does not read {action_key!r} (its in_keys are {list(self.network.in_keys)}); "
+                f"a continuous Q network reads the observation and the action."
+            )
+        num = actions.shape[0]
+        inputs = self._inputs(tensordict, action_key)
+        inputs = inputs.expand(num, *inputs.batch_size)
+        inputs.set(action_key, actions)
+        q = self.evaluate(inputs, value_key)
+        expected = (num, *batch)
+        if tuple(q.shape[1:]) == (*expected, 1):
+            return q.squeeze(-1)
+        if tuple(q.shape[1:]) != expected:
+            raise ValueError(
+                f"the Q network wrote {value_key!r} of shape {tuple(q.shape[1:])}; expected "
+                f"{[*expected, 1]} (one Q-value per state-action pair)."
+            )
+        return q
+
+    def __repr__(self) -> str:
+        own = "own parameters" if self.params is None else f"{self.num_members} member(s)"
+        return f"QFunction({type(self.network).__name__}, {own}, detach={self.detach}, mode={self.mode!r})"
