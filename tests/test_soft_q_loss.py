@@ -14,6 +14,7 @@ from torch import nn
 from torchrl.data import Bounded, Categorical, OneHot
 from torchrl.objectives import HardUpdate, SoftUpdate, ValueEstimators
 
+from maxent_components.checks import set_data_checks
 from maxent_components.objectives.soft_q import SoftQLoss
 from maxent_components.samplers.boltzmann import BoltzmannSampler
 from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network
@@ -85,7 +86,8 @@ Q0 = torch.tensor([[1.0, 0.5, -0.3, 2.0], [0.0, 0.2, 0.1, -1.0], [-1.0, 3.0, 2.5
 
 def make_loss(alpha=0.5, gamma=0.9, **kwargs):
     qnet = tabular_q(Q0)
-    loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=alpha), gamma=gamma, **kwargs)
+    loss = SoftQLoss(qnet, ExactSoftValue(), alpha=alpha, **kwargs)
+    loss.make_value_estimator(gamma=gamma)
     return qnet, loss
 
 
@@ -165,15 +167,16 @@ def test_gradients_only_on_online_q_parameters():
         assert not value.requires_grad and value.grad is None
 
 
-def test_loss_does_not_train_the_policy_of_a_policy_soft_value():
+def test_critic_loss_does_not_train_the_policy_of_a_policy_soft_value():
     qnet = tabular_q(Q0)
     policy = categorical_policy_network(S, A, num_cells=[8])
-    sampler = CategoricalSampler(qnet, policy, action_spec=OneHot(A), alpha=0.3)
-    loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), gamma=0.9)
+    sampler = CategoricalSampler(policy_network=policy, action_spec=OneHot(A))
+    loss = SoftQLoss(qnet, PolicySoftValue(), actor=sampler, alpha=0.3)
     SoftUpdate(loss, tau=0.1)
-    policy_ids = {id(p) for p in policy.parameters()}
-    assert not policy_ids & {id(p) for p in loss.parameters()}
+    # the actor is owned by the loss: its parameters are trained by the one optimiser ...
+    assert {id(p) for p in policy.parameters()} <= {id(p) for p in loss.parameters()}
     out = loss(sample_batch())
+    # ... but through loss_actor only: the critic's target never carries a gradient to it
     out["loss_qvalue"].backward()
     assert all(p.grad is None for p in policy.parameters())
     assert out["alpha"].item() == pytest.approx(0.3)
@@ -183,19 +186,25 @@ def test_gibbs_policy_soft_value_of_boltzmann_equals_exact():
     """V^π = E_π[Q − α log π] = α logsumexp(Q/α) when π = softmax(Q/α) (Gibbs equality)."""
     alpha = 0.7
     qnet = tabular_q(Q0)
-    exact = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=alpha), gamma=0.9)
-    boltzmann = BoltzmannSampler(qnet, action_spec=OneHot(A), alpha=alpha)
-    gibbs = SoftQLoss(qnet, PolicySoftValue(qnet, boltzmann), gamma=0.9)
+    exact = SoftQLoss(qnet, ExactSoftValue(), alpha=alpha)
+    # π = softmax(Q_target/α): the Boltzmann policy of the target Q, which a policy sampler bound
+    # to the loss evaluates with the online Q; here the online Q is set equal to the target.
+    gibbs = SoftQLoss(qnet, PolicySoftValue(), actor=BoltzmannSampler(action_spec=OneHot(A)), alpha=alpha)
     for loss in (exact, gibbs):
         SoftUpdate(loss, tau=0.1)
+        loss.make_value_estimator(gamma=0.9)
         loss.target_qvalue_network_params["module", "weight"].data.copy_(2 * Q0.T - 1)
+    with torch.no_grad():
+        qnet.module.weight.copy_(2 * Q0.T - 1)
     out_exact, out_gibbs = exact(sample_batch()), gibbs(sample_batch())
     torch.testing.assert_close(out_gibbs["loss_qvalue"], out_exact["loss_qvalue"])
     torch.testing.assert_close(out_gibbs["soft_value"], out_exact["soft_value"])
     # and the Gibbs inequality for a non-Boltzmann policy: V^π < V
-    other = BoltzmannSampler(qnet, action_spec=OneHot(A), alpha=2 * alpha)
-    below = SoftQLoss(qnet, PolicySoftValue(qnet, other, alpha=alpha), gamma=0.9)
+    torch.manual_seed(0)
+    other = CategoricalSampler(policy_network=categorical_policy_network(S, A, num_cells=[8]), action_spec=OneHot(A))
+    below = SoftQLoss(tabular_q(Q0), PolicySoftValue(), actor=other, alpha=alpha)
     SoftUpdate(below, tau=0.1)
+    below.make_value_estimator(gamma=0.9)
     below.target_qvalue_network_params["module", "weight"].data.copy_(2 * Q0.T - 1)
     assert below(sample_batch())["soft_value"] < out_exact["soft_value"] - 1e-3
 
@@ -214,7 +223,8 @@ def test_continuous_q_with_uniform_soft_value():
     qnet = TensorDictModule(ObsOnlyQ(), in_keys=["observation", "action"], out_keys=["state_action_value"])
     spec = Bounded(low=torch.tensor([-1.0, 0.0]), high=torch.tensor([1.0, 3.0]))
     alpha, gamma = 0.4, 0.95
-    loss = SoftQLoss(qnet, UniformSoftValue(qnet, action_spec=spec, alpha=alpha, num_samples=8), gamma=gamma)
+    loss = SoftQLoss(qnet, UniformSoftValue(action_spec=spec, num_samples=8), alpha=alpha)
+    loss.make_value_estimator(gamma=gamma)
     SoftUpdate(loss, tau=0.1)
     torch.manual_seed(0)
     obs, next_obs = torch.randn(5, 3), torch.randn(5, 3)
@@ -262,7 +272,8 @@ def test_fitted_soft_q_iteration_converges_to_exact_fixed_point():
     td["priority_weight"] = P[s, a, s_next].float()
 
     qnet = tabular_q(torch.zeros(num_s, num_a))
-    loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=alpha), gamma=gamma, action_spec=Categorical(num_a))
+    loss = SoftQLoss(qnet, ExactSoftValue(), alpha=alpha, action_spec=Categorical(num_a))
+    loss.make_value_estimator(gamma=gamma)
     inner = 15
     # TorchRL's HardUpdate copies on every (interval + 1)-th step
     updater = HardUpdate(loss, value_network_update_interval=inner - 1)
@@ -289,9 +300,8 @@ def test_target_identities(seed, alpha, gamma, shift):
     """y = r + γ(1−term) V̄(s'); shifting the target Q by c shifts y by γ(1−term)c; α = 0 gives max."""
     gen = torch.Generator().manual_seed(seed)
     table = torch.randn(S, A, generator=gen) * 3
-    qnet = tabular_q(table)
-    estimator = ExactSoftValue(qnet, alpha=alpha)
-    loss = SoftQLoss(qnet, estimator, gamma=gamma)
+    loss = SoftQLoss(tabular_q(table), ExactSoftValue(), alpha=alpha)
+    loss.make_value_estimator(gamma=gamma)
     SoftUpdate(loss, tau=0.1)
     td = sample_batch()
     td["next", "reward"] = torch.randn(6, 1, generator=gen)
@@ -303,7 +313,8 @@ def test_target_identities(seed, alpha, gamma, shift):
     loss.target_qvalue_network_params["module", "weight"].data.add_(shift)
     y_shifted, _ = loss.target_value(td)
     torch.testing.assert_close(y_shifted, y + gamma * not_term * shift, atol=1e-4, rtol=1e-5)
-    hard = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=0.0), gamma=gamma)
+    hard = SoftQLoss(tabular_q(table), ExactSoftValue(), alpha=0.0)
+    hard.make_value_estimator(gamma=gamma)
     SoftUpdate(hard, tau=0.1)
     torch.testing.assert_close(hard.target_value(td)[0], r + gamma * not_term * table[s_next].amax(-1))
     # the soft target is never below the hard one: V = α logsumexp(Q/α) ≥ max Q
@@ -317,9 +328,10 @@ def test_ensemble_min_and_mean_targets(reduction, ensemble_mode):
     alpha, gamma = 0.5, 0.9
     qnet = tabular_q(Q0)
     loss = SoftQLoss(
-        qnet, ExactSoftValue(qnet, alpha=alpha), gamma=gamma, num_qvalue_nets=2,
+        qnet, ExactSoftValue(), alpha=alpha, num_qvalue_nets=2,
         target_reduction=reduction, ensemble_mode=ensemble_mode,
     )
+    loss.make_value_estimator(gamma=gamma)
     SoftUpdate(loss, tau=0.1)
     online = torch.stack([Q0, Q0 + torch.linspace(-1, 1, A)])
     target_tables = torch.stack([Q0 - 0.5, Q0.flip(-1)])
@@ -345,7 +357,7 @@ def test_ensemble_min_and_mean_targets(reduction, ensemble_mode):
 
 @pytest.mark.parametrize("use_generator", [False, True])
 def test_ensemble_members_share_samples_of_sampled_estimators(use_generator):
-    """randomness='same' (vmap) and RNG replay (loop): identical members give identical estimates."""
+    """The estimator draws its samples once; every member evaluates Q on the same actions."""
 
     class LinearQ(nn.Module):
         def __init__(self):
@@ -376,8 +388,10 @@ def test_ensemble_members_share_samples_of_sampled_estimators(use_generator):
     for mode in ("vmap", "loop"):
         for reduction in ("min", "mean"):
             generator = torch.Generator().manual_seed(5) if use_generator else None
-            estimator = UniformSoftValue(qnet, action_spec=spec, alpha=0.5, num_samples=4, generator=generator)
-            loss = SoftQLoss(qnet, estimator, num_qvalue_nets=2, target_reduction=reduction, ensemble_mode=mode)
+            estimator = UniformSoftValue(action_spec=spec, num_samples=4, generator=generator)
+            loss = SoftQLoss(
+                qnet, estimator, alpha=0.5, num_qvalue_nets=2, target_reduction=reduction, ensemble_mode=mode
+            )
             SoftUpdate(loss, tau=0.1)
             # both members (and every loss built here) get the Q module's own parameters
             loss.target_qvalue_network_params.data.copy_(shared.expand(2))
@@ -387,25 +401,10 @@ def test_ensemble_members_share_samples_of_sampled_estimators(use_generator):
     torch.testing.assert_close(targets["vmap", "min"], targets["vmap", "mean"])
     torch.testing.assert_close(targets["loop", "min"], targets["loop", "mean"])
     torch.testing.assert_close(targets["vmap", "min"], targets["loop", "min"])
-    # members drawing their own samples ("different") no longer agree
-    loss.ensemble_mode = "vmap"
-    loss.set_vmap_randomness("different")
-    torch.manual_seed(1)
-    assert not torch.allclose(loss.target_value(td)[0], targets["vmap", "mean"])
-    loss.set_vmap_randomness("same")
-    # and the estimate is genuinely random: another seed gives another target
-    torch.manual_seed(2)
-    assert not torch.allclose(loss.target_value(td)[0], targets["loop", "mean"])
-
-
-def test_samplers_act_with_the_ensemble_through_qvalue_params():
-    qnet = tabular_q(Q0)
-    loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=1.0), num_qvalue_nets=2)
-    tables = torch.stack([Q0, Q0 - torch.tensor([0.0, 5.0, 0.0, 0.0])])
-    loss.qvalue_network_params["module", "weight"].data.copy_(tables.transpose(-1, -2))
-    sampler = BoltzmannSampler(qnet, action_spec=OneHot(A), alpha=1.0, qvalue_params=loss.qvalue_network_params)
-    td = sample_batch()
-    torch.testing.assert_close(sampler.log_probs(td), torch.log_softmax(tables.amin(0)[[0, 1, 2, 2, 0, 1]], -1))
+    if not use_generator:
+        # and the estimate is genuinely random: another seed gives another target
+        torch.manual_seed(2)
+        assert not torch.allclose(loss.target_value(td)[0], targets["loop", "mean"])
 
 
 # -- TorchRL conventions -------------------------------------------------------------------------
@@ -415,8 +414,9 @@ def test_set_keys_unknown_raises_and_nested_keys_work():
         loss.set_keys(observation_key="x")
 
     nested_q = tabular_q(Q0, obs_key=("agent", "obs"), out_key=("agent", "q"))
-    estimator = ExactSoftValue(nested_q, alpha=0.5).set_keys(observation=("agent", "obs"), action_value=("agent", "q"))
-    nested = SoftQLoss(nested_q, estimator, gamma=0.9, action_spec=OneHot(A))
+    estimator = ExactSoftValue().set_keys(observation=("agent", "obs"), action_value=("agent", "q"))
+    nested = SoftQLoss(nested_q, estimator, alpha=0.5, action_spec=OneHot(A))
+    nested.make_value_estimator(gamma=0.9)
     nested.set_keys(
         observation=("agent", "obs"), action=("agent", "act"), reward=("agent", "rew"),
         done=("agent", "done"), terminated=("agent", "term"), action_value=("agent", "q"),
@@ -456,7 +456,8 @@ def test_state_dict_round_trip():
     assert any(k.startswith("target_qvalue_network_params") for k in state)
 
     fresh_q = tabular_q(torch.randn(S, A))
-    fresh = SoftQLoss(fresh_q, ExactSoftValue(fresh_q, alpha=0.5), gamma=0.9)
+    fresh = SoftQLoss(fresh_q, ExactSoftValue(), alpha=0.5)
+    fresh.make_value_estimator(gamma=0.9)
     SoftUpdate(fresh, tau=0.3)
     assert not torch.allclose(fresh(sample_batch())["loss_qvalue"], loss(sample_batch())["loss_qvalue"])
     fresh.load_state_dict(state)
@@ -526,21 +527,24 @@ def test_value_estimators_td1_and_gamma():
 # -- errors --------------------------------------------------------------------------------------
 def test_constructor_errors():
     qnet = tabular_q(Q0)
-    est = ExactSoftValue(qnet)
-    for gamma in (0.0, -0.1, 1.5, math.nan):
+    for gamma in (0.0, -0.1, 1.5, math.nan, True):
         with pytest.raises(ValueError, match="gamma"):
-            SoftQLoss(qnet, est, gamma=gamma)
+            SoftQLoss(qnet, ExactSoftValue(), alpha=1.0).make_value_estimator(gamma=gamma)
+    with pytest.raises(TypeError, match="gamma"):
+        SoftQLoss(qnet, ExactSoftValue(), alpha=1.0, gamma=0.9)  # TorchRL: gamma goes to the value estimator
     with pytest.raises(ValueError, match="num_qvalue_nets"):
-        SoftQLoss(qnet, est, num_qvalue_nets=0)
+        SoftQLoss(qnet, ExactSoftValue(), alpha=1.0, num_qvalue_nets=0)
     with pytest.raises(ValueError, match="target_reduction"):
-        SoftQLoss(qnet, est, target_reduction="max")
+        SoftQLoss(qnet, ExactSoftValue(), alpha=1.0, target_reduction="max")
     with pytest.raises(ValueError, match="loss_function"):
-        SoftQLoss(qnet, est, loss_function="l3")
+        SoftQLoss(qnet, ExactSoftValue(), alpha=1.0, loss_function="l3")
     with pytest.raises(ValueError, match="action_spec"):
-        SoftQLoss(qnet, est, action_spec=Bounded(-1.0, 1.0, shape=(2,)))
+        SoftQLoss(qnet, ExactSoftValue(), alpha=1.0, action_spec=Bounded(-1.0, 1.0, shape=(2,)))
     with pytest.raises(TypeError, match="soft_value"):
-        SoftQLoss(qnet, 3.0)
-    SoftQLoss(qnet, est, gamma=1.0)  # undiscounted is allowed
+        SoftQLoss(qnet, 3.0, alpha=1.0)
+    with pytest.raises(ValueError, match="alpha is required"):
+        SoftQLoss(qnet, ExactSoftValue())
+    SoftQLoss(qnet, ExactSoftValue(), alpha=1.0).make_value_estimator(gamma=1.0)  # undiscounted is allowed
 
 
 def test_forward_errors_name_the_culprit():
@@ -548,7 +552,8 @@ def test_forward_errors_name_the_culprit():
     SoftUpdate(loss, tau=0.1)
     td = sample_batch()
     td["next", "reward"][2] = math.nan
-    with pytest.raises(ValueError, match="reward.*NaN"):
+    loss(td)  # data checks are off by default: no host synchronisation in training
+    with set_data_checks(True), pytest.raises(ValueError, match="reward.*NaN"):
         loss(td)
     td = sample_batch()
     td["next", "reward"] = td["next", "reward"].squeeze(-1)
@@ -563,21 +568,21 @@ def test_forward_errors_name_the_culprit():
     with pytest.raises(KeyError, match="reward"):
         loss(td)
     odd_q = TensorDictModule(nn.Linear(S, A), in_keys=["observation"], out_keys=["something"])
-    odd = SoftQLoss(odd_q, ExactSoftValue(odd_q).set_keys(action_value="something"))
+    odd = SoftQLoss(odd_q, ExactSoftValue().set_keys(action_value="something"), alpha=1.0)
     SoftUpdate(odd, tau=0.1)
-    with pytest.raises(ValueError, match="action_value"):
+    with pytest.raises(KeyError, match="action_value"):
         odd(sample_batch())
     odd.set_keys(action_value="something")
     assert torch.isfinite(odd(sample_batch())["loss_qvalue"])
     with torch.no_grad():
         loss.qvalue_network_params["module", "weight"][0, 0] = math.inf
-    with pytest.raises(ValueError, match="Q-values.*NaN"):
+    with set_data_checks(True), pytest.raises(ValueError, match="Q-values.*NaN"):
         loss(sample_batch())
     _, loss = make_loss()
     SoftUpdate(loss, tau=0.1)
     with torch.no_grad():
         loss.target_qvalue_network_params["module", "weight"][0, 1] = math.nan
-    with pytest.raises(ValueError, match="NaN"):
+    with set_data_checks(True), pytest.raises(ValueError, match="NaN"):
         loss(sample_batch())
 
 
@@ -586,8 +591,9 @@ def test_discrete_sac_critic_with_ensemble_policy_soft_value():
     alpha, gamma = 0.3, 0.9
     qnet = tabular_q(Q0)
     policy = categorical_policy_network(S, A, num_cells=[8])
-    sampler = CategoricalSampler(qnet, policy, action_spec=OneHot(A), alpha=alpha)
-    loss = SoftQLoss(qnet, PolicySoftValue(qnet, sampler), gamma=gamma, num_qvalue_nets=2)
+    sampler = CategoricalSampler(policy_network=policy, action_spec=OneHot(A))
+    loss = SoftQLoss(qnet, PolicySoftValue(), actor=sampler, alpha=alpha, num_qvalue_nets=2)
+    loss.make_value_estimator(gamma=gamma)
     SoftUpdate(loss, tau=0.1)
     target_tables = torch.stack([Q0 - 0.5, Q0.flip(-1)])
     loss.target_qvalue_network_params["module", "weight"].data.copy_(target_tables.transpose(-1, -2))
@@ -623,7 +629,7 @@ def test_importance_estimator_reports_effective_sample_size():
     qnet = TensorDictModule(_CatQ(), in_keys=["observation", "action"], out_keys=["state_action_value"])
     spec = Bounded(-1.0, 1.0, shape=(2,))
     k = 16
-    loss = SoftQLoss(qnet, ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), alpha=1.0, num_samples=k))
+    loss = SoftQLoss(qnet, ImportanceSoftValue(proposal=UniformSampler(action_spec=spec), num_samples=k), alpha=1.0)
     SoftUpdate(loss, tau=0.1)
     td = TensorDict(
         {

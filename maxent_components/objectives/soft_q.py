@@ -251,7 +251,6 @@ class SoftQLoss(LossModule):
                     proposals.append(sampler)
         self.proposals = nn.ModuleList(proposals)
         self.set_keys(priority=priority_key)
-        self._value_key = self.tensor_keys.action_value if self._discrete else self.tensor_keys.state_action_value
         self.make_value_estimator(ValueEstimators.TD0)
 
     # -- Q evaluation ---------------------------------------------------------------------------
@@ -263,8 +262,11 @@ class SoftQLoss(LossModule):
     @property
     def _discrete(self) -> bool:
         """Whether the Q network is discrete: it does not read the action."""
-        action = self.tensor_keys.action
-        return not QFunction(self.qvalue_network).reads(action)
+        return not QFunction(self.qvalue_network).reads(self.tensor_keys.action)
+
+    @property
+    def _value_key(self) -> NestedKey:
+        return self.tensor_keys.action_value if self._discrete else self.tensor_keys.state_action_value
 
     def parameter_groups(
         self, *, lr_qvalue: float | None = None, lr_actor: float | None = None, lr_alpha: float | None = None
@@ -295,9 +297,6 @@ class SoftQLoss(LossModule):
         return groups
 
     # -- keys and estimators ------------------------------------------------------------------
-    def _forward_value_estimator_keys(self, **kwargs) -> None:
-        self._in_keys = None
-
     def _set_in_keys(self) -> None:
         keys = self.tensor_keys
         soft_value_in = getattr(self.soft_value, "in_keys", [keys.observation])

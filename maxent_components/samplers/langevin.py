@@ -81,7 +81,7 @@ class LangevinSampler(ContinuousSampler):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         *,
         action_spec,
         alpha: float | Temperature | None = None,

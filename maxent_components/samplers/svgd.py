@@ -98,7 +98,7 @@ class SVGDSampler(ContinuousSampler):
 
     def __init__(
         self,
-        qvalue_network,
+        qvalue_network=None,
         policy_network: nn.Module | None = None,
         *,
         action_spec,
