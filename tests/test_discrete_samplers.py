@@ -16,9 +16,13 @@ from torch import nn
 from torchrl.data import Bounded, Categorical, OneHot, Unbounded
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+from maxent_components.checks import set_data_checks
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.modules.qvalue import discrete_qvalue_network
+from maxent_components.objectives import SoftQLoss
 from maxent_components.samplers.boltzmann import BoltzmannSampler
 from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network
+from maxent_components.soft_value import ExactSoftValue, PolicySoftValue
 from maxent_components.temperature import AutoTemperature, FixedTemperature
 
 Q_TABLE = torch.tensor(
@@ -141,16 +145,24 @@ def test_boltzmann_rejects_bad_inputs():
     with pytest.raises(ValueError, match="action_spec"):
         BoltzmannSampler(qnet, action_spec=None)
     with pytest.raises(ValueError, match="actions"):
-        BoltzmannSampler(qnet, action_spec=OneHot(5)).sample(states_td(torch.tensor([0])))
+        BoltzmannSampler(qnet, action_spec=OneHot(5), alpha=1.0).sample(states_td(torch.tensor([0])))
     with pytest.raises(ValueError, match="num_samples"):
-        BoltzmannSampler(qnet, action_spec=OneHot(4)).sample(states_td(torch.tensor([0])), 0)
+        BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=1.0).sample(states_td(torch.tensor([0])), 0)
     with pytest.raises(ValueError, match="alpha"):
         BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=-1.0)
+    # NaN Q-values are a data error: reported under the data-check switch only (no host sync otherwise).
     nan_net = tabular_network(torch.full((3, 4), math.nan), "action_value")
-    with pytest.raises(ValueError, match="Q-values.*NaN"):
-        BoltzmannSampler(nan_net, action_spec=OneHot(4)).sample(states_td(torch.tensor([0])))
+    nan_sampler = BoltzmannSampler(nan_net, action_spec=OneHot(4), alpha=1.0)
+    with set_data_checks(True):
+        with pytest.raises(ValueError, match="Q-values.*NaN"):
+            nan_sampler.sample(states_td(torch.tensor([0])))
+        with pytest.raises(ValueError, match="Q-values.*NaN"):
+            nan_sampler.log_probs(states_td(torch.tensor([0])))
+    assert torch.isnan(nan_sampler.log_probs(states_td(torch.tensor([0])))).all()
     with pytest.raises(KeyError, match="action_mask"):
-        BoltzmannSampler(qnet, action_spec=OneHot(4), use_action_mask=True).sample(states_td(torch.tensor([0])))
+        BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=1.0, use_action_mask=True).sample(
+            states_td(torch.tensor([0]))
+        )
     with pytest.raises(ValueError, match="observation_key|not a key"):
         BoltzmannSampler(qnet, action_spec=OneHot(4)).set_keys(observation_key="x")
 
@@ -176,9 +188,15 @@ def test_boltzmann_action_mask_respected():
     with set_exploration_type(ExplorationType.DETERMINISTIC):
         out = sampler(td.clone())
     assert out["action"].tolist() == [0, 3, 1]
+    # A mask excluding every action is a data error, reported under the data-check switch only.
     td["action_mask"] = torch.zeros(3, 4, dtype=torch.bool)
-    with pytest.raises(ValueError, match="at least one"):
-        sampler.sample(td)
+    with set_data_checks(True):
+        with pytest.raises(ValueError, match="at least one"):
+            sampler.sample(td)
+        with pytest.raises(ValueError, match="at least one"):
+            sampler.log_probs(td)
+    # Without the switch the mask is not read on the host: no error, the policy is undefined (NaN).
+    assert not torch.isfinite(sampler.log_probs(td)).any()
 
 
 def test_boltzmann_zero_temperature_is_greedy():
@@ -348,28 +366,76 @@ def test_categorical_auto_temperature_term():
     assert any(p is temperature.log_alpha for p in sampler.parameters())
     td = states_td(torch.tensor([0, 1, 2]))
     out = sampler.loss(td)
+    # The sampler reports the entropy; the temperature's own loss is computed from it.
+    assert "loss_alpha" not in out
     log_pi = torch.log_softmax(policy.module.weight.T, -1).detach()
     ent = -(log_pi.exp() * log_pi).sum(-1)
-    torch.testing.assert_close(out["loss_alpha"], (temperature.log_alpha * (ent - 0.6 * math.log(4))).mean())
+    torch.testing.assert_close(out["entropy"], ent.mean())
+    loss_alpha = temperature.loss(out["entropy"])["loss_alpha"]
+    torch.testing.assert_close(loss_alpha, (temperature.log_alpha * (ent - 0.6 * math.log(4))).mean())
     assert out["alpha"].item() == pytest.approx(0.3)
-    out["loss_alpha"].backward()
+    loss_alpha.backward()
+    torch.testing.assert_close(temperature.log_alpha.grad, (ent - 0.6 * math.log(4)).mean())
     # the actor loss does not push gradient into log α (α is detached there)
     temperature.log_alpha.grad = None
     sampler.loss(td)["loss_actor"].backward()
     assert temperature.log_alpha.grad is None
 
 
-def test_categorical_ensemble_uses_min_q():
+def _member_action_values(qnet, params: TensorDict, td: TensorDict) -> torch.Tensor:
+    """``Q_i(s, ·)`` of every member of a stacked parameter set ``[N, ...]``, by hand: ``[N, *B, |A|]``."""
+    values = []
+    with torch.no_grad():
+        for i in range(params.batch_size[0]):
+            with params[i].to_module(qnet):
+                values.append(qnet(td.copy())["action_value"])
+    return torch.stack(values)
+
+
+@pytest.mark.parametrize("kind", ["boltzmann", "categorical"])
+def test_sampler_bound_by_loss_uses_min_over_ensemble(kind):
+    """The actor of ``SoftQLoss(..., num_qvalue_nets=2)`` acts with ``min_i Q_i`` of the loss's members."""
+    torch.manual_seed(0)
+    alpha = 0.7
     qnet = discrete_qvalue_network(3, 4, num_cells=[8])
-    params = TensorDict.from_module(qnet).expand(2).clone()
-    params["module", "2", "bias"] = torch.stack([torch.zeros(4), torch.tensor([1.0, -1.0, 1.0, -1.0])])
-    params["module", "2", "weight"] = torch.zeros(2, 4, 8)
-    policy = tabular_policy(3, 4)
-    sampler = CategoricalSampler(qnet, policy, action_spec=OneHot(4), alpha=1.0, qvalue_params=params)
-    td = states_td(torch.tensor([0, 1]))
-    torch.testing.assert_close(sampler.action_values(td), torch.tensor([[0.0, -1.0, 0.0, -1.0]]).expand(2, 4))
-    boltzmann = BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=1.0, qvalue_params=params)
-    torch.testing.assert_close(boltzmann.log_probs(td), torch.log_softmax(torch.tensor([0.0, -1.0, 0.0, -1.0]), -1).expand(2, 4))
+    if kind == "boltzmann":
+        sampler = BoltzmannSampler(action_spec=OneHot(4))
+        loss = SoftQLoss(qnet, ExactSoftValue(), actor=sampler, alpha=alpha, num_qvalue_nets=2)
+    else:
+        policy = tabular_policy(3, 4)
+        sampler = CategoricalSampler(policy_network=policy, action_spec=OneHot(4))
+        loss = SoftQLoss(qnet, PolicySoftValue(), actor=sampler, alpha=alpha, num_qvalue_nets=2)
+    assert loss.actor is sampler
+    assert sampler.temperature is loss.temperature
+    params = loss.qvalue_network_params
+    assert params.batch_size == (2,)
+    # the loss's parameters are referenced, not owned, by the sampler
+    param_ids = {id(p) for p in params.values(True, True)}
+    assert not any(id(p) in param_ids for p in sampler.parameters())
+    td = states_td(torch.tensor([0, 1, 2, 2]))
+
+    def check(expected_min):
+        q = sampler.action_values(td)
+        torch.testing.assert_close(q, expected_min)
+        assert not q.requires_grad  # acts with the online members, detached
+        if kind == "boltzmann":
+            torch.testing.assert_close(sampler.log_probs(td), torch.log_softmax(expected_min / alpha, -1))
+        else:
+            log_pi = torch.log_softmax(policy.module.weight.T[[0, 1, 2, 2]], -1)
+            expected = (log_pi.exp() * (alpha * log_pi - expected_min)).sum(-1).mean()
+            torch.testing.assert_close(sampler.loss(td)["loss_actor"], expected)
+
+    # independently initialised members: the min differs from each member
+    members = _member_action_values(qnet, params, td)
+    hand_min = members.amin(0)
+    assert not torch.allclose(hand_min, members[0]) and not torch.allclose(hand_min, members[1])
+    check(hand_min)
+    # the sampler follows the loss's parameters as they are trained (in place)
+    with torch.no_grad():
+        params["module", "2", "weight"].zero_()
+        params["module", "2", "bias"].copy_(torch.stack([torch.zeros(4), torch.tensor([1.0, -1.0, 1.0, -1.0])]))
+    torch.testing.assert_close(_member_action_values(qnet, params, td).amin(0), torch.tensor([0.0, -1.0, 0.0, -1.0]).expand(4, 4))
+    check(torch.tensor([0.0, -1.0, 0.0, -1.0]).expand(4, 4))
 
 
 def test_categorical_sampling_frequencies_and_forward():
@@ -401,40 +467,96 @@ def test_categorical_factory_and_errors():
         )
     with pytest.raises(TypeError, match="policy_network"):
         CategoricalSampler(qnet, lambda td: td, action_spec=OneHot(4))
+    # NaN logits are a data error, reported under the data-check switch only.
     nan_policy = tabular_network(torch.full((3, 4), math.nan), "logits")
-    with pytest.raises(ValueError, match="logits.*NaN"):
-        CategoricalSampler(qnet, nan_policy, action_spec=OneHot(4)).loss(states_td(torch.tensor([0])))
+    nan_sampler = CategoricalSampler(qnet, nan_policy, action_spec=OneHot(4), alpha=1.0)
+    with set_data_checks(True), pytest.raises(ValueError, match="logits.*NaN"):
+        nan_sampler.loss(states_td(torch.tensor([0])))
+    assert torch.isnan(nan_sampler.loss(states_td(torch.tensor([0])))["loss_actor"])
 
 
-def test_set_qvalue_params_after_construction():
+def test_bind_after_construction():
+    """``bind(QFunction(qnet, stacked_params), temperature)``: act with the min over the stack from then on."""
     qnet = discrete_qvalue_network(3, 4, num_cells=[8])
     params = TensorDict.from_module(qnet).expand(2).clone()
     params["module", "2", "weight"] = torch.zeros(2, 4, 8)
     params["module", "2", "bias"] = torch.stack([torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0, 0.0])])
     td = states_td(torch.tensor([0]))
     for sampler in (
-        BoltzmannSampler(qnet, action_spec=OneHot(4)),
-        CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4)),
+        BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=1.0),
+        CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4), alpha=1.0),
     ):
-        assert sampler.set_qvalue_params(params) is sampler
+        temperature = sampler.temperature
+        assert sampler.bind(QFunction(qnet, params), None) is sampler
+        assert sampler.temperature is temperature  # None keeps the sampler's temperature
         torch.testing.assert_close(sampler.action_values(td), torch.zeros(1, 4))
         assert not any(p is params["module", "2", "bias"] for p in sampler.parameters())
-        sampler.set_qvalue_params(None)
+        sampler.bind(QFunction(qnet), None)
         torch.testing.assert_close(sampler.action_values(td), qnet(td.copy())["action_value"].detach())
-        with pytest.raises(ValueError, match="qvalue_params"):
-            sampler.set_qvalue_params(torch.zeros(3))
+        new_temperature = FixedTemperature(0.25)
+        sampler.bind(QFunction(qnet), new_temperature)
+        assert sampler.temperature is new_temperature
+        with pytest.raises(TypeError, match="QFunction"):
+            sampler.bind(torch.zeros(3), None)
+    # a bound temperature is the one the Boltzmann policy uses
+    torch.testing.assert_close(
+        BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=1.0).bind(QFunction(qnet), FixedTemperature(0.25)).log_probs(td),
+        torch.log_softmax(qnet(td.copy())["action_value"].detach() / 0.25, -1),
+    )
+    with pytest.raises(TypeError, match="params"):
+        QFunction(qnet, torch.zeros(3))
+
+
+def test_sampler_alone_needs_alpha_and_a_q_network():
+    """Used alone, a sampler needs ``alpha=`` (no default temperature) and a Q network."""
+    qnet = tabular_network(Q_TABLE, "action_value")
+    td = states_td(torch.tensor([0, 2]))
+    boltzmann = BoltzmannSampler(qnet, action_spec=OneHot(4))
+    assert boltzmann.temperature is None
+    for call in (
+        lambda: boltzmann.sample(td),
+        lambda: boltzmann.log_probs(td),
+        lambda: boltzmann(td.clone()),
+        lambda: boltzmann.alpha,
+    ):
+        with pytest.raises(RuntimeError, match="alpha"):
+            call()
+    categorical = CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4))
+    with pytest.raises(RuntimeError, match="alpha"):
+        categorical.loss(td)
+    # the amortized policy itself does not need alpha to act
+    actions, _ = categorical.sample(td, 3)
+    assert actions.shape == (3, 2, 4)
+    # no Q network: neither can evaluate Q
+    for sampler in (
+        BoltzmannSampler(action_spec=OneHot(4), alpha=1.0),
+        CategoricalSampler(policy_network=tabular_policy(3, 4), action_spec=OneHot(4), alpha=1.0),
+    ):
+        assert sampler.qvalue_network is None
+        with pytest.raises(RuntimeError, match="Q network"):
+            sampler.action_values(td)
+    with pytest.raises(RuntimeError, match="Q network"):
+        BoltzmannSampler(action_spec=OneHot(4), alpha=1.0).sample(td)
+    with pytest.raises(RuntimeError, match="Q network"):
+        CategoricalSampler(policy_network=tabular_policy(3, 4), action_spec=OneHot(4), alpha=1.0).loss(td)
 
 
 def test_both_discrete_samplers_reject_a_non_boolean_mask_and_differ_only_in_q_gradient():
     qnet = tabular_network(Q_TABLE, "action_value")
     td = states_td(torch.arange(3))
     td["action_mask"] = torch.ones(3, 4)
-    boltzmann = BoltzmannSampler(qnet, action_spec=OneHot(4), use_action_mask=True)
-    categorical = CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4), use_action_mask=True)
+    boltzmann = BoltzmannSampler(qnet, action_spec=OneHot(4), alpha=1.0, use_action_mask=True)
+    categorical = CategoricalSampler(qnet, tabular_policy(3, 4), action_spec=OneHot(4), alpha=1.0, use_action_mask=True)
     for sampler in (boltzmann, categorical):
         with pytest.raises(TypeError, match="action_mask must be boolean"):
             sampler.sample(td)
-    # The exact sampler's Q-values carry the Q network's graph (its log-probabilities are a
-    # function of Q); the amortized actor treats Q as a fixed target.
-    assert boltzmann.action_values(td).requires_grad
-    assert not categorical.action_values(td).requires_grad
+    # The exact sampler's log-probabilities are a function of Q and carry the Q network's graph;
+    # the amortized actor treats Q as a fixed target: neither its policy nor its loss reaches Q.
+    td["action_mask"] = torch.ones(3, 4, dtype=torch.bool)
+    weight = qnet.module.weight
+    (grad,) = torch.autograd.grad(boltzmann.log_probs(td)[:, 0].sum(), weight)
+    pi = torch.softmax(Q_TABLE, -1)
+    # ∂ log π_0(s) / ∂Q(s, b) = 1[b = 0] − π_b(s); weight = Q_TABLEᵀ
+    torch.testing.assert_close(grad, (torch.nn.functional.one_hot(torch.zeros(3, dtype=torch.long), 4) - pi).T)
+    assert torch.autograd.grad(categorical.log_probs(td).sum(), weight, allow_unused=True) == (None,)
+    assert torch.autograd.grad(categorical.loss(td)["loss_actor"], weight, allow_unused=True) == (None,)
