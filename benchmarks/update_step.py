@@ -10,7 +10,8 @@ Cases:
 - ``soft_dqn``: CartPole shapes (obs 4, 2 actions), 2×128 MLP, batch 128, ExactSoftValue target,
   Adam, Polyak τ = 0.005.
 - ``sql``: MultiGoal shapes (obs 2, action 2), 2×128 MLPs, batch 64, 16 uniform value samples,
-  32 SVGD particles (16 fixed), Q and sampler updates.
+  32 SVGD particles (16 fixed), Q and sampler updates (the library: one loss, one optimiser; the
+  plain update: the critic step, then the sampler step against the updated Q).
 
 Usage::
 
@@ -72,7 +73,8 @@ def soft_dqn_case(alpha: float = 0.01, batch: int = 128):
     qnet = discrete_qvalue_network(4, 2, num_cells=(128, 128))
     td = _transitions(batch, 4, nn.functional.one_hot(torch.randint(2, (batch,)), 2))
 
-    loss = SoftQLoss(qnet, ExactSoftValue(qnet, alpha=alpha), gamma=GAMMA, action_spec=OneHot(2))
+    loss = SoftQLoss(qnet, ExactSoftValue(), alpha=alpha, action_spec=OneHot(2))
+    loss.make_value_estimator(gamma=GAMMA)
     optimiser = torch.optim.Adam(loss.parameters(), lr=1e-3)
     updater = SoftUpdate(loss, tau=TAU)
 
@@ -111,25 +113,19 @@ def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, parti
     policy = noise_input_policy_network(2, 2, num_cells=(128, 128))
     td = _transitions(batch, 2, torch.rand(batch, 2) * 2 - 1)
 
+    sampler = SVGDSampler(policy_network=copy.deepcopy(policy), action_spec=spec, num_particles=particles)
     loss = SoftQLoss(
-        qnet, UniformSoftValue(qnet, action_spec=spec, alpha=alpha, num_samples=value_samples),
-        gamma=GAMMA,
+        qnet, UniformSoftValue(action_spec=spec, num_samples=value_samples), actor=sampler, alpha=alpha
     )
-    sampler = SVGDSampler(qnet, copy.deepcopy(policy), action_spec=spec, alpha=alpha,
-                          num_particles=particles)
-    q_optimiser = torch.optim.Adam(loss.parameters(), lr=3e-4)
-    pi_optimiser = torch.optim.Adam(sampler.parameters(), lr=3e-4)
+    loss.make_value_estimator(gamma=GAMMA)
+    optimiser = torch.optim.Adam(loss.parameters(), lr=3e-4)
     updater = SoftUpdate(loss, tau=TAU)
 
     def library_step():
         out = loss(td)
-        q_optimiser.zero_grad(set_to_none=True)
-        out["loss_qvalue"].backward()
-        q_optimiser.step()
-        out = sampler.loss(td)
-        pi_optimiser.zero_grad(set_to_none=True)
-        out["loss_actor"].backward()
-        pi_optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        (out["loss_qvalue"] + out["loss_actor"]).backward()
+        optimiser.step()
         updater.step()
 
     q_plain = copy.deepcopy(qnet.module)

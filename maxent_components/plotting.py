@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
+from maxent_components.modules.qfunction import QFunction
+
 __all__ = [
     "DEFAULT_Q_STATES",
     "q_grid",
@@ -101,8 +103,10 @@ def q_grid(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``Q(s, a)`` on a ``grid_size × grid_size`` grid over a 2-D action box at one state.
 
-    Returns ``(a0, a1, q)``, each ``[grid_size, grid_size]`` (``numpy.meshgrid`` "xy" layout: rows
-    follow the second action coordinate). An ensemble output ``[num_nets, N, 1]`` is averaged.
+    ``qvalue_network`` is a Q network or a :class:`~maxent_components.modules.qfunction.QFunction`
+    (e.g. ``SoftQLoss.qfunction()``); an ensemble is reduced by ``min`` over its members, the Q the
+    actor samples from. Returns ``(a0, a1, q)``, each ``[grid_size, grid_size]`` (``numpy.meshgrid``
+    "xy" layout: rows follow the second action coordinate).
     """
     if isinstance(grid_size, bool) or int(grid_size) != grid_size or grid_size < 2:
         raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}.")
@@ -111,10 +115,9 @@ def q_grid(
     dtype = getattr(action_spec, "dtype", torch.float32) or torch.float32
     actions = torch.as_tensor(np.stack([a0.ravel(), a1.ravel()], -1), dtype=dtype)
     state = torch.as_tensor(state, dtype=dtype).reshape(1, -1).expand(actions.shape[0], -1)
-    td = TensorDict({observation_key: state, action_key: actions}, batch_size=[actions.shape[0]])
-    q = qvalue_network(td).get(value_key)
-    if q.ndim == 3:
-        q = q.mean(0)
+    td = TensorDict({observation_key: state}, batch_size=[actions.shape[0]])
+    qvalue = qvalue_network if isinstance(qvalue_network, QFunction) else QFunction(qvalue_network)
+    q = qvalue.state_action_values(td, actions.unsqueeze(0), action_key=action_key, value_key=value_key).amin(0)
     q = q.reshape(grid_size, grid_size).double().cpu().numpy()
     if not np.isfinite(q).all():
         raise ValueError("qvalue_network returned non-finite Q values on the action grid.")
@@ -145,7 +148,7 @@ def plot_q_contours(
 
     Args:
         qvalue_network: module reading ``"observation"`` and ``"action"`` and writing
-            ``"state_action_value"``.
+            ``"state_action_value"``, or a ``QFunction`` (an ensemble is reduced by ``min``).
         sampler: a :class:`~maxent_components.samplers.base.PolicySampler`, or ``None`` to draw
             contours only.
         states: the states, shape ``[num_states, observation_dim]``.

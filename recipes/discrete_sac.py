@@ -149,26 +149,23 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
     cells = [cfg.hidden_size] * cfg.num_layers
     qnet = discrete_qvalue_network(observation_dim, num_actions, num_cells=cells)
     policy_net = categorical_policy_network(observation_dim, num_actions, num_cells=cells)
-    temperature = AutoTemperature(
-        cfg.target_entropy_ratio * math.log(num_actions), alpha_init=cfg.alpha_init
-    )
-    # The sampler is built first (it owns the policy and the temperature) because the soft value
-    # needs it; the Q ensemble it acts on exists only once the loss has created it.
-    sampler = CategoricalSampler(qnet, policy_net, action_spec=action_spec, alpha=temperature)
+    temperature = AutoTemperature(cfg.target_entropy_ratio * math.log(num_actions), alpha_init=cfg.alpha_init)
+    # Discrete SAC: the policy soft value of the categorical actor as target; the actor, trained
+    # towards softmax(min_i Q_i/α), acts; α is learned towards the target entropy.
     loss_module = SoftQLoss(
         qnet,
-        PolicySoftValue(qnet, sampler),
+        PolicySoftValue(),
+        actor=CategoricalSampler(policy_network=policy_net, action_spec=action_spec),
+        alpha=temperature,
         num_qvalue_nets=cfg.num_qvalue_nets,
-        gamma=cfg.gamma,
         action_spec=action_spec,
     )
-    if cfg.num_qvalue_nets > 1:
-        # With an ensemble the Q module keeps its initial weights; the actor must see the trained ones.
-        sampler.set_qvalue_params(loss_module.qvalue_network_params)
+    loss_module.make_value_estimator(gamma=cfg.gamma)
+    sampler = loss_module.actor
     target_update = SoftUpdate(loss_module, tau=cfg.tau)
-    qvalue_optimizer = torch.optim.Adam(loss_module.parameters(), lr=cfg.qvalue_lr)
-    actor_optimizer = torch.optim.Adam(policy_net.parameters(), lr=cfg.actor_lr)
-    alpha_optimizer = torch.optim.Adam(temperature.parameters(), lr=cfg.alpha_lr)
+    optimizer = torch.optim.Adam(
+        loss_module.parameter_groups(lr_qvalue=cfg.qvalue_lr, lr_actor=cfg.actor_lr, lr_alpha=cfg.alpha_lr)
+    )
 
     collector = off_policy_collector(
         env,
@@ -203,27 +200,17 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
 
             with timer("update"):
                 for _ in range(schedule.due(frames, batch.numel())):
-                    batch_sample = buffer.sample()
-                    losses = loss_module(batch_sample)
-                    guard.check(losses, step=frames)
-                    qvalue_optimizer.zero_grad(set_to_none=True)
-                    losses["loss_qvalue"].backward()
-                    qvalue_optimizer.step()
-
-                    actor_losses = sampler.loss(batch_sample)
-                    guard.check(actor_losses, step=frames)
-                    actor_optimizer.zero_grad(set_to_none=True)
-                    alpha_optimizer.zero_grad(set_to_none=True)
-                    (actor_losses["loss_actor"] + actor_losses["loss_alpha"]).backward()
-                    actor_optimizer.step()
-                    alpha_optimizer.step()
+                    losses = loss_module(buffer.sample())
+                    optimizer.zero_grad(set_to_none=True)
+                    (losses["loss_qvalue"] + losses["loss_actor"] + losses["loss_alpha"]).backward()
+                    optimizer.step()
                     target_update.step()
                     updates += 1
                     logged.add(
                         loss_qvalue=losses["loss_qvalue"],
                         soft_value=losses["soft_value"],
-                        loss_actor=actor_losses["loss_actor"],
-                        entropy=actor_losses["entropy"],
+                        loss_actor=losses["loss_actor"],
+                        entropy=losses["entropy"],
                     )
 
             # The last batch is always evaluated, wherever it falls in the cadence.
@@ -242,9 +229,11 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
                     solved_at = frames
 
             if log_cadence.due(frames) or evaluated:
+                means = logged.pop()
+                guard.check(means, step=frames)  # once per log interval: a NaN loss makes its mean NaN
                 run.log(
                     frames,
-                    **logged.pop(),
+                    **means,
                     alpha=float(sampler.alpha),
                     train_return=episodes.mean_recent(),
                     eval_return=eval_return if evaluated else None,
@@ -259,13 +248,7 @@ def train(cfg: DiscreteSACConfig, run: RunDirectory) -> dict:
 
     if cfg.checkpoint:
         run.save_checkpoint(
-            {
-                "loss_module": loss_module,
-                "sampler": sampler,
-                "qvalue_optimizer": qvalue_optimizer,
-                "actor_optimizer": actor_optimizer,
-                "alpha_optimizer": alpha_optimizer,
-            },
+            {"loss_module": loss_module, "optimizer": optimizer},
             step=frames,
             extra={"config": asdict(cfg)},
         )

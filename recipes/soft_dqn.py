@@ -135,15 +135,17 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
     qnet = discrete_qvalue_network(
         observation_dim, num_actions, num_cells=[cfg.hidden_size] * cfg.num_layers
     )
+    # Soft DQN: the exact soft value as target, the Boltzmann policy of the online Q ensemble acts.
     loss_module = SoftQLoss(
         qnet,
-        ExactSoftValue(qnet, alpha=cfg.alpha),
+        ExactSoftValue(),
+        actor=BoltzmannSampler(action_spec=action_spec),
+        alpha=cfg.alpha,
         num_qvalue_nets=cfg.num_qvalue_nets,
-        gamma=cfg.gamma,
         action_spec=action_spec,
     )
-    ensemble_params = loss_module.qvalue_network_params if cfg.num_qvalue_nets > 1 else None
-    sampler = BoltzmannSampler(qnet, action_spec=action_spec, alpha=cfg.alpha, qvalue_params=ensemble_params)
+    loss_module.make_value_estimator(gamma=cfg.gamma)
+    sampler = loss_module.actor
     target_update = SoftUpdate(loss_module, tau=cfg.tau)
     optimizer = torch.optim.Adam(loss_module.parameters(), lr=cfg.lr)
 
@@ -179,7 +181,6 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
             with timer("update"):
                 for _ in range(schedule.due(frames, batch.numel())):
                     losses = loss_module(buffer.sample())
-                    guard.check(losses, step=frames)
                     optimizer.zero_grad(set_to_none=True)
                     losses["loss_qvalue"].backward()
                     optimizer.step()
@@ -203,9 +204,11 @@ def train(cfg: SoftDQNConfig, run: RunDirectory) -> dict:
                     solved_at = frames
 
             if log_cadence.due(frames) or evaluated:
+                means = logged.pop()
+                guard.check(means, step=frames)  # once per log interval: a NaN loss makes its mean NaN
                 run.log(
                     frames,
-                    **logged.pop(),
+                    **means,
                     alpha=float(sampler.alpha),
                     train_return=episodes.mean_recent(),
                     eval_return=eval_return if evaluated else None,

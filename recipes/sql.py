@@ -52,8 +52,20 @@ from torchrl.objectives import HardUpdate, SoftUpdate
 
 from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL_ID
 from maxent_components.envs.multigoal import goals_reached, register_envs
-from maxent_components.modules.qvalue import continuous_qvalue_network
-from maxent_components.objectives.soft_q import SoftQLoss
+from maxent_components.modules import (
+    continuous_qvalue_network,
+    noise_input_policy_network,
+    tanh_normal_actor_network,
+)
+from maxent_components.objectives import SoftQLoss
+from maxent_components.samplers import (
+    GaussianSampler,
+    LangevinSampler,
+    MixtureSampler,
+    SVGDSampler,
+    UniformSampler,
+)
+from maxent_components.soft_value import ImportanceSoftValue, PolicySoftValue, UniformSoftValue
 from maxent_components.runs import (
     EpisodeReturns,
     NonFiniteGuard,
@@ -245,64 +257,52 @@ def make_env(cfg: SQLConfig, *, evaluation: bool = False) -> GymEnv:
     return GymEnv(ENV_DEFAULTS[cfg.env]["gym_id"])
 
 
-def make_sampler(cfg: SQLConfig, qnet, action_spec, observation_dim: int, action_dim: int, alpha: float):
-    """The policy sampler chosen by ``cfg.sampler`` (it owns its policy network, if any)."""
+def make_sampler(cfg: SQLConfig, action_spec, observation_dim: int, action_dim: int):
+    """The policy sampler chosen by ``cfg.sampler``; the loss binds it to its Q ensemble and α."""
     num_cells = [cfg.hidden_size] * cfg.num_layers
     if cfg.sampler == "svgd":
-        from maxent_components.modules.policies import noise_input_policy_network
-        from maxent_components.samplers.svgd import SVGDSampler
-
         policy = noise_input_policy_network(observation_dim, action_dim, num_cells=num_cells)
         return SVGDSampler(
-            qnet,
-            policy,
+            policy_network=policy,
             action_spec=action_spec,
-            alpha=alpha,
             num_particles=cfg.num_particles,
             fixed_fraction=cfg.fixed_fraction,
             bandwidth=cfg.bandwidth,
         )
     if cfg.sampler == "langevin":
-        from maxent_components.samplers.langevin import LangevinSampler
-
         return LangevinSampler(
-            qnet,
             action_spec=action_spec,
-            alpha=alpha,
             num_steps=cfg.langevin_steps,
             step_size=cfg.langevin_step_size,
             metropolis=cfg.metropolis,
         )
-    from maxent_components.modules.policies import tanh_normal_actor_network
-    from maxent_components.samplers.gaussian import GaussianSampler
-
     policy = tanh_normal_actor_network(observation_dim, action_dim, num_cells=num_cells)
-    return GaussianSampler(qnet, policy, action_spec=action_spec, alpha=alpha)
+    return GaussianSampler(policy_network=policy, action_spec=action_spec)
 
 
-def make_soft_value(cfg: SQLConfig, qnet, sampler, action_spec, alpha: float):
-    """The soft-value estimator chosen by ``cfg.soft_value``; it references, never owns, its parts."""
-    has_density = bool(getattr(sampler, "has_log_prob", False)) and callable(getattr(sampler, "log_prob", None))
+def make_soft_value(cfg: SQLConfig, sampler, action_spec, observation_dim: int, action_dim: int):
+    """The soft-value estimator chosen by ``cfg.soft_value``.
+
+    ``importance`` uses the defensive mixture ``q = w U(A) + (1 − w) g`` where ``g`` is the sampler
+    when it has a density (``gaussian``), else a tanh-Gaussian fitted next to it towards
+    ``exp(Q/α)`` by its own loss (``loss_proposal``): SVGD and Langevin samples have no density.
+    """
     if cfg.soft_value == "uniform":
-        from maxent_components.soft_value.uniform import UniformSoftValue
-
-        return UniformSoftValue(qnet, action_spec=action_spec, alpha=alpha, num_samples=cfg.num_value_samples)
+        return UniformSoftValue(action_spec=action_spec, num_samples=cfg.num_value_samples)
     if cfg.soft_value == "importance":
-        from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
-        from maxent_components.soft_value.importance import ImportanceSoftValue
-
-        uniform = UniformSampler(action_spec=action_spec, alpha=alpha)
-        if has_density and cfg.importance_uniform_weight < 1:
-            w = cfg.importance_uniform_weight
-            proposal = MixtureSampler([uniform, sampler], weights=[w, 1.0 - w])
+        if sampler.has_log_prob:
+            fitted = sampler
         else:
-            # SVGD and Langevin samples have no tractable density: the uniform box is the proposal.
-            proposal = uniform
-        return ImportanceSoftValue(qnet, proposal, alpha=alpha, num_samples=cfg.num_value_samples)
+            num_cells = [cfg.hidden_size] * cfg.num_layers
+            fitted = GaussianSampler(
+                policy_network=tanh_normal_actor_network(observation_dim, action_dim, num_cells=num_cells),
+                action_spec=action_spec,
+            )
+        w = cfg.importance_uniform_weight
+        proposal = MixtureSampler([UniformSampler(action_spec=action_spec), fitted], weights=[w, 1 - w])
+        return ImportanceSoftValue(proposal=proposal, num_samples=cfg.num_value_samples)
     check_combination(cfg)
-    from maxent_components.soft_value.policy import PolicySoftValue
-
-    return PolicySoftValue(qnet, sampler, num_samples=cfg.num_value_samples)
+    return PolicySoftValue(num_samples=cfg.num_value_samples)
 
 
 @torch.no_grad()
@@ -341,17 +341,15 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
     num_cells = [cfg.hidden_size] * cfg.num_layers
 
     qnet = continuous_qvalue_network(observation_dim, action_dim, num_cells=num_cells)
-    sampler = make_sampler(cfg, qnet, action_spec, observation_dim, action_dim, alpha)
-    soft_value = make_soft_value(cfg, qnet, sampler, action_spec, alpha)
-    loss_module = SoftQLoss(qnet, soft_value, num_qvalue_nets=cfg.num_qvalue_nets, gamma=cfg.gamma)
+    sampler = make_sampler(cfg, action_spec, observation_dim, action_dim)
+    soft_value = make_soft_value(cfg, sampler, action_spec, observation_dim, action_dim)
+    loss_module = SoftQLoss(qnet, soft_value, actor=sampler, alpha=alpha, num_qvalue_nets=cfg.num_qvalue_nets)
+    loss_module.make_value_estimator(gamma=cfg.gamma)
     if target_kind == "hard":
         target_update = HardUpdate(loss_module, value_network_update_interval=cfg.hard_update_interval)
     else:
         target_update = SoftUpdate(loss_module, tau=cfg.tau)
-    q_optimizer = torch.optim.Adam(loss_module.parameters(), lr=cfg.lr_qvalue)
-    sampler_parameters = [p for p in sampler.parameters() if p.requires_grad]
-    trains_sampler = callable(getattr(sampler, "loss", None)) and bool(sampler_parameters)
-    sampler_optimizer = torch.optim.Adam(sampler_parameters, lr=cfg.lr_sampler) if trains_sampler else None
+    optimizer = torch.optim.Adam(loss_module.parameter_groups(lr_qvalue=cfg.lr_qvalue, lr_actor=cfg.lr_sampler))
 
     collector = off_policy_collector(
         env,
@@ -366,7 +364,8 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
 
     columns = [
         "loss_qvalue",
-        "loss_sampler",
+        "loss_actor",
+        "loss_proposal",
         "soft_value",
         "td_error",
         "ess",
@@ -404,25 +403,18 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
                         # A sampled batch is a copy of the stored rows: scaling it leaves the buffer as collected.
                         sample.get(("next", "reward")).mul_(reward_scale)
                     losses = loss_module(sample)
-                    terms = {"loss_qvalue": losses["loss_qvalue"]}
-                    q_optimizer.zero_grad(set_to_none=True)
-                    losses["loss_qvalue"].backward()
-                    q_optimizer.step()
-                    if trains_sampler:
-                        sampler_losses = sampler.loss(sample)
-                        sampler_loss = sum(v for k, v in sampler_losses.items() if k.startswith("loss_"))
-                        terms["loss_sampler"] = sampler_loss
-                        sampler_optimizer.zero_grad(set_to_none=True)
-                        sampler_loss.backward()
-                        sampler_optimizer.step()
-                    guard.check(terms, step=frames)
+                    terms = [v for k, v in losses.items() if k.startswith("loss_")]
+                    optimizer.zero_grad(set_to_none=True)
+                    sum(terms).backward()
+                    optimizer.step()
                     target_update.step()
                     updates += 1
                     logged.add(
-                        loss_qvalue=terms["loss_qvalue"],
-                        loss_sampler=terms.get("loss_sampler"),
-                        soft_value=losses.get("soft_value", None),
-                        td_error=losses.get("td_error", None),
+                        loss_qvalue=losses["loss_qvalue"],
+                        loss_actor=losses.get("loss_actor", None),
+                        loss_proposal=losses.get("loss_proposal", None),
+                        soft_value=losses["soft_value"],
+                        td_error=losses["td_error"],
                         ess=losses.get("ess", None),
                     )
 
@@ -449,9 +441,11 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
                     solved_at = frames
 
             if log_cadence.due(frames) or evaluated:
+                means = logged.pop()
+                guard.check(means, step=frames)  # once per log interval: a NaN loss makes its mean NaN
                 run.log(
                     frames,
-                    **logged.pop(),
+                    **means,
                     train_return=episodes.mean_recent(),
                     eval_return=eval_return if evaluated else None,
                     goals_reached=eval_goals if evaluated else None,
@@ -470,12 +464,11 @@ def train(cfg: SQLConfig, run: RunDirectory) -> dict:
 
     figures = {}
     if cfg.plots:
-        figures = write_figures(cfg, run, qnet, sampler, action_spec, paths)
+        figures = write_figures(cfg, run, loss_module.qfunction(), sampler, action_spec, paths)
     if cfg.checkpoint:
-        states = {"loss_module": loss_module, "sampler": sampler, "q_optimizer": q_optimizer}
-        if sampler_optimizer is not None:
-            states["sampler_optimizer"] = sampler_optimizer
-        run.save_checkpoint(states, step=frames, extra={"config": asdict(cfg)})
+        run.save_checkpoint(
+            {"loss_module": loss_module, "optimizer": optimizer}, step=frames, extra={"config": asdict(cfg)}
+        )
     summary = {
         "algorithm": NAME,
         "env": cfg.env,
@@ -513,7 +506,7 @@ def updates_per_second(updates: int, timer: PhaseTimer) -> float | None:
     return updates / seconds if updates > 0 and seconds > 0 else None
 
 
-def write_figures(cfg: SQLConfig, run: RunDirectory, qnet, sampler, action_spec, paths) -> dict[str, str]:
+def write_figures(cfg: SQLConfig, run: RunDirectory, qvalue, sampler, action_spec, paths) -> dict[str, str]:
     """The learning curve and, on MultiGoal, the paper's figure: Q contours and trajectories."""
     from maxent_components.plotting import plot_learning_curve, plot_multigoal_trajectories, plot_q_contours
 
@@ -527,7 +520,7 @@ def write_figures(cfg: SQLConfig, run: RunDirectory, qnet, sampler, action_spec,
         generator = torch.Generator().manual_seed(cfg.seed)
         figures["q_contours"] = str(
             plot_q_contours(
-                qnet,
+                qvalue,
                 sampler,
                 action_spec=action_spec,
                 path=run.path / "q_contours.png",

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from maxent_components import functional as F
+from maxent_components.checks import check_finite, is_traced, set_data_checks
 
 
 def test_soft_value_matches_brute_force_and_hard_max():
@@ -44,21 +45,62 @@ def test_zero_temperature_policy_splits_ties():
 
 
 def test_bad_input_names_the_argument():
+    # Argument checks (Python-number alpha, mask dtype and shape) always run.
     q = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="alpha"):
         F.soft_value(q, -1.0)
     with pytest.raises(ValueError, match="alpha"):
         F.importance_sampled_soft_value(q, 0.0, 0.0)
-    with pytest.raises(ValueError, match="q contains NaN"):
-        F.soft_value(torch.tensor([0.0, float("nan")]), 1.0)
-    with pytest.raises(ValueError, match="q contains Inf"):
-        F.boltzmann_log_prob(torch.tensor([0.0, float("inf")]), 1.0)
-    with pytest.raises(ValueError, match="mask excludes every action"):
-        F.soft_value(q, 1.0, mask=torch.tensor([[True, False, False], [False, False, False]]))
     with pytest.raises(TypeError, match="mask must be a boolean"):
         F.soft_value(q, 1.0, mask=torch.ones(2, 3))
     with pytest.raises(ValueError, match="does not broadcast"):
         F.soft_value(q, 1.0, mask=torch.ones(4, dtype=torch.bool))
+
+
+def test_bad_data_raises_only_under_data_checks():
+    # Checks that read the data (a host sync) run only under set_data_checks(True).
+    q = torch.zeros(2, 3)
+    nan_q = torch.tensor([0.0, float("nan")])
+    inf_q = torch.tensor([0.0, float("inf")])
+    empty_mask = torch.tensor([[True, False, False], [False, False, False]])
+    bad_alphas = (torch.tensor([[1.0], [-1.0]]), torch.tensor([[1.0], [float("nan")]]))
+    with set_data_checks(True):
+        with pytest.raises(ValueError, match="q contains NaN values; expected finite values"):
+            F.soft_value(nan_q, 1.0)
+        with pytest.raises(ValueError, match="q contains Inf values; expected finite values"):
+            F.boltzmann_log_prob(inf_q, 1.0)
+        with pytest.raises(ValueError, match="q contains NaN"):
+            F.expected_soft_value(nan_q, torch.log(torch.tensor([0.5, 0.5])), 1.0)
+        with pytest.raises(ValueError, match="log_proposal contains NaN"):
+            F.importance_sampled_soft_value(torch.zeros(2), torch.tensor([0.0, float("nan")]), 1.0)
+        with pytest.raises(ValueError, match="mask excludes every action"):
+            F.soft_value(q, 1.0, mask=empty_mask)
+        for alpha in bad_alphas:
+            with pytest.raises(ValueError, match="alpha"):
+                F.soft_value(q, alpha, keepdim=True)
+        with pytest.raises(ValueError, match="alpha"):
+            F.importance_sampled_soft_value(q, 0.0, torch.tensor(0.0))
+    # Off by default: no error, the bad values propagate.
+    assert F.soft_value(nan_q, 1.0).isnan()
+    assert F.boltzmann_log_prob(inf_q, 1.0).isnan().any()
+    assert F.expected_soft_value(nan_q, torch.log(torch.tensor([0.5, 0.5])), 1.0).isnan()
+    assert F.importance_sampled_soft_value(torch.zeros(2), torch.tensor([0.0, float("nan")]), 1.0).isnan()
+    F.soft_value(q, 1.0, mask=empty_mask)
+    for alpha in bad_alphas:
+        F.soft_value(q, alpha, keepdim=True)
+    F.importance_sampled_soft_value(q, 0.0, torch.tensor(0.0))
+
+
+def test_check_finite_and_is_traced():
+    check_finite("x", torch.zeros(3))
+    with pytest.raises(ValueError, match="^x contains NaN values; expected finite values.$"):
+        check_finite("x", torch.tensor([0.0, float("nan"), float("inf")]))
+    with pytest.raises(ValueError, match="^x contains Inf values; expected finite values.$"):
+        check_finite("x", torch.tensor([0.0, -float("inf")]))
+    assert not is_traced(torch.zeros(2))
+    # Under vmap data cannot be read: the check is skipped rather than failing.
+    assert torch.vmap(lambda x: torch.tensor(is_traced(x)))(torch.zeros(3)).all()
+    torch.vmap(lambda x: (check_finite("x", x), x)[1])(torch.tensor([float("nan")]))
 
 
 def test_expected_soft_value_ignores_zero_probability_actions():
@@ -78,11 +120,3 @@ def test_importance_sampled_soft_value_and_effective_sample_size():
     assert F.effective_sample_size(log_w).item() == pytest.approx((2 + 6) ** 2 / (4 + 36))
     assert F.effective_sample_size(torch.zeros(5, 3)).tolist() == pytest.approx([5.0] * 3)
     assert F.log_mean_exp(torch.zeros(4, 2)).tolist() == pytest.approx([0.0, 0.0])
-
-
-def test_soft_bellman_target_masks_only_termination():
-    reward = torch.tensor([1.0, 1.0])
-    next_value = torch.tensor([10.0, 10.0])
-    terminated = torch.tensor([False, True])
-    out = F.soft_bellman_target(reward, next_value, 0.9, terminated)
-    torch.testing.assert_close(out, torch.tensor([10.0, 1.0]))

@@ -30,11 +30,17 @@ from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded, Categorical, OneHot, Unbounded
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+from maxent_components.checks import set_data_checks
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.modules.qvalue import continuous_qvalue_network
+from maxent_components.objectives import SoftQLoss
 from maxent_components.samplers.gaussian import GaussianSampler
 from maxent_components.samplers.langevin import LangevinSampler
 from maxent_components.samplers.svgd import SVGDSampler
+from maxent_components.samplers.uniform import UniformSampler
+from maxent_components.soft_value import PolicySoftValue, UniformSoftValue
 from maxent_components.temperature import AutoTemperature
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -245,21 +251,54 @@ def test_svgd_rejects_bad_hyperparameters():
 
 @pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
 def test_nonfinite_q_raises_naming_the_qvalue_network(cls):
+    # The error names the Q network's output (its key) at the sampled actions, and what is wrong.
     bad_q = analytic_q(lambda obs, act: act.sum(-1, keepdim=True) / 0.0 * 0.0)
-    sampler = _build(cls, bad_q, BOX1)
-    with pytest.raises(ValueError, match="qvalue_network"):
+    sampler = _build(cls, bad_q, BOX1, alpha=1.0)
+
+    def call():
         if cls is LangevinSampler:
             sampler.sample(WELL_TD, 2)
         else:
             sampler.loss(WELL_TD)
 
+    with set_data_checks(True), pytest.raises(
+        ValueError, match="Q-values 'state_action_value' at the sampled actions contains NaN values"
+    ):
+        call()
+    call()  # a data check: without the switch the values are never read, so nothing is raised
+
 
 def test_nonfinite_q_gradient_raises_naming_the_qvalue_network():
     # sqrt has an infinite derivative at 0: finite Q, non-finite score at a = 0.
     kink = analytic_q(lambda obs, act: act.abs().sqrt().sum(-1, keepdim=True))
-    sampler = LangevinSampler(kink, action_spec=BOX1, num_steps=1)
-    with pytest.raises(ValueError, match="qvalue_network.*gradient"):
+    sampler = LangevinSampler(kink, action_spec=BOX1, alpha=1.0, num_steps=1)
+    with set_data_checks(True), pytest.raises(
+        ValueError, match="the gradient of Q with respect to the sampled actions contains (NaN|Inf) values"
+    ):
         sampler.refine(WELL_TD, torch.zeros(3, 2, 1))
+    sampler.refine(WELL_TD, torch.zeros(3, 2, 1))  # unchecked without the switch
+
+
+def test_gaussian_nonpositive_scale_is_a_data_error():
+    class _ZeroScale(torch.nn.Module):
+        def forward(self, obs):
+            return torch.zeros(*obs.shape[:-1], 1), torch.zeros(*obs.shape[:-1], 1)
+
+    sampler = GaussianSampler(WELL_Q, _ZeroScale(), action_spec=BOX1, alpha=1.0)
+    with set_data_checks(True), pytest.raises(ValueError, match="non-positive scale"):
+        sampler.sample(WELL_TD, 2)
+    sampler.sample(WELL_TD, 2)  # unchecked without the switch
+
+
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
+def test_a_sampler_used_alone_needs_a_temperature(cls):
+    sampler = _build(cls, WELL_Q, BOX1)
+    assert sampler.temperature is None
+    with pytest.raises(RuntimeError, match="has no temperature: pass alpha="):
+        if cls is LangevinSampler:
+            sampler.sample(WELL_TD, 2)
+        else:
+            sampler.loss(WELL_TD)
 
 
 # -- Langevin: ULA and MALA -----------------------------------------------------------------------------
@@ -320,7 +359,11 @@ def test_langevin_samples_never_leave_the_box(step_size, metropolis, low, width)
 def test_langevin_warm_start_and_deterministic_forward():
     init = GaussianSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, observation_dim=1, num_cells=(8,))
     sampler = LangevinSampler(WELL_Q, action_spec=BOX1, alpha=WELL_ALPHA, num_steps=3, init=init)
-    assert list(sampler.parameters()) == []  # neither Q's nor the warm-start policy's
+    # The warm-start policy is owned (a registered submodule); Q's parameters are not.
+    assert sampler.init is init and sampler.subsamplers() == (init,)
+    assert [id(p) for p in sampler.parameters()] == [id(p) for p in init.parameters()]
+    assert len(list(init.policy_network.parameters())) > 0
+    assert {f"init.{k}" for k in init.state_dict()} <= set(sampler.state_dict())
     actions, log_prob = sampler.sample(WELL_TD, 5)
     assert actions.shape == (5, 2, 1) and log_prob is None
     td = sampler(WELL_TD.clone())
@@ -518,7 +561,7 @@ def test_gaussian_sample_is_reparameterised_and_forward_respects_exploration_typ
 def test_amortized_sampler_owns_only_its_parameters(cls):
     torch.manual_seed(23)
     q = continuous_qvalue_network(3, 2, num_cells=(16,))
-    sampler = cls(q, action_spec=BOX2, observation_dim=3, num_cells=(16,))
+    sampler = cls(q, action_spec=BOX2, alpha=1.0, observation_dim=3, num_cells=(16,))
     q_ids = {id(p) for p in q.parameters()}
     assert q_ids.isdisjoint(id(p) for p in sampler.parameters())
     assert set(sampler.state_dict()).isdisjoint(f"qvalue_network.{k}" for k in q.state_dict())
@@ -529,6 +572,7 @@ def test_amortized_sampler_owns_only_its_parameters(cls):
     assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in sampler.policy_network.parameters())
 
 
+@pytest.mark.filterwarnings("ignore:No target network updater")
 def test_gaussian_loss_terms_with_fixed_and_learned_temperature():
     td = TensorDict(observation=torch.zeros(6, 1), batch_size=[6])
     fixed = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=0.3, observation_dim=1, num_cells=(8,)).loss(td)
@@ -539,9 +583,39 @@ def test_gaussian_loss_terms_with_fixed_and_learned_temperature():
     learned = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=temperature, observation_dim=1, num_cells=(8,))
     assert any(p is temperature.log_alpha for p in learned.parameters())  # the sampler owns its α
     loss = learned.loss(td)
-    assert set(loss.keys()) == {"loss_actor", "alpha", "entropy", "loss_alpha"}
-    loss["loss_alpha"].backward()
-    assert temperature.log_alpha.grad is not None
+    # The sampler reports its entropy; the temperature's loss is the temperature's own.
+    assert set(loss.keys()) == {"loss_actor", "alpha", "entropy"}
+    torch.testing.assert_close(loss["alpha"], torch.tensor(0.3))
+    assert not loss["alpha"].requires_grad and not loss["entropy"].requires_grad
+    alpha_loss = temperature.loss(loss["entropy"])
+    assert set(alpha_loss.keys()) == {"loss_alpha"}
+    # J(α) = log α · (H − H̄), H̄ = −2: its gradient in log α is H − H̄.
+    torch.testing.assert_close(alpha_loss["loss_alpha"], math.log(0.3) * (loss["entropy"] + 2.0))
+    alpha_loss["loss_alpha"].backward()
+    torch.testing.assert_close(temperature.log_alpha.grad, loss["entropy"] + 2.0)
+    # Inside a SoftQLoss with an AutoTemperature the loss adds loss_alpha from the actor's entropy.
+    torch.manual_seed(26)
+    auto = AutoTemperature(-2.0, alpha_init=0.3)
+    sac = SoftQLoss(
+        continuous_qvalue_network(1, 2, num_cells=(8,)),
+        PolicySoftValue(),
+        actor=GaussianSampler(action_spec=BOX2, observation_dim=1, num_cells=(8,)),
+        alpha=auto,
+        num_qvalue_nets=2,
+    )
+    batch = TensorDict(
+        observation=torch.zeros(6, 1),
+        action=BOX2.rand((6,)),
+        next=TensorDict(observation=torch.ones(6, 1), reward=torch.zeros(6, 1),
+                        done=torch.zeros(6, 1, dtype=torch.bool), terminated=torch.zeros(6, 1, dtype=torch.bool),
+                        batch_size=[6]),
+        batch_size=[6],
+    )
+    out = sac(batch)
+    assert {"loss_qvalue", "loss_actor", "loss_alpha", "alpha", "entropy"} <= set(out.keys())
+    torch.testing.assert_close(out["loss_alpha"], math.log(0.3) * (out["entropy"] + 2.0))
+    out["loss_alpha"].backward()
+    torch.testing.assert_close(auto.log_alpha.grad, out["entropy"] + 2.0)
 
 
 def test_svgd_loss_terms():
@@ -568,13 +642,13 @@ class _CountingQ(TensorDictModule):
 def test_q_is_evaluated_once_per_batch_of_particles():
     td = TensorDict(observation=torch.zeros(3, 4, 1), batch_size=[3, 4])
     q = _CountingQ()
-    SVGDSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,), num_particles=10).loss(td)
+    SVGDSampler(q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(8,), num_particles=10).loss(td)
     assert q.calls == [(5, 3, 4)]  # the 5 fixed particles of every state, in one call
     q.calls.clear()
-    LangevinSampler(q, action_spec=BOX2, num_steps=4).sample(td, 7)
+    LangevinSampler(q, action_spec=BOX2, alpha=1.0, num_steps=4).sample(td, 7)
     assert q.calls == [(7, 3, 4)] * 5
     q.calls.clear()
-    GaussianSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,), num_loss_samples=2).loss(td)
+    GaussianSampler(q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(8,), num_loss_samples=2).loss(td)
     assert q.calls == [(2, 3, 4)]
 
 
@@ -583,14 +657,15 @@ def test_custom_keys():
                          in_keys=["obs", "act"], out_keys=["q"])
     td = TensorDict(obs=torch.zeros(2, 1), batch_size=[2])
     for sampler in (
-        GaussianSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,)),
-        SVGDSampler(q, action_spec=BOX2, observation_dim=1, num_cells=(8,), num_particles=4),
-        LangevinSampler(q, action_spec=BOX2, num_steps=2),
+        GaussianSampler(q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(8,)),
+        SVGDSampler(q, action_spec=BOX2, alpha=1.0, observation_dim=1, num_cells=(8,), num_particles=4),
+        LangevinSampler(q, action_spec=BOX2, alpha=1.0, num_steps=2),
     ):
         sampler.set_keys(observation="obs", action="act", action_log_prob="lp", state_action_value="q")
         out = sampler(td.clone())
         assert out["act"].shape == (2, 2)
-        if hasattr(sampler, "loss"):
+        assert sampler.has_loss == (not isinstance(sampler, LangevinSampler))
+        if sampler.has_loss:
             assert bool(torch.isfinite(sampler.loss(td)["loss_actor"]))
 
 
@@ -599,7 +674,7 @@ def test_target_score_in_u_space_is_the_closed_form():
     spec = Bounded(-2.0, 1.0, shape=(1,))
     sampler = LangevinSampler(WELL_Q, action_spec=spec, alpha=0.7)
     u = torch.linspace(-3, 3, 13).reshape(13, 1, 1).expand(13, 2, 1)
-    log_p, score = sampler._log_target(sampler._state(WELL_TD), u, torch.tensor(0.7), with_score=True)
+    log_p, score = sampler._log_target(WELL_TD, u, torch.tensor(0.7), with_score=True)
     a = sampler.squash(u)
     tilt = WELL_TD["observation"] / 10
     dq_da = -32 * a * (a.square() - 0.36) + tilt
@@ -621,21 +696,90 @@ def test_svgd_deterministic_forward_uses_zero_noise():
         assert not torch.allclose(sampler(WELL_TD.clone())["action"], first)
 
 
+def _member_q(net, params, td, actions):
+    """``Q`` of one ensemble member by hand: ``net`` called with ``params`` (``torch.func.functional_call``)."""
+    named = {k: v.detach() for k, v in params.flatten_keys(".").items()}
+    inputs = td.expand(actions.shape[0], *td.batch_size).clone().set("action", actions)
+    return torch.func.functional_call(net, named, (inputs,))["state_action_value"].squeeze(-1)
+
+
 @pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
 def test_ensemble_parameters_give_the_pessimistic_q(cls):
     torch.manual_seed(24)
+    qnet = continuous_qvalue_network(1, 2, num_cells=(16,))
+    sampler = _build(cls, None, BOX2)  # built without Q and α: the loss binds its own
+    loss = SoftQLoss(qnet, UniformSoftValue(action_spec=BOX2), actor=sampler, alpha=0.5, num_qvalue_nets=2)
+    assert loss.actor is sampler and sampler.qvalue_network is qnet
+    assert sampler.temperature is loss.temperature and float(sampler.alpha) == 0.5
+    params = loss.qvalue_network_params
+    assert tuple(params.batch_size) == (2,)
+    td = TensorDict(observation=torch.randn(3, 1), batch_size=[3])
+    actions = BOX2.rand((4, 3))
+    reference = continuous_qvalue_network(1, 2, num_cells=(16,))  # same architecture, own weights unused
+    members = [_member_q(reference, params[i], td, actions) for i in range(2)]
+    assert not torch.allclose(members[0], members[1])  # independently initialised members
+    torch.testing.assert_close(sampler._qvalue(td, actions), torch.minimum(*members))
+    # The sampler references the loss's parameters: an in-place step is seen at once. Shifting the
+    # output bias of member 0 to equalise the means makes each member the minimum somewhere.
+    out_bias = [k for k in params.keys(True, True) if k[-1] == "bias"][-1]
+    with torch.no_grad():
+        params[out_bias][0] += (members[1] - members[0]).mean()
+    members = [_member_q(reference, params[i], td, actions) for i in range(2)]
+    expected = torch.minimum(*members)
+    assert not torch.equal(expected, members[0]) and not torch.equal(expected, members[1])
+    torch.testing.assert_close(sampler._qvalue(td, actions), expected)
+    if cls is not LangevinSampler:
+        sampler.loss(td)["loss_actor"].backward()
+        assert all(p.grad is None for p in params.values(True, True))
+        assert any(p.grad is not None for p in sampler.policy_network.parameters())
+    # What replaced qvalue_params: the loss refuses a part built on another Q network, or with
+    # another temperature.
+    with pytest.raises(ValueError, match="another Q network"):
+        SoftQLoss(qnet, UniformSoftValue(action_spec=BOX2), alpha=0.5, num_qvalue_nets=2,
+                  actor=_build(cls, continuous_qvalue_network(1, 2, num_cells=(16,)), BOX2))
+    with pytest.raises(ValueError, match="two temperatures"):
+        SoftQLoss(qnet, UniformSoftValue(action_spec=BOX2), alpha=0.5, num_qvalue_nets=2,
+                  actor=_build(cls, None, BOX2, alpha=0.3))
+
+
+@pytest.mark.parametrize("cls", [GaussianSampler, SVGDSampler, LangevinSampler])
+def test_bound_to_a_stacked_qfunction_the_sampler_takes_the_min(cls):
+    # The low-level binding a loss performs: QFunction(net, stacked [N, ...] params).
+    torch.manual_seed(27)
     q = continuous_qvalue_network(1, 2, num_cells=(16,))
     members = [continuous_qvalue_network(1, 2, num_cells=(16,)) for _ in range(2)]
     stacked = TensorDict.stack([TensorDict.from_module(m) for m in members]).detach().requires_grad_(True)
-    sampler = _build(cls, q, BOX2, qvalue_params=stacked)
+    sampler = _build(cls, q, BOX2, alpha=1.0).bind(QFunction(q, stacked, detach=True), None)
+    assert sampler.qvalue.num_members == 2 and float(sampler.alpha) == 1.0  # bind(..., None) keeps α
     td = TensorDict(observation=torch.randn(3, 1), batch_size=[3])
     actions = BOX2.rand((4, 3))
-    values = sampler._qvalue(sampler._state(td), actions)
+    values = sampler._qvalue(td, actions)
     expected = torch.minimum(*[m(td.expand(4, 3).clone().set("action", actions))["state_action_value"]
                                for m in members]).squeeze(-1)
     torch.testing.assert_close(values, expected)
     if cls is not LangevinSampler:
         sampler.loss(td)["loss_actor"].backward()
         assert all(p.grad is None for p in stacked.values(True, True))
-    with pytest.raises(ValueError, match="qvalue_params"):
-        sampler.set_qvalue_params(TensorDict.from_module(q).flatten_keys().to_dict())
+
+
+def test_langevin_warm_started_by_an_amortized_sampler_trains_it():
+    torch.manual_seed(25)
+    gaussian = GaussianSampler(UNI_Q, action_spec=BOX2, alpha=0.3, observation_dim=1, num_cells=(8,),
+                               num_loss_samples=4)
+    sampler = LangevinSampler(UNI_Q, action_spec=BOX2, alpha=0.3, num_steps=2, init=gaussian)
+    assert gaussian.has_loss and sampler.has_loss
+    td = TensorDict(observation=torch.randn(5, 1), batch_size=[5])
+    ours = sampler.loss(td, generator=torch.Generator().manual_seed(26))
+    theirs = gaussian.loss(td, generator=torch.Generator().manual_seed(26))
+    assert set(ours.keys()) == set(theirs.keys()) == {"loss_actor", "alpha", "entropy"}
+    for key in sorted(theirs.keys()):
+        torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=0)
+    ours["loss_actor"].backward()
+    assert all(p.grad is not None for p in gaussian.policy_network.parameters())
+    # Nothing to train without an amortized warm start.
+    for plain in (LangevinSampler(UNI_Q, action_spec=BOX2, alpha=0.3),
+                  LangevinSampler(UNI_Q, action_spec=BOX2, alpha=0.3, init=UniformSampler(action_spec=BOX2))):
+        assert not plain.has_loss
+        with pytest.raises(NotImplementedError, match="trains nothing"):
+            plain.loss(td)
+    assert SVGDSampler(UNI_Q, action_spec=BOX2, alpha=0.3, observation_dim=1, num_cells=(8,)).has_loss

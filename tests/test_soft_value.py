@@ -6,7 +6,10 @@
   matches the delta-method prediction ``−α (E[w²]/E[w]² − 1)/(2K)``.
 - PolicySoftValue: the Boltzmann policy attains the exact soft value, every other policy stays
   below it (Gibbs), closed-form policy values of a uniform policy on a box.
-- Plumbing: keys, nested keys, ownership, gradients, input preservation, bad input.
+- ``estimate`` with a stacked ensemble of Q parameters: one estimate per member, each equal to
+  that member evaluated alone (sampled estimators share their samples across members).
+- Plumbing: keys, nested keys, ownership, gradients, input preservation, bad input (data errors
+  only under ``set_data_checks(True)``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from tensordict import TensorDict
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.data import Bounded, Categorical, MultiOneHot, OneHot, Unbounded
 
+from maxent_components.checks import set_data_checks
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.modules.qvalue import continuous_qvalue_network, discrete_qvalue_network
 from maxent_components.samplers.boltzmann import BoltzmannSampler
 from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network
@@ -294,8 +299,7 @@ def test_exact_soft_value_matches_brute_force(seed, num_actions, batch, alpha, m
     assert value.shape == (*batch, 1)
     q_np = q.numpy().reshape(-1, num_actions)
     allowed = np.ones_like(q_np, dtype=bool) if mask is None else mask.numpy().reshape(-1, num_actions)
-    # Temperatures hold α as a float32 buffer; the brute force uses that same α.
-    alpha = float(torch.tensor(alpha, dtype=torch.float32))
+    # A fixed temperature computes with the exact Python float α (FixedTemperature.value()).
     for row, ok, v in zip(q_np, allowed, value.reshape(-1).tolist()):
         expected = row[ok].max() if alpha == 0 else alpha * math.log(np.exp(row[ok] / alpha).sum())
         assert v == pytest.approx(expected, rel=1e-9, abs=1e-9)
@@ -306,12 +310,17 @@ def test_exact_soft_value_accepts_minus_inf_on_masked_actions_and_spec_checks():
     td = TensorDict({"observation": q, "action_mask": torch.tensor([[True, False, True]])}, [1])
     estimator = ExactSoftValue(action_value_net(lambda s: s), alpha=1.0, use_action_mask=True, action_spec=Categorical(3))
     assert estimator(td)["soft_value"].item() == pytest.approx(math.log(math.e + math.e**2))
-    with pytest.raises(ValueError, match="qvalue_network"):
+    # Without the mask the -inf Q-value is a data error, reported under data checks only.
+    with set_data_checks(True), pytest.raises(ValueError, match="'action_value' contains Inf"):
         ExactSoftValue(action_value_net(lambda s: s), alpha=1.0)(td.clone())
+    unchecked = ExactSoftValue(action_value_net(lambda s: s), alpha=1.0)(td.clone())["soft_value"]
+    assert unchecked.item() == pytest.approx(math.log(math.e + math.e**2))
     with pytest.raises(ValueError, match="action_spec has 4"):
-        ExactSoftValue(action_value_net(lambda s: s), action_spec=OneHot(4))(td.clone())
+        ExactSoftValue(action_value_net(lambda s: s), alpha=1.0, action_spec=OneHot(4))(td.clone())
     with pytest.raises(KeyError, match="action_mask"):
-        ExactSoftValue(action_value_net(lambda s: s), use_action_mask=True)(TensorDict({"observation": q}, [1]))
+        ExactSoftValue(action_value_net(lambda s: s), alpha=1.0, use_action_mask=True)(
+            TensorDict({"observation": q}, [1])
+        )
 
 
 def test_exact_soft_value_follows_a_temperature_object():
@@ -485,21 +494,21 @@ def test_input_preserved_state_dict_round_trip_and_generator(index):
 def test_construction_generator_is_the_default():
     spec = box([-1.0], [1.0])
     obs = TensorDict({"observation": torch.zeros(4, 1, dtype=F64)}, [4])
-    a = UniformSoftValue(DoubleWellQ(), action_spec=spec, num_samples=3, generator=gen(5))(obs.clone())
-    b = UniformSoftValue(DoubleWellQ(), action_spec=spec, num_samples=3)(obs.clone(), generator=gen(5))
+    a = UniformSoftValue(DoubleWellQ(), action_spec=spec, alpha=1.0, num_samples=3, generator=gen(5))(obs.clone())
+    b = UniformSoftValue(DoubleWellQ(), action_spec=spec, alpha=1.0, num_samples=3)(obs.clone(), generator=gen(5))
     assert torch.equal(a["soft_value"], b["soft_value"])
 
 
 # -- keys -------------------------------------------------------------------------------------
 def test_set_keys_rejects_unknown_names_and_supports_nested_keys():
     spec = box([-2.0, -1.0], [2.0, 1.0])
-    flat = UniformSoftValue(DoubleWellQ(), action_spec=spec, num_samples=5)
+    flat = UniformSoftValue(DoubleWellQ(), action_spec=spec, alpha=1.0, num_samples=5)
     with pytest.raises(ValueError, match="'actions' is not a key of UniformSoftValue"):
         flat.set_keys(actions="a")
     with pytest.raises(TypeError, match="observation"):
         flat.set_keys(observation=3)
     nested_q = DoubleWellQ(observation_key=("agent", "obs"), action_key=("agent", "act"), value_key=("agent", "q"))
-    nested = ImportanceSoftValue(nested_q, UniformSampler(action_spec=spec), num_samples=5)
+    nested = ImportanceSoftValue(nested_q, UniformSampler(action_spec=spec), alpha=1.0, num_samples=5)
     nested.set_keys(
         observation=("agent", "obs"), action=("agent", "act"), state_action_value=("agent", "q"),
         soft_value=("agent", "v"), ess=("agent", "ess"),
@@ -513,7 +522,9 @@ def test_set_keys_rejects_unknown_names_and_supports_nested_keys():
     assert td["agent", "ess"].shape == (6, 1)
 
     exact = ExactSoftValue(
-        TensorDictModule(lambda s: s, in_keys=[("agent", "obs")], out_keys=[("agent", "qs")]), use_action_mask=True
+        TensorDictModule(lambda s: s, in_keys=[("agent", "obs")], out_keys=[("agent", "qs")]),
+        alpha=1.0,
+        use_action_mask=True,
     ).set_keys(observation=("agent", "obs"), action_value=("agent", "qs"), action_mask=("agent", "mask"), soft_value="v")
     td = TensorDict({"agent": {"obs": torch.tensor([[0.0, 1.0, 5.0]]), "mask": torch.tensor([[True, True, False]])}}, [1])
     assert exact.in_keys == [("agent", "obs"), ("agent", "mask")]
@@ -564,32 +575,121 @@ def _nan_q(kind):
     return FunctionQ(lambda s, a: torch.where(a[..., 0] > 0.5, torch.nan, a[..., 0]))
 
 
-def test_non_finite_q_values_raise_naming_the_q_network():
+def _nan_q_estimator(kind):
     spec = box([-1.0], [1.0])
+    if kind == "exact":
+        return ExactSoftValue(_nan_q("discrete"), alpha=1.0)
+    if kind == "uniform":
+        return UniformSoftValue(_nan_q("continuous"), action_spec=spec, alpha=1.0, num_samples=32)
+    if kind == "importance":
+        return ImportanceSoftValue(_nan_q("continuous"), UniformSampler(action_spec=spec), alpha=1.0, num_samples=32)
+    if kind == "policy":
+        return PolicySoftValue(_nan_q("continuous"), UniformSampler(action_spec=spec), alpha=1.0, num_samples=32)
+    boltzmann = BoltzmannSampler(action_value_net(lambda s: s), action_spec=OneHot(2), alpha=1.0)
+    return PolicySoftValue(_nan_q("discrete"), boltzmann)
+
+
+@pytest.mark.parametrize("kind", ["exact", "uniform", "importance", "policy", "policy-discrete"])
+def test_non_finite_q_values_raise_naming_the_q_network(kind):
     td = TensorDict({"observation": torch.linspace(0, 1, 8, dtype=F64).reshape(4, 2)}, [4])
-    estimators = [
-        ExactSoftValue(_nan_q("discrete")),
-        UniformSoftValue(_nan_q("continuous"), action_spec=spec, num_samples=32),
-        ImportanceSoftValue(_nan_q("continuous"), UniformSampler(action_spec=spec), num_samples=32),
-        PolicySoftValue(_nan_q("continuous"), UniformSampler(action_spec=spec), alpha=1.0, num_samples=32),
-        PolicySoftValue(_nan_q("discrete"), BoltzmannSampler(action_value_net(lambda s: s), action_spec=OneHot(2))),
-    ]
-    for estimator in estimators:
-        with pytest.raises(ValueError, match="qvalue_network.*NaN"):
-            estimator(td.clone(), generator=gen(0))
+    estimator = _nan_q_estimator(kind)
+    # The message names the Q network's output entry.
+    key = "action_value" if kind in ("exact", "policy-discrete") else "state_action_value"
+    with set_data_checks(True), pytest.raises(ValueError, match=f"'{key}' contains NaN"):
+        estimator(td.clone(), generator=gen(0))
+    # Data checks are off by default (no host sync): the NaN propagates into the estimate.
+    value = estimator(td.clone(), generator=gen(0))["soft_value"]
+    assert bool(value.isnan().any())
+
+
+def test_a_mask_excluding_every_action_raises_under_data_checks():
+    q = torch.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], dtype=F64)
+    mask = torch.tensor([[True, False, True], [False, False, False]])
+    td = TensorDict({"observation": q, "action_mask": mask}, [2])
+    exact = ExactSoftValue(action_value_net(lambda s: s), alpha=1.0, use_action_mask=True)
+    boltzmann = BoltzmannSampler(action_value_net(lambda s: s), action_spec=OneHot(3), alpha=1.0, use_action_mask=True)
+    policy = PolicySoftValue(action_value_net(lambda s: s), boltzmann)
+    for estimator in (exact, policy):
+        with set_data_checks(True), pytest.raises(ValueError, match="mask excludes every action"):
+            estimator(td.clone())
+        # Unchecked, the allowed row is still exact.
+        value = estimator(td.clone())["soft_value"]
+        assert value[0].item() == pytest.approx(math.log(1 + math.e**2))
+
+
+class _NegativeTemperature(AnnealedTemperature):
+    """A temperature whose tensor value is invalid (negative): only data checks can see it."""
+
+    def forward(self):
+        return -super().forward()
+
+
+@pytest.mark.parametrize("kind", ["exact", "uniform", "importance", "policy", "policy-discrete"])
+def test_invalid_tensor_temperature_raises_under_data_checks(kind):
+    torch.manual_seed(0)
+    cont, disc = DoubleWellQ(), discrete_qvalue_network(2, 4, num_cells=[8]).double()
+    spec = box([-2.0, -1.0], [2.0, 1.0])
+    bad = _NegativeTemperature(alpha_init=0.5, alpha_final=0.1, num_steps=4)
+    estimator = {
+        "exact": lambda: ExactSoftValue(disc, alpha=bad),
+        "uniform": lambda: UniformSoftValue(cont, action_spec=spec, alpha=bad, num_samples=4),
+        "importance": lambda: ImportanceSoftValue(cont, UniformSampler(action_spec=spec), alpha=bad, num_samples=4),
+        "policy": lambda: PolicySoftValue(cont, UniformSampler(action_spec=spec), alpha=bad, num_samples=4),
+        "policy-discrete": lambda: PolicySoftValue(disc, BoltzmannSampler(disc, action_spec=OneHot(4), alpha=0.5), alpha=bad),
+    }[kind]()
+    td = TensorDict({"observation": torch.randn(3, 2, generator=gen(0), dtype=F64)}, [3])
+    with set_data_checks(True), pytest.raises(ValueError, match="alpha must be a finite value"):
+        estimator(td.clone(), generator=gen(1))
+    # Off by default: a tensor α is never read on the host.
+    assert estimator(td.clone(), generator=gen(1))["soft_value"].shape == (3, 1)
+
+
+class _NaNDensity(UniformSampler):
+    def sample(self, tensordict, num_samples=1, *, generator=None):
+        actions, log_prob = super().sample(tensordict, num_samples, generator=generator)
+        return actions, torch.where(actions[..., 0] > 0, torch.nan, log_prob)
+
+
+@pytest.mark.parametrize("role", ["proposal", "policy"])
+def test_non_finite_log_probabilities_raise_naming_the_sampler(role):
+    spec = box([-1.0], [1.0])
+    sampler = _NaNDensity(action_spec=spec)
+    if role == "proposal":
+        estimator = ImportanceSoftValue(DoubleWellQ(), sampler, alpha=1.0, num_samples=32)
+    else:
+        estimator = PolicySoftValue(DoubleWellQ(), sampler, alpha=1.0, num_samples=32)
+    td = TensorDict({"observation": torch.zeros(4, 1, dtype=F64)}, [4])
+    with set_data_checks(True), pytest.raises(ValueError, match=f"{role} log-probabilities contains NaN"):
+        estimator(td.clone(), generator=gen(0))
+    value = estimator(td.clone(), generator=gen(0))["soft_value"]
+    assert bool(value.isnan().any())
 
 
 def test_wrong_q_output_shapes_raise_naming_the_q_network():
+    # Shape checks always run (no data read). The Q network is evaluated through QFunction, whose
+    # messages name it "the Q network".
+    spec = box([-1.0], [1.0])
+    td = TensorDict({"observation": torch.zeros(4, 2, dtype=F64)}, [4])
+    wide = TensorDictModule(
+        lambda s, a: torch.cat([a, a], -1), in_keys=["observation", "action"], out_keys=["state_action_value"]
+    )
+    with pytest.raises(ValueError, match="Q network wrote 'state_action_value' of shape"):
+        UniformSoftValue(wide, action_spec=spec, alpha=1.0, num_samples=3)(td.clone())
+    scalar = action_value_net(lambda s: s.sum(-1))
+    with pytest.raises(ValueError, match=r"Q network wrote 'action_value' of shape \(4,\)"):
+        ExactSoftValue(scalar, alpha=1.0)(td.clone())
+    with pytest.raises(KeyError, match="observation"):
+        UniformSoftValue(DoubleWellQ(), action_spec=spec, alpha=1.0)(TensorDict({"obs": torch.zeros(4, 1)}, [4]))
+
+
+def test_q_output_without_the_trailing_value_dim_is_rejected():
+    # A continuous Q network writes "state_action_value" [*, 1]; one that squeezes the last dim
+    # breaks the library's layout and must be reported, not silently accepted.
     spec = box([-1.0], [1.0])
     td = TensorDict({"observation": torch.zeros(4, 2, dtype=F64)}, [4])
     squeezed = TensorDictModule(lambda s, a: a.sum(-1), in_keys=["observation", "action"], out_keys=["state_action_value"])
-    with pytest.raises(ValueError, match="qvalue_network wrote 'state_action_value' of shape"):
-        UniformSoftValue(squeezed, action_spec=spec, num_samples=3)(td.clone())
-    scalar = action_value_net(lambda s: s.sum(-1))
-    with pytest.raises(ValueError, match=r"qvalue_network wrote 'action_value' of shape \(4,\)"):
-        ExactSoftValue(scalar)(td.clone())
-    with pytest.raises(KeyError, match="observation"):
-        UniformSoftValue(DoubleWellQ(), action_spec=spec)(TensorDict({"obs": torch.zeros(4, 1)}, [4]))
+    with pytest.raises(ValueError, match="Q network wrote 'state_action_value' of shape"):
+        UniformSoftValue(squeezed, action_spec=spec, alpha=1.0, num_samples=3)(td.clone())
 
 
 class _Temperatureless:
@@ -616,58 +716,112 @@ def test_proposals_and_policies_without_log_prob_are_rejected():
         ImportanceSoftValue(DoubleWellQ(), object())
     td = TensorDict({"observation": torch.zeros(4, 1, dtype=F64)}, [4])
     with pytest.raises(ValueError, match="proposal.*no log-probabilities"):
-        ImportanceSoftValue(DoubleWellQ(), _DensityLost(action_spec=spec))(td)
+        ImportanceSoftValue(DoubleWellQ(), _DensityLost(action_spec=spec), alpha=1.0)(td)
     with pytest.raises(ValueError, match="policy.*log-probabilit"):
         PolicySoftValue(DoubleWellQ(), _NoDensity(action_spec=spec))
     with pytest.raises(ValueError, match="policy.*no log-probabilities"):
-        PolicySoftValue(DoubleWellQ(), _DensityLost(action_spec=spec))(td.clone())
-    with pytest.raises(ValueError, match="alpha=None"):
-        PolicySoftValue(DoubleWellQ(), _Temperatureless())
+        PolicySoftValue(DoubleWellQ(), _DensityLost(action_spec=spec), alpha=1.0)(td.clone())
+    # A policy without a temperature and no alpha: the estimator has no temperature when used alone.
+    with pytest.raises(RuntimeError, match="PolicySoftValue has no temperature: pass alpha="):
+        PolicySoftValue(DoubleWellQ(), _Temperatureless())(td.clone())
+    assert PolicySoftValue(DoubleWellQ(), _Temperatureless(), alpha=1.0)(td.clone())["soft_value"].shape == (4, 1)
 
 
-# -- composition with SoftQLoss ---------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore:No target network updater")
-@pytest.mark.parametrize("kind", ["exact", "uniform", "importance", "policy"])
-def test_estimators_are_transparent_to_vmapped_q_ensembles(kind):
-    # SoftQLoss evaluates the estimator once per target ensemble member, either under torch.vmap
-    # (randomness="same") or in a loop replaying the RNG state: both must give the same targets.
-    from maxent_components.objectives.soft_q import SoftQLoss
+# -- estimate(): explicit Q function, one estimate per ensemble member -------------------------
+ENSEMBLE_KINDS = ["exact", "exact-masked", "uniform", "importance", "policy", "policy-discrete"]
 
+
+def _ensemble_setup(kind):
+    """Three Q networks of one architecture (different weights), a state batch, and a factory
+    ``make(qnet)`` of the estimator reading ``qnet`` (samplers are shared, so draws are equal)."""
     torch.manual_seed(0)
-    spec = Bounded(-1.0, 1.0, shape=(2,))
-    if kind == "exact":
-        qnet = discrete_qvalue_network(3, 4, num_cells=[16])
-        estimator = ExactSoftValue(qnet, alpha=0.3)
+    alpha = 0.3
+    discrete = kind in ("exact", "exact-masked", "policy-discrete")
+    if discrete:
+        nets = [discrete_qvalue_network(3, 4, num_cells=[16]).double() for _ in range(3)]
     else:
-        qnet = continuous_qvalue_network(3, 2, num_cells=[16])
-        estimator = {
-            "uniform": lambda: UniformSoftValue(qnet, action_spec=spec, alpha=0.3, num_samples=8),
-            "importance": lambda: ImportanceSoftValue(qnet, UniformSampler(action_spec=spec), alpha=0.3, num_samples=8),
-            "policy": lambda: PolicySoftValue(qnet, UniformSampler(action_spec=spec), alpha=0.3, num_samples=8),
-        }[kind]()
-    kwargs = dict(num_qvalue_nets=2, action_spec=OneHot(4) if kind == "exact" else None)
-    vmapped = SoftQLoss(qnet, estimator, ensemble_mode="vmap", **kwargs)
-    looped = SoftQLoss(qnet, estimator, ensemble_mode="loop", **kwargs)
-    looped.load_state_dict(vmapped.state_dict())
-    b = 6
-    td = TensorDict(
-        {
-            "observation": torch.randn(b, 3),
-            "action": torch.nn.functional.one_hot(torch.randint(4, (b,)), 4).float() if kind == "exact" else torch.rand(b, 2),
-            "next": {
-                "observation": torch.randn(b, 3),
-                "reward": torch.randn(b, 1),
-                "done": torch.zeros(b, 1, dtype=torch.bool),
-                "terminated": torch.zeros(b, 1, dtype=torch.bool),
-            },
-        },
-        [b],
-    )
-    torch.manual_seed(1)
-    y_vmap, _ = vmapped.target_value(td.clone())
-    torch.manual_seed(1)
-    y_loop, _ = looped.target_value(td.clone())
-    torch.testing.assert_close(y_vmap, y_loop)
+        nets = [continuous_qvalue_network(3, 2, num_cells=[16]).double() for _ in range(3)]
+    obs = torch.randn(2, 5, 3, generator=gen(0), dtype=F64)
+    td = TensorDict({"observation": obs}, batch_size=[2, 5])
+    if kind == "exact-masked":
+        mask = torch.rand(2, 5, 4, generator=gen(1)) < 0.5
+        mask[..., 2] = True
+        td.set("action_mask", mask)
+    spec = box([-1.0, -1.0], [1.0, 1.0])
+    if kind in ("importance", "policy"):
+        gaussian = GaussianSampler(nets[0], action_spec=spec, alpha=alpha, observation_dim=3, num_cells=(8,)).double()
+    make = {
+        "exact": lambda q: ExactSoftValue(q, alpha=alpha),
+        "exact-masked": lambda q: ExactSoftValue(q, alpha=alpha, use_action_mask=True),
+        "uniform": lambda q: UniformSoftValue(q, action_spec=spec, alpha=alpha, num_samples=8),
+        "importance": lambda q: ImportanceSoftValue(
+            q, MixtureSampler([gaussian, UniformSampler(action_spec=spec)], weights=[0.7, 0.3]), alpha=alpha, num_samples=8
+        ),
+        "policy": lambda q: PolicySoftValue(q, gaussian, alpha=alpha, num_samples=8),
+        "policy-discrete": lambda q: PolicySoftValue(
+            q, BoltzmannSampler(nets[0], action_spec=OneHot(4), alpha=alpha), alpha=alpha
+        ),
+    }[kind]
+    return nets, td, alpha, make
+
+
+@pytest.mark.parametrize("stack", ["torch.stack", "from_modules"])
+@pytest.mark.parametrize("mode", ["vmap", "loop"])
+@pytest.mark.parametrize("kind", ENSEMBLE_KINDS)
+def test_estimate_with_a_stacked_ensemble_equals_each_member_alone(kind, mode, stack):
+    # estimate(td, QFunction(qnet, params [N, ...]), α) evaluates every member (one torch.vmap, or
+    # one call per member) on the same samples: member i equals the estimator built on network i
+    # alone, with the same generator seed.
+    nets, td, alpha, make = _ensemble_setup(kind)
+    if stack == "torch.stack":
+        params = torch.stack([TensorDict.from_module(net) for net in nets])
+    else:
+        params = TensorDict.from_modules(*nets)
+    before = td.clone()
+    estimator = make(nets[0])
+    with torch.no_grad():
+        out = estimator.estimate(td, QFunction(nets[0], params, mode=mode), alpha, generator=gen(7))
+        alone = [make(net)(before.clone(), generator=gen(7)) for net in nets]
+    # estimate() writes nothing into its input.
+    assert set(td.keys()) == set(before.keys())
+    for key in before.keys():  # noqa: SIM118 (iterating a TensorDict walks its batch dim)
+        assert torch.equal(td[key], before[key])
+    batch = tuple(td.batch_size)
+    assert out["soft_value"].shape == (3, *batch)
+    for i, reference in enumerate(alone):
+        torch.testing.assert_close(out["soft_value"][i], reference["soft_value"].squeeze(-1), rtol=1e-12, atol=1e-12)
+    if kind == "importance":
+        assert out["ess"].shape == (3, *batch)
+        for i, reference in enumerate(alone):
+            torch.testing.assert_close(out["ess"][i], reference["ess"].squeeze(-1), rtol=1e-12, atol=1e-12)
+    if kind.startswith("policy"):
+        # The policy's entropy does not depend on Q: one per state, not per member.
+        assert out["entropy"].shape == batch
+        torch.testing.assert_close(out["entropy"], alone[0]["entropy"].squeeze(-1), rtol=1e-12, atol=1e-12)
+    # The members are different networks: their estimates differ.
+    assert not torch.allclose(out["soft_value"][0], out["soft_value"][1])
+
+
+@pytest.mark.parametrize("kind", ENSEMBLE_KINDS)
+def test_estimate_of_a_single_network_has_one_member_and_forward_reduces_a_bound_ensemble(kind):
+    nets, td, alpha, make = _ensemble_setup(kind)
+    estimator = make(nets[0])
+    with torch.no_grad():
+        # Under the network's own parameters, or one unstacked parameter set: a member dim of 1.
+        own = estimator.estimate(td, QFunction(nets[1]), alpha, generator=gen(3))["soft_value"]
+        one_set = estimator.estimate(td, QFunction(nets[0], TensorDict.from_module(nets[1])), alpha, generator=gen(3))
+        reference = make(nets[1])(td.clone(), generator=gen(3))["soft_value"].squeeze(-1)
+        assert own.shape == one_set["soft_value"].shape == (1, *td.batch_size)
+        torch.testing.assert_close(own[0], reference, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(one_set["soft_value"][0], reference, rtol=1e-12, atol=1e-12)
+        # Bound to an ensemble (as SoftQLoss binds its target parameters), forward writes the min
+        # over the members of the per-member estimates.
+        params = torch.stack([TensorDict.from_module(net) for net in nets])
+        members = estimator.estimate(td, QFunction(nets[0], params), alpha, generator=gen(4))["soft_value"]
+        bound = make(nets[0]).bind(QFunction(nets[0], params), FixedTemperature(alpha))
+        written = bound(td.clone(), generator=gen(4))["soft_value"]
+    assert written.shape == (*td.batch_size, 1)
+    torch.testing.assert_close(written.squeeze(-1), members.amin(0), rtol=1e-12, atol=1e-12)
 
 
 @HYPOTHESIS
@@ -689,18 +843,18 @@ def test_sampled_estimators_shift_with_q_and_follow_alpha_scaling(seed, shift, a
         v = make(base, alpha)(td.clone(), generator=gen(seed))["soft_value"]
         v_shift = make(shifted, alpha)(td.clone(), generator=gen(seed))["soft_value"]
         torch.testing.assert_close(v_shift, v + shift, atol=1e-9, rtol=1e-9)
-        alpha32 = float(torch.tensor(alpha, dtype=torch.float32))
+        # A fixed temperature computes with the exact Python float α.
         v_unit = make(scaled, 1.0)(td.clone(), generator=gen(seed))["soft_value"]
-        torch.testing.assert_close(v, alpha32 * v_unit, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(v, alpha * v_unit, atol=1e-6, rtol=1e-6)
 
 
 def test_unbatched_state():
     spec = box([-1.0], [1.0])
     td = TensorDict({"observation": torch.tensor([0.5], dtype=F64)}, [])
     for estimator in (
-        UniformSoftValue(DoubleWellQ(), action_spec=spec, num_samples=3),
-        ImportanceSoftValue(DoubleWellQ(), UniformSampler(action_spec=spec), num_samples=3),
+        UniformSoftValue(DoubleWellQ(), action_spec=spec, alpha=1.0, num_samples=3),
+        ImportanceSoftValue(DoubleWellQ(), UniformSampler(action_spec=spec), alpha=1.0, num_samples=3),
         PolicySoftValue(DoubleWellQ(), UniformSampler(action_spec=spec), alpha=1.0, num_samples=3),
-        ExactSoftValue(action_value_net(lambda s: torch.cat([s, -s], -1))),
+        ExactSoftValue(action_value_net(lambda s: torch.cat([s, -s], -1)), alpha=1.0),
     ):
         assert estimator(td.clone(), generator=gen(0))["soft_value"].shape == (1,)

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maxent_components.checks import set_data_checks
 from maxent_components.functional import (
     langevin_proposal_log_prob,
     langevin_step,
@@ -52,10 +53,13 @@ def test_squared_distances_zero_diagonal_and_shape_errors():
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
 def test_rbf_kernel_rejects_bad_bandwidth(bad):
+    # A Python float is an argument: always checked.
     with pytest.raises(ValueError, match="bandwidth"):
         rbf_kernel(torch.zeros(2, 1), torch.zeros(2, 1), bad)
-    with pytest.raises(ValueError, match="bandwidth"):
+    # A tensor is data: checked only under the data-check switch (reading it syncs the host).
+    with set_data_checks(True), pytest.raises(ValueError, match="bandwidth"):
         rbf_kernel(torch.zeros(2, 1), torch.zeros(2, 1), torch.tensor([bad]))
+    rbf_kernel(torch.zeros(2, 1), torch.zeros(2, 1), torch.tensor([bad]))  # no check, no error
 
 
 # -- median bandwidth --------------------------------------------------------------------------------
@@ -102,8 +106,12 @@ def test_bandwidth_errors_name_the_argument():
         median_bandwidth(d2, formula="pyro", num_particles=3)
     with pytest.raises(ValueError, match="min_bandwidth"):
         median_bandwidth(d2, formula="paper", num_particles=3, min_bandwidth=0.0)
-    with pytest.raises(ValueError, match="sq_dists"):
+    with set_data_checks(True), pytest.raises(ValueError, match="sq_dists contains NaN"):
         median_bandwidth(torch.full((3, 3), float("nan")), formula="paper", num_particles=3)
+    with set_data_checks(True), pytest.raises(ValueError, match="sq_dists contains Inf"):
+        median_bandwidth(torch.full((3, 3), float("inf")), formula="paper", num_particles=3)
+    # Without the switch the values are not read: no error.
+    median_bandwidth(torch.full((3, 3), float("nan")), formula="paper", num_particles=3)
 
 
 # -- SVGD direction ----------------------------------------------------------------------------------
@@ -151,8 +159,12 @@ def test_direction_repels_particles():
 
 
 def test_direction_rejects_nonfinite_scores():
-    with pytest.raises(ValueError, match="scores"):
-        svgd_direction(torch.zeros(2, 1), torch.tensor([[float("nan")], [0.0]]), torch.zeros(2, 1), 1.0)
+    scores = torch.tensor([[float("nan")], [0.0]])
+    with set_data_checks(True), pytest.raises(ValueError, match="scores contains NaN"):
+        svgd_direction(torch.zeros(2, 1), scores, torch.zeros(2, 1), 1.0)
+    with set_data_checks(True), pytest.raises(ValueError, match="scores contains Inf"):
+        svgd_direction(torch.zeros(2, 1), torch.tensor([[float("inf")], [0.0]]), torch.zeros(2, 1), 1.0)
+    svgd_direction(torch.zeros(2, 1), scores, torch.zeros(2, 1), 1.0)  # unchecked without the switch
 
 
 # -- the tanh map onto the box -------------------------------------------------------------------------

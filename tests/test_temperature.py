@@ -89,6 +89,42 @@ def test_annealed_temperature_is_log_linear_and_saved():
         AnnealedTemperature(alpha_init=1.0, alpha_final=0.1, num_steps=0)
 
 
+def test_value_is_an_exact_float_when_constant_and_a_detached_tensor_otherwise():
+    fixed = FixedTemperature(0.3)
+    # The exact Python float, not the float32 buffer (no device read, exact algebra).
+    assert type(fixed.value()) is float and fixed.value() == 0.3
+    assert fixed().item() != 0.3 and fixed().item() == pytest.approx(0.3)
+    restored = FixedTemperature(1.0)
+    restored.load_state_dict(fixed.state_dict())
+    assert type(restored.value()) is float and restored.value() == pytest.approx(0.3, rel=1e-7)
+    assert FixedTemperature(0.0).value() == 0.0
+
+    auto = AutoTemperature(target_entropy=0.0, alpha_init=0.7, max_alpha=2.0)
+    value = auto.value()
+    assert isinstance(value, torch.Tensor) and not value.requires_grad
+    assert value.item() == pytest.approx(0.7)
+    with torch.no_grad():
+        auto.log_alpha.fill_(math.log(5.0))
+    assert auto.value().item() == pytest.approx(2.0)  # clamped, as forward()
+    assert auto.alpha.item() == pytest.approx(2.0) and not auto.alpha.requires_grad
+
+    annealed = AnnealedTemperature(alpha_init=1.0, alpha_final=0.01, num_steps=2)
+    assert isinstance(annealed.value(), torch.Tensor) and annealed.value().item() == pytest.approx(1.0)
+    annealed.step()
+    assert annealed.value().item() == pytest.approx(0.1, rel=1e-5)
+
+
+def test_only_the_auto_temperature_is_learned():
+    assert AutoTemperature(target_entropy=0.0).learned is True
+    assert FixedTemperature(0.5).learned is False
+    assert AnnealedTemperature(alpha_init=1.0, alpha_final=0.1, num_steps=3).learned is False
+    # An unlearned temperature has no loss terms; a learned one has loss_alpha.
+    entropy = torch.tensor([0.2, 0.4])
+    assert FixedTemperature(0.5).loss(entropy).is_empty()
+    assert AnnealedTemperature(alpha_init=1.0, alpha_final=0.1, num_steps=3).loss(entropy).is_empty()
+    assert set(AutoTemperature(target_entropy=0.0).loss(entropy).keys()) == {"loss_alpha"}
+
+
 def test_as_temperature():
     fixed = as_temperature(0.25)
     assert isinstance(fixed, FixedTemperature) and fixed().item() == 0.25

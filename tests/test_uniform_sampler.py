@@ -13,11 +13,13 @@ from torchrl.data import Bounded, Categorical, Composite, OneHot, Unbounded
 from torchrl.envs import GymEnv
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.modules.qvalue import continuous_qvalue_network
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.samplers.boltzmann import BoltzmannSampler
 from maxent_components.samplers.gaussian import GaussianSampler
 from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
+from maxent_components.temperature import FixedTemperature
 
 torch.set_num_threads(1)
 
@@ -155,9 +157,14 @@ def test_mixture_with_gaussian_component_integrates_to_one_and_owns_nothing():
     spec = Bounded(-1.0, 1.0, shape=(1,))
     qnet = continuous_qvalue_network(2, 1, num_cells=[8])
     gaussian = GaussianSampler(qnet, action_spec=spec, alpha=0.3, observation_dim=2, num_cells=(8,))
-    mixture = MixtureSampler([gaussian, UniformSampler(action_spec=spec)], weights=[0.7, 0.3])
+    uniform = UniformSampler(action_spec=spec)
+    mixture = MixtureSampler([gaussian, uniform], weights=[0.7, 0.3])
     assert list(mixture.parameters()) == [] and mixture.state_dict() == {}
-    assert mixture.temperature is gaussian.temperature
+    # Neither the mixture nor the uniform component has a temperature of its own; the Gaussian
+    # keeps its own, and it is reached through subsamplers() (which a loss binds).
+    assert mixture.temperature is None and uniform.temperature is None
+    assert gaussian.temperature.value() == 0.3
+    assert mixture.subsamplers() == (gaussian, uniform)
     x = torch.linspace(-1, 1, 40001)[1:-1]
     for s in torch.randn(3, 2, generator=gen(3)):
         td = TensorDict({"observation": s.expand(x.shape[0], 2)}, [x.shape[0]])
@@ -167,6 +174,12 @@ def test_mixture_with_gaussian_component_integrates_to_one_and_owns_nothing():
     actions, log_prob = mixture.sample(td, 5, generator=gen(5))
     assert actions.shape == (5, 6, 1) and bool((actions.abs() <= 1).all())
     torch.testing.assert_close(log_prob, mixture.log_prob(td, actions))
+    # Binding the mixture (what a loss does) binds its components to the same Q and temperature.
+    other_q, temperature = QFunction(continuous_qvalue_network(2, 1, num_cells=[8])), FixedTemperature(0.5)
+    mixture.bind(other_q, temperature)
+    assert gaussian.qvalue is other_q and gaussian.temperature is temperature
+    assert uniform.qvalue is other_q and uniform.temperature is temperature
+    assert list(mixture.parameters()) == []
 
 
 def test_mixture_rejects_bad_components_and_weights():

@@ -178,15 +178,13 @@ class QFunction:
         inputs = inputs.expand(num, *inputs.batch_size)
         inputs.set(action_key, actions)
         q = self.evaluate(inputs, value_key)
-        expected = (num, *batch)
-        if tuple(q.shape[1:]) == (*expected, 1):
-            return q.squeeze(-1)
+        expected = (num, *batch, 1)
         if tuple(q.shape[1:]) != expected:
             raise ValueError(
                 f"the Q network wrote {value_key!r} of shape {tuple(q.shape[1:])}; expected "
-                f"{[*expected, 1]} (one Q-value per state-action pair)."
+                f"{list(expected)} (one Q-value per state-action pair, [*, 1] as TorchRL's ValueOperator)."
             )
-        return q
+        return q.squeeze(-1)
 
     def __repr__(self) -> str:
         own = "own parameters" if self.params is None else f"{self.num_members} member(s)"

@@ -1,9 +1,12 @@
-"""Losses and temperatures. Algorithms are compositions of these with estimators and samplers:
+"""Losses and temperatures. Algorithms are compositions of one loss with an estimator and an actor:
 
-- soft Q-learning (SQL): ``SoftQLoss(qnet, UniformSoftValue(qnet, ...))`` + ``SVGDSampler``;
-- SAC: ``SoftQLoss(qnet, PolicySoftValue(qnet, GaussianSampler(...)))`` + ``AutoTemperature``;
-- soft DQN: ``SoftQLoss(qnet, ExactSoftValue(qnet))`` + ``BoltzmannSampler``;
-- discrete SAC: ``SoftQLoss(qnet, PolicySoftValue(qnet, CategoricalSampler(...)))``.
+- soft Q-learning (SQL): ``SoftQLoss(qnet, UniformSoftValue(action_spec=...), actor=SVGDSampler(...), alpha=1.0)``;
+- SAC: ``SoftQLoss(qnet, PolicySoftValue(), actor=GaussianSampler(...), alpha=AutoTemperature(-dim_A), num_qvalue_nets=2)``;
+- soft DQN: ``SoftQLoss(qnet, ExactSoftValue(), actor=BoltzmannSampler(action_spec=...), alpha=0.01)``;
+- discrete SAC: ``SoftQLoss(qnet, PolicySoftValue(), actor=CategoricalSampler(...), alpha=AutoTemperature(...))``.
+
+The loss owns the Q ensemble, its targets, the actor and the temperature; the parts are built
+without a Q network and without ``α``.
 """
 
 from maxent_components.objectives.soft_q import SoftQLoss

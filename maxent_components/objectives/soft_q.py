@@ -259,6 +259,11 @@ class SoftQLoss(LossModule):
         a device move or a target update is always seen)."""
         return QFunction(self.qvalue_network, getattr(self, params_name), detach=detach, mode=self.ensemble_mode)
 
+    def qfunction(self, *, target: bool = False) -> QFunction:
+        """The online (or target) Q ensemble as a :class:`QFunction`, detached: for plots and diagnostics."""
+        name = "target_qvalue_network_params" if target else "qvalue_network_params"
+        return self._qfunction(name, detach=True)
+
     @property
     def _discrete(self) -> bool:
         """Whether the Q network is discrete: it does not read the action."""

@@ -141,5 +141,5 @@ class ExactSoftValue(SoftValueEstimator):
         if data_checks():
             # Excluded actions may carry anything (TorchRL fills them with -inf).
             shown = q if mask is None else q.masked_fill(~mask, 0.0)
-            check_finite(f"qvalue_network output {keys.action_value!r}", shown)
+            check_finite(f"Q-values {keys.action_value!r}", shown)
         return {"soft_value": soft_value(q, alpha, dim=-1, mask=mask)}

@@ -9,7 +9,7 @@ from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
 from torch import Tensor
 
-from maxent_components.checks import check_positive_int
+from maxent_components.checks import check_finite, check_positive_int, data_checks
 from maxent_components.functional import (
     effective_sample_size,
     importance_log_weights,
@@ -160,6 +160,8 @@ class ImportanceSoftValue(SoftValueEstimator):
         q = qvalue.state_action_values(
             tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
         )  # [N, K, *B]
+        if data_checks():
+            check_finite(f"Q-values {keys.state_action_value!r}", q)
         value = importance_sampled_soft_value(q, log_q, alpha, dim=1)
         ess = effective_sample_size(importance_log_weights(q.detach(), log_q, alpha), 1)
         return {"soft_value": value, "ess": ess}

@@ -187,7 +187,7 @@ class PolicySoftValue(SoftValueEstimator):
             # Actions the policy never takes (masked) may have any Q-value, -inf included.
             q = q.masked_fill(log_probs == -torch.inf, 0.0)
             if data_checks():
-                check_finite(f"qvalue_network output {keys.action_value!r}", q)
+                check_finite(f"Q-values {keys.action_value!r}", q)
             value = expected_soft_value(q, log_probs, alpha)
             return {"soft_value": value, "entropy": entropy(log_probs).detach()}
         actions, log_pi = self._draw(
@@ -197,6 +197,8 @@ class PolicySoftValue(SoftValueEstimator):
         q = qvalue.state_action_values(
             tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
         )  # [N, K, *B]
+        if data_checks():
+            check_finite(f"Q-values {keys.state_action_value!r}", q)
         value = (q - alpha * log_pi).mean(1)
         return {"soft_value": value, "entropy": -log_pi.detach().mean(0)}
 
