@@ -21,7 +21,10 @@ from maxent_components.modules.qfunction import QFunction
 from maxent_components.modules.qvalue import discrete_qvalue_network
 from maxent_components.objectives import SoftQLoss
 from maxent_components.samplers.boltzmann import BoltzmannSampler
-from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network
+from maxent_components.samplers.categorical import (
+    CategoricalSampler,
+    categorical_policy_network,
+)
 from maxent_components.soft_value import ExactSoftValue, PolicySoftValue
 from maxent_components.temperature import AutoTemperature, FixedTemperature
 
@@ -30,13 +33,7 @@ Q_TABLE = torch.tensor(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny problems run fastest on one thread; the machine is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tabular_network(table: torch.Tensor, out_key: str, in_key: str = "observation") -> TensorDictModule:

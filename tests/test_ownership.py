@@ -45,12 +45,7 @@ DISCRETE = OneHot(NUM_ACTIONS)
 BOX = Bounded(-1.0, 1.0, shape=(ACT,))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def batch(discrete: bool, n: int = 8) -> TensorDict:

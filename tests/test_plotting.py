@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import matplotlib.image as matplotlib_image  # noqa: E402  (the "plot" extra is part of the dev install)
 import numpy as np
 import pytest
 import torch
@@ -20,8 +21,6 @@ from maxent_components.plotting import (
     q_grid,
 )
 from maxent_components.samplers.base import PolicySampler
-
-import matplotlib.image as matplotlib_image  # noqa: E402  (the "plot" extra is part of the dev install)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ACTION_SPEC = Bounded(low=-torch.ones(2), high=torch.ones(2), shape=(2,))

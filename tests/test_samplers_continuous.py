@@ -41,14 +41,7 @@ from maxent_components.samplers.uniform import UniformSampler
 from maxent_components.soft_value import PolicySoftValue, UniformSoftValue
 from maxent_components.temperature import AutoTemperature
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tests run beside others on shared cores; oversubscribed threads only add contention.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- exact targets --------------------------------------------------------------------------------

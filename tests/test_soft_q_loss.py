@@ -17,20 +17,21 @@ from torchrl.objectives import HardUpdate, SoftUpdate, ValueEstimators
 from maxent_components.checks import set_data_checks
 from maxent_components.objectives.soft_q import SoftQLoss
 from maxent_components.samplers.boltzmann import BoltzmannSampler
-from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network
-from maxent_components.soft_value import ExactSoftValue, PolicySoftValue, UniformSoftValue
+from maxent_components.samplers.categorical import (
+    CategoricalSampler,
+    categorical_policy_network,
+)
+from maxent_components.soft_value import (
+    ExactSoftValue,
+    PolicySoftValue,
+    UniformSoftValue,
+)
 from maxent_components.tabular import soft_q_iteration
 
 S, A = 3, 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny problems run fastest on one thread; the machine is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tabular_q(table: torch.Tensor, *, obs_key="observation", out_key="action_value") -> TensorDictModule:

@@ -28,9 +28,15 @@ from torchrl.data import Bounded, Categorical, MultiOneHot, OneHot, Unbounded
 
 from maxent_components.checks import set_data_checks
 from maxent_components.modules.qfunction import QFunction
-from maxent_components.modules.qvalue import continuous_qvalue_network, discrete_qvalue_network
+from maxent_components.modules.qvalue import (
+    continuous_qvalue_network,
+    discrete_qvalue_network,
+)
 from maxent_components.samplers.boltzmann import BoltzmannSampler
-from maxent_components.samplers.categorical import CategoricalSampler, categorical_policy_network
+from maxent_components.samplers.categorical import (
+    CategoricalSampler,
+    categorical_policy_network,
+)
 from maxent_components.samplers.gaussian import GaussianSampler
 from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
 from maxent_components.soft_value import (
@@ -39,7 +45,11 @@ from maxent_components.soft_value import (
     PolicySoftValue,
     UniformSoftValue,
 )
-from maxent_components.temperature import AnnealedTemperature, AutoTemperature, FixedTemperature
+from maxent_components.temperature import (
+    AnnealedTemperature,
+    AutoTemperature,
+    FixedTemperature,
+)
 
 torch.set_num_threads(1)
 

@@ -38,7 +38,7 @@ from torch import Tensor
 from maxent_components.checks import check_choice
 from maxent_components.modules.params import swapped_parameters
 
-__all__ = ["QFunction"]
+__all__ = ["QFunction", "ReadsQ"]
 
 
 class QFunction:
@@ -189,3 +189,39 @@ class QFunction:
     def __repr__(self) -> str:
         own = "own parameters" if self.params is None else f"{self.num_members} member(s)"
         return f"QFunction({type(self.network).__name__}, {own}, detach={self.detach}, mode={self.mode!r})"
+
+
+class ReadsQ:
+    """What the estimators and samplers share: a Q function and a temperature they read, never own.
+
+    Both are set at construction (standalone use) or by a loss's ``bind``; using a component
+    without them raises a ``RuntimeError`` saying how to provide them.
+    """
+
+    # Set by the subclasses' constructors (instance attributes: a class attribute would shadow an
+    # nn.Module's registered ``temperature`` submodule).
+    qvalue: QFunction | None
+
+    @property
+    def qvalue_network(self):
+        """The Q network this component reads (``None`` until built with one or bound by a loss)."""
+        return None if self.qvalue is None else self.qvalue.network
+
+    def _q(self, qvalue: QFunction | None = None) -> QFunction:
+        if qvalue is not None:
+            return qvalue
+        if self.qvalue is None:
+            name = type(self).__name__
+            raise RuntimeError(
+                f"{name} has no Q network: build it with one ({name}(qvalue_network, ...)) or put it "
+                f"in a SoftQLoss, which binds its own."
+            )
+        return self.qvalue
+
+    def _temperature(self):
+        if self.temperature is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no temperature: pass alpha=... or put it in a "
+                f"SoftQLoss(..., alpha=...), which binds its own."
+            )
+        return self.temperature

@@ -31,13 +31,13 @@ from tensordict.utils import NestedKey
 from torch import Tensor
 
 from maxent_components.checks import check_positive_int
-from maxent_components.modules.qfunction import QFunction
+from maxent_components.modules.qfunction import QFunction, ReadsQ
 from maxent_components.temperature import Temperature, as_temperature
 
 __all__ = ["PolicySampler", "check_positive_int"]
 
 
-class PolicySampler(TensorDictModuleBase):
+class PolicySampler(ReadsQ, TensorDictModuleBase):
     """Base of the policy samplers: keys, the referenced Q and temperature, ``forward`` from ``sample``.
 
     Subclasses implement :meth:`sample` (and :meth:`loss` when amortized). Keys are configurable
@@ -82,11 +82,6 @@ class PolicySampler(TensorDictModuleBase):
         self._refresh_keys()
 
     # -- what the sampler reads -----------------------------------------------------------------
-    @property
-    def qvalue_network(self):
-        """The Q network this sampler reads (``None`` until built with one or bound by a loss)."""
-        return None if self.qvalue is None else self.qvalue.network
-
     def bind(self, qvalue: QFunction, temperature: Temperature | None) -> PolicySampler:
         """Read ``qvalue`` and ``temperature`` from now on; so do the samplers this one draws from.
 
@@ -105,24 +100,6 @@ class PolicySampler(TensorDictModuleBase):
     def subsamplers(self) -> tuple[PolicySampler, ...]:
         """The samplers this one draws from (a warm start, mixture components); none by default."""
         return ()
-
-    def _q(self, qvalue: QFunction | None = None) -> QFunction:
-        if qvalue is not None:
-            return qvalue
-        if self.qvalue is None:
-            raise RuntimeError(
-                f"{type(self).__name__} has no Q network: build it with one "
-                f"({type(self).__name__}(qvalue_network, ...)) or put it in a SoftQLoss, which binds its own."
-            )
-        return self.qvalue
-
-    def _temperature(self) -> Temperature:
-        if self.temperature is None:
-            raise RuntimeError(
-                f"{type(self).__name__} has no temperature: pass alpha=... or put it in a "
-                f"SoftQLoss(..., alpha=...), which binds its own."
-            )
-        return self.temperature
 
     @property
     def alpha(self) -> Tensor:

@@ -28,13 +28,13 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from maxent_components.checks import check_choice, check_finite, data_checks
 from maxent_components.functional import check_alpha
-from maxent_components.modules.qfunction import QFunction
+from maxent_components.modules.qfunction import QFunction, ReadsQ
 from maxent_components.temperature import FixedTemperature, Temperature, as_temperature
 
 __all__ = ["SoftValueEstimator"]
 
 
-class SoftValueEstimator(TensorDictModuleBase):
+class SoftValueEstimator(ReadsQ, TensorDictModuleBase):
     """Base of the soft-value estimators.
 
     Subclasses declare their keys in a nested ``_AcceptedKeys`` dataclass (every one has at least
@@ -89,14 +89,27 @@ class SoftValueEstimator(TensorDictModuleBase):
         self._refresh_keys()
 
     # -- what the estimator reads -----------------------------------------------------------------
-    @property
-    def qvalue_network(self):
-        """The Q network this estimator reads (``None`` until built with one or bound by a loss)."""
-        return None if self.qvalue is None else self.qvalue.network
+    #: the attribute holding the sampler the estimator draws from (``"policy"``, ``"proposal"``)
+    sampler_slot: str | None = None
 
     def samplers(self) -> tuple:
-        """The samplers this estimator draws from (a policy or a proposal); none by default."""
-        return ()
+        """The samplers this estimator draws from (its policy or proposal); none by default."""
+        sampler = None if self.sampler_slot is None else getattr(self, self.sampler_slot)
+        return () if sampler is None else (sampler,)
+
+    def _set_sampler(self, sampler) -> None:
+        """Validate ``sampler`` (:meth:`_check_sampler`) and reference it in :attr:`sampler_slot`."""
+        if not callable(getattr(sampler, "sample", None)):
+            raise TypeError(
+                f"{self.sampler_slot} must be a sampler with sample(tensordict, num_samples, generator=...), "
+                f"got {type(sampler).__name__}."
+            )
+        self._check_sampler(sampler)
+        # Referenced, not owned: the sampler (often the actor) is trained by its own loss.
+        self.__dict__[self.sampler_slot] = sampler
+
+    def _check_sampler(self, sampler) -> None:
+        """Raise if ``sampler`` cannot serve this estimator (nothing to check by default)."""
 
     def bind(
         self,
@@ -108,32 +121,35 @@ class SoftValueEstimator(TensorDictModuleBase):
     ) -> SoftValueEstimator:
         """Read ``qvalue`` and ``temperature`` from now on; reduce members with ``reduction`` in ``forward``.
 
-        Called by :class:`~maxent_components.objectives.SoftQLoss` at construction. Estimators that
-        draw from a policy or proposal given as ``None`` use ``actor``.
+        Called by :class:`~maxent_components.objectives.SoftQLoss` at construction. An estimator
+        whose policy or proposal was left out draws from ``actor``.
         """
         if not isinstance(qvalue, QFunction):
             raise TypeError(f"qvalue must be a QFunction, got {type(qvalue).__name__}.")
+        slot = self.sampler_slot
+        if slot is not None and getattr(self, slot) is None:
+            if actor is None:
+                name = type(self).__name__
+                raise ValueError(
+                    f"{name} has no {slot}: give it one ({name}({slot}=...)) or give the loss an actor, "
+                    f"which is then the {slot}."
+                )
+            self._set_sampler(actor)
         self.__dict__["qvalue"] = qvalue
         if temperature is not None:
             self.__dict__["temperature"] = temperature
         self._reduction = check_choice("reduction", reduction, ("min", "mean"))
         return self
 
-    def _q(self) -> QFunction:
-        if self.qvalue is None:
+    def _drawn_from(self):
+        """The sampler of :attr:`sampler_slot`, or a ``RuntimeError`` when there is none yet."""
+        sampler = getattr(self, self.sampler_slot)
+        if sampler is None:
             raise RuntimeError(
-                f"{type(self).__name__} has no Q network: build it with one "
-                f"({type(self).__name__}(qvalue_network, ...)) or put it in a SoftQLoss, which binds its own."
+                f"{type(self).__name__} has no {self.sampler_slot}: pass {self.sampler_slot}=... or put it "
+                f"in a SoftQLoss with an actor."
             )
-        return self.qvalue
-
-    def _temperature(self) -> Temperature:
-        if self.temperature is None:
-            raise RuntimeError(
-                f"{type(self).__name__} has no temperature: pass alpha=... or put it in a "
-                f"SoftQLoss(..., alpha=...), which binds its own."
-            )
-        return self.temperature
+        return sampler
 
     # -- keys ---------------------------------------------------------------------------------
     @property

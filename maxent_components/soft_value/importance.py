@@ -108,34 +108,16 @@ class ImportanceSoftValue(SoftValueEstimator):
         self.num_samples = check_positive_int("num_samples", num_samples)
         self.__dict__["proposal"] = None
         if proposal is not None:
-            self._set_proposal(proposal)
+            self._set_sampler(proposal)
 
-    def _set_proposal(self, proposal) -> None:
-        if not callable(getattr(proposal, "sample", None)):
-            raise TypeError(
-                f"proposal must be a sampler with sample(tensordict, num_samples, generator=...), "
-                f"got {type(proposal).__name__}."
-            )
+    sampler_slot = "proposal"
+
+    def _check_sampler(self, proposal) -> None:
         if not getattr(proposal, "has_log_prob", True):
             raise ValueError(
                 f"proposal ({type(proposal).__name__}) has no tractable log-probability; importance "
                 f"sampling needs log q(a|s). Use a GaussianSampler, UniformSampler or MixtureSampler."
             )
-        # Referenced, not owned: the proposal (often the policy) is trained elsewhere.
-        self.__dict__["proposal"] = proposal
-
-    def samplers(self) -> tuple:
-        return () if self.proposal is None else (self.proposal,)
-
-    def bind(self, qvalue, temperature, *, actor=None, reduction="min") -> ImportanceSoftValue:
-        if self.proposal is None:
-            if actor is None:
-                raise ValueError(
-                    "ImportanceSoftValue has no proposal: give it one (ImportanceSoftValue(proposal=...)) "
-                    "or give the loss an actor with a tractable density, which is then the proposal."
-                )
-            self._set_proposal(actor)
-        return super().bind(qvalue, temperature, actor=actor, reduction=reduction)
 
     def _refresh_keys(self) -> None:
         super()._refresh_keys()
@@ -149,11 +131,9 @@ class ImportanceSoftValue(SoftValueEstimator):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        if self.proposal is None:
-            raise RuntimeError("ImportanceSoftValue has no proposal: pass proposal=... or put it in a SoftQLoss.")
         keys = self.tensor_keys
         actions, log_q = self._draw(
-            self.proposal, "proposal", tensordict, self.num_samples, generator,
+            self._drawn_from(), "proposal", tensordict, self.num_samples, generator,
             needed_for="importance sampling needs log q(a|s)",
         )
         actions, log_q = actions.detach(), log_q.detach()

@@ -115,14 +115,11 @@ class PolicySoftValue(SoftValueEstimator):
         self.__dict__["policy"] = None
         self.discrete = None
         if policy is not None:
-            self._set_policy(policy)
+            self._set_sampler(policy)
 
-    def _set_policy(self, policy) -> None:
-        if not callable(getattr(policy, "sample", None)):
-            raise TypeError(
-                f"policy must be a sampler with sample(tensordict, num_samples, generator=...), "
-                f"got {type(policy).__name__}."
-            )
+    sampler_slot = "policy"
+
+    def _check_sampler(self, policy) -> None:
         discrete = _is_discrete(policy)
         if discrete and not callable(getattr(policy, "log_probs", None)):
             raise ValueError(
@@ -134,22 +131,7 @@ class PolicySoftValue(SoftValueEstimator):
                 f"policy ({type(policy).__name__}) has no tractable log-probability; the policy "
                 f"soft value needs log π(a|s) (use a GaussianSampler or CategoricalSampler)."
             )
-        # Referenced, not owned: the policy is trained by its own loss.
-        self.__dict__["policy"] = policy
         self.discrete = discrete
-
-    def samplers(self) -> tuple:
-        return () if self.policy is None else (self.policy,)
-
-    def bind(self, qvalue, temperature, *, actor=None, reduction="min") -> PolicySoftValue:
-        if self.policy is None:
-            if actor is None:
-                raise ValueError(
-                    "PolicySoftValue has no policy: give it one (PolicySoftValue(policy=...)) or give "
-                    "the loss an actor, which is then the policy."
-                )
-            self._set_policy(actor)
-        return super().bind(qvalue, temperature, actor=actor, reduction=reduction)
 
     def _temperature(self) -> Temperature:
         if self.temperature is None and isinstance(getattr(self.policy, "temperature", None), Temperature):
@@ -160,11 +142,6 @@ class PolicySoftValue(SoftValueEstimator):
         super()._refresh_keys()
         self.out_keys = [*self.out_keys, self.tensor_keys.entropy]
 
-    def _policy(self):
-        if self.policy is None:
-            raise RuntimeError("PolicySoftValue has no policy: pass policy=... or put it in a SoftQLoss with an actor.")
-        return self.policy
-
     def estimate(
         self,
         tensordict: TensorDictBase,
@@ -173,7 +150,7 @@ class PolicySoftValue(SoftValueEstimator):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        policy = self._policy()
+        policy = self._drawn_from()
         keys = self.tensor_keys
         if self.discrete:
             q = qvalue.action_values(tensordict, value_key=keys.action_value)  # [N, *B, |A|]
