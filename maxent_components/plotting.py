@@ -17,7 +17,7 @@ import csv
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "plot_q_contours",
     "plot_multigoal_trajectories",
     "plot_learning_curve",
+    "plot_gridworld_solutions",
 ]
 
 #: The states of the paper's figure: left of the origin, the origin, and between two goals.
@@ -268,46 +269,42 @@ def plot_multigoal_trajectories(
 
 
 def plot_learning_curve(
-    metrics_csv: str | os.PathLike,
+    history: Sequence[Mapping[str, Any]],
     *,
     keys: Sequence[str],
     path: str | os.PathLike,
-    x_key: str = "env_steps",
+    x_key: str = "step",
     title: str | None = None,
 ) -> Path:
-    """Plot columns of a ``metrics.csv`` against ``x_key``, one panel per key.
+    """Plot metrics of a run's evaluation history (``summary["history"]``) against ``x_key``, one panel per key.
 
-    Empty cells (a metric not logged at that row) are skipped, so training and evaluation metrics
-    logged at different rows can share one file.
+    Rows without a key (a metric not measured at that step) are skipped.
 
     Raises:
-        ValueError: if the file has no rows, or a key (or ``x_key``) is not a column; the message
-            lists the columns found.
+        ValueError: if the history is empty, or a key (or ``x_key``) is in no row; the message lists
+            the keys found.
     """
-    metrics_csv = Path(metrics_csv)
     if isinstance(keys, str) or len(keys) == 0:
-        raise ValueError(f"keys must be a non-empty sequence of column names, got {keys!r}.")
-    with metrics_csv.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        rows = list(reader)
-    missing = [k for k in [x_key, *keys] if k not in columns]
-    if missing:
-        raise ValueError(f"{metrics_csv} has no column(s) {missing}; columns found: {columns}.")
+        raise ValueError(f"keys must be a non-empty sequence of metric names, got {keys!r}.")
+    rows = list(history)
     if not rows:
-        raise ValueError(f"{metrics_csv} has no rows to plot.")
+        raise ValueError("history has no rows to plot.")
+    found = sorted({k for row in rows for k in row})
+    missing = [k for k in [x_key, *keys] if k not in found]
+    if missing:
+        raise ValueError(f"history has no metric(s) {missing}; metrics found: {found}.")
 
-    def _number(text: str | None) -> float:
+    def _number(value: Any) -> float:
         try:
-            return float(text) if text not in (None, "") else math.nan
-        except ValueError:
+            return float(value) if value is not None else math.nan
+        except (TypeError, ValueError):
             return math.nan
 
-    x = np.array([_number(row[x_key]) for row in rows])
+    x = np.array([_number(row.get(x_key)) for row in rows])
     figure = _new_figure(4.5 * len(keys), 3.4)
     axes = figure.subplots(1, len(keys), squeeze=False)[0]
     for axis, key in zip(axes, keys):
-        y = np.array([_number(row[key]) for row in rows])
+        y = np.array([_number(row.get(key)) for row in rows])
         keep = np.isfinite(x) & np.isfinite(y)
         axis.plot(x[keep], y[keep], "-o", ms=2.5, lw=1.2)
         axis.set_xlabel(x_key)
@@ -315,5 +312,78 @@ def plot_learning_curve(
         axis.grid(True, alpha=0.3)
     if title:
         figure.suptitle(title)
+    figure.tight_layout()
+    return _save_atomically(figure, path)
+
+
+def plot_gridworld_solutions(
+    world,
+    solutions: Mapping[float, Any],
+    *,
+    path: str | os.PathLike,
+    start: int | None = None,
+    gaps: Mapping[float, float] | None = None,
+    title: str | None = "Soft Q-iteration: V* and the mean move of π* = exp((Q* − V*)/α)",
+) -> Path:
+    """Draw exact grid-world solutions, one panel per temperature: ``V`` as a heatmap, ``π`` as arrows.
+
+    Each panel shows ``V(s)`` of one solution (walls blank) and, at every free cell, the policy's
+    mean move ``E_{a∼π(·|s)}[Δ_a] = Σ_a π(a|s) Δ_a`` (``Δ_a`` the ``(row, col)`` offset of move
+    ``a``): a long arrow where ``π`` is nearly deterministic, a short one where the temperature
+    spreads it over opposite moves. Side by side the panels show how ``α`` trades value for entropy.
+
+    Args:
+        world: a :class:`~maxent_components.tabular.GridWorld`.
+        solutions: ``{α: solution}``, each with ``v`` ``[S]`` and ``log_policy`` ``[S, 4]`` (e.g. a
+            :class:`~maxent_components.tabular.SoftQIterationResult`), drawn in the mapping's order.
+
+    Keyword Args:
+        path: where to write the PNG.
+        start: the start state, marked ``S`` (the goal is marked ``G``).
+        gaps: ``{α: ‖V_α − V_0‖_∞}`` shown in the panel titles.
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    from maxent_components.tabular import GRID_MOVES
+
+    if not solutions:
+        raise ValueError("solutions must hold at least one {alpha: solution} entry.")
+    for alpha, solution in solutions.items():
+        v, log_policy = getattr(solution, "v", None), getattr(solution, "log_policy", None)
+        if not (isinstance(v, torch.Tensor) and isinstance(log_policy, torch.Tensor)) or (
+            tuple(v.shape) != (world.num_states,) or tuple(log_policy.shape) != (world.num_states, len(GRID_MOVES))
+        ):
+            raise ValueError(
+                f"solutions[{alpha}] must have v [{world.num_states}] and log_policy [{world.num_states}, "
+                f"{len(GRID_MOVES)}] tensors for this {world.height}x{world.width} grid."
+            )
+    columns = min(len(solutions), 3)
+    rows = math.ceil(len(solutions) / columns)
+    figure = _new_figure(4.6 * columns, 0.7 * world.height * rows + 1.4 * rows)
+    moves = torch.tensor(GRID_MOVES, dtype=torch.float64)
+    shown = world.grid(~(world.wall_mask | world.terminal)).numpy()
+    cols, rows_index = np.meshgrid(np.arange(world.width), np.arange(world.height))
+    marks = [(world.goal, "G")] + ([(world.cell(start), "S")] if start is not None else [])
+    for index, (alpha, solution) in enumerate(solutions.items()):
+        axis = figure.add_subplot(rows, columns, index + 1)
+        values = solution.v.detach().double().cpu().clone()
+        values[world.wall_mask] = math.nan
+        image = axis.imshow(world.grid(values).numpy(), cmap="viridis", origin="upper")
+        figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="V(s)")
+        mean_move = world.grid(solution.log_policy.detach().double().cpu().exp() @ moves).numpy()
+        axis.quiver(
+            cols[shown], rows_index[shown], mean_move[..., 1][shown], mean_move[..., 0][shown],
+            angles="xy", scale_units="xy", scale=1.6, color="white", width=0.012,
+        )
+        for (r, c), label in marks:
+            axis.text(c, r, label, ha="center", va="center", color="red", fontweight="bold")
+        gap = f"   ‖V_α − V_0‖∞ = {gaps[alpha]:.3g}" if gaps is not None and alpha in gaps else ""
+        axis.set_title(f"α = {alpha:g}{gap}", fontsize=10)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     return _save_atomically(figure, path)

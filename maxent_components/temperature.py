@@ -61,6 +61,9 @@ class FixedTemperature(Temperature):
 
     ``α = 0`` is allowed: the soft value then becomes ``max_a Q`` and the Boltzmann policy greedy.
 
+    Args:
+        alpha: the temperature ``α ≥ 0``.
+
     Examples:
         >>> FixedTemperature(0.2)()
         tensor(0.2000)
@@ -94,13 +97,18 @@ class AutoTemperature(Temperature):
     Minimises ``J(α) = E_s[log α · (H(π(·|s)) − H̄)]`` over ``log α`` (Haarnoja et al., 2018,
     "Soft Actor-Critic Algorithms and Applications", eq. 18, written with the entropy
     ``H = −E[log π]``): the gradient lowers ``α`` when the entropy is above the target ``H̄`` and
-    raises it when below. Optimise ``log_alpha`` with its own optimiser.
+    raises it when below. Inside a ``SoftQLoss`` this is ``loss_alpha``, computed from the actor's
+    entropy, and the loss's one optimiser trains ``log_alpha`` with the rest.
 
     Args:
-        target_entropy: the target ``H̄`` in nats (e.g. ``−dim(A)`` for continuous actions,
-            ``0.6 log |A|`` for discrete ones).
+        target_entropy: the target ``H̄`` in nats, or ``"auto"``: ``−dim(A)`` for a continuous
+            ``action_spec`` (Haarnoja et al., 2018) and ``entropy_ratio · log |A|`` for a discrete one
+            (Christodoulou, 2019, uses a fraction of the maximum entropy ``log |A|``).
 
     Keyword Args:
+        action_spec: the action spec, needed by ``target_entropy="auto"``.
+        entropy_ratio: the fraction of ``log |A|`` targeted for discrete actions (0.6 keeps two-action
+            tasks stable; 0.9 and above make ``α`` diverge on two actions).
         alpha_init: the starting ``α`` (> 0).
         min_alpha, max_alpha: optional clamps on ``α``.
 
@@ -110,21 +118,32 @@ class AutoTemperature(Temperature):
         >>> loss["loss_alpha"].backward()
         >>> bool(temperature.log_alpha.grad > 0)  # entropy above target: lower alpha
         True
+        >>> from torchrl.data import Bounded, OneHot
+        >>> AutoTemperature(action_spec=Bounded(-1, 1, shape=(6,))).target_entropy.item()
+        -6.0
+        >>> round(AutoTemperature(action_spec=OneHot(2)).target_entropy.item(), 4)  # 0.6 log 2
+        0.4159
     """
 
     learned = True
 
     def __init__(
         self,
-        target_entropy: float,
+        target_entropy: float | str = "auto",
         *,
+        action_spec=None,
+        entropy_ratio: float = 0.6,
         alpha_init: float = 1.0,
         min_alpha: float | None = None,
         max_alpha: float | None = None,
     ) -> None:
         super().__init__()
-        if not math.isfinite(float(target_entropy)):
-            raise ValueError(f"target_entropy must be finite, got {target_entropy}.")
+        if target_entropy == "auto":
+            target_entropy = _auto_target_entropy(action_spec, entropy_ratio)
+        if isinstance(target_entropy, bool) or not isinstance(target_entropy, (int, float)) or not math.isfinite(
+            float(target_entropy)
+        ):
+            raise ValueError(f"target_entropy must be a finite number or 'auto', got {target_entropy!r}.")
         check_alpha(float(alpha_init), allow_zero=False, name="alpha_init")
         if min_alpha is not None:
             check_alpha(float(min_alpha), allow_zero=False, name="min_alpha")
@@ -184,6 +203,18 @@ class AnnealedTemperature(Temperature):
 
     def extra_repr(self) -> str:
         return f"num_steps={self.num_steps}"
+
+
+def _auto_target_entropy(action_spec, entropy_ratio: float) -> float:
+    from torchrl.data import Categorical, OneHot
+
+    if action_spec is None:
+        raise ValueError("target_entropy='auto' needs the action_spec (continuous: -dim(A); discrete: ratio * log|A|).")
+    if isinstance(action_spec, (OneHot, Categorical)):
+        if not 0 < float(entropy_ratio) <= 1:
+            raise ValueError(f"entropy_ratio must lie in (0, 1], got {entropy_ratio!r}.")
+        return float(entropy_ratio) * math.log(action_spec.space.n)
+    return -float(action_spec.shape.numel())
 
 
 def as_temperature(alpha: float | Temperature) -> Temperature:

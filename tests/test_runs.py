@@ -1,65 +1,59 @@
-"""Run-directory helper and training-loop pieces: atomic files, finished markers, checkpoints, metrics,
-help, presets, loop helpers, update/evaluation schedules, loss means, phase timing."""
+"""maxent_components.runs: atomic files, run folders identified by their config (status, resume,
+conflicts, lookup), option schemas and their checks, presets, docstring-driven help, seeding.
+
+The training-loop pieces (schedules, means, timers, evaluation, builders) are tested in
+tests/test_training_pieces.py; the recipe command line (runs.cli) by the recipe tests.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
+import random
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tensordict import TensorDict
-from tensordict.nn import TensorDictModule
-from torchrl.data import Bounded, Composite, Unbounded
-from torchrl.envs import EnvBase
-from torchrl.envs.utils import ExplorationType, exploration_type
+from omegaconf import OmegaConf
 
-from maxent_components import training
+import maxent_components
 from maxent_components.runs import (
-    EpisodeReturns,
-    NonFiniteGuard,
-    NonFiniteLossError,
+    CHECKPOINT_FILE,
+    SUMMARY_FILE,
+    LoggerConfig,
     RunConfig,
+    RunConflictError,
     RunDirectory,
-    apply_preset,
-    apply_presets,
     atomic_torch_save,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    evaluate,
-    evaluate_episodes,
-    finished_summary,
-    is_finished,
-    load_checkpoint,
+    config_identity,
+    find_run,
+    group,
     option,
-    progress_bar,
-    render_help,
+    rng_state,
     seed_everything,
+    set_rng_state,
     set_threads,
     validate_options,
 )
-from maxent_components.training import (
-    Cadence,
-    PhaseTimer,
-    RunningMeans,
-    UpdateSchedule,
-    off_policy_collector,
-    solved_report,
-    uniform_replay_buffer,
-)
+from maxent_components.runs.config import apply_presets, argument_docs, render_help, run_only_keys
+from maxent_components.runs.files import json_safe
+
+HASH_A = "a" * 64
+HASH_B = "b" * 64
 
 
 def _leftovers(folder) -> list[str]:
-    return [name for name in os.listdir(folder) if name.endswith(".tmp")]
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -80,11 +74,33 @@ def test_atomic_json_replaces_whole_file(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_json_safe_converts_tensors_numpy_paths_and_non_finite():
+    value = {
+        "t": torch.tensor([1.0, float("inf")]),
+        "scalar": torch.tensor(2.5),
+        "np": np.float32(0.5),
+        "npi": np.int64(3),
+        "path": Path("/runs/x"),
+        "nested": ({"x": float("-inf")}, [float("nan"), 1]),
+        3: "int key",
+    }
+    assert json_safe(value) == {
+        "t": [1.0, None],
+        "scalar": 2.5,
+        "np": 0.5,
+        "npi": 3,
+        "path": "/runs/x",
+        "nested": [{"x": None}, [None, 1]],
+        "3": "int key",
+    }
+    json.dumps(json_safe(value), allow_nan=False)  # plain JSON
+
+
 def test_exception_mid_write_keeps_previous_file_and_no_temp(tmp_path):
     path = tmp_path / "checkpoint.pt"
     atomic_torch_save({"w": torch.arange(3)}, path)
     before = path.read_bytes()
-    big = torch.zeros(100_000)  # written before the failing object, so the temp file is non-empty
+    big = torch.zeros(100_000)
     with pytest.raises(RuntimeError, match="simulated crash"):
         atomic_torch_save({"w": big, "z": _Explodes()}, path)
     assert path.read_bytes() == before
@@ -99,6 +115,19 @@ def test_exception_on_first_write_leaves_no_file(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_keyboard_interrupt_mid_write_cleans_up(tmp_path):
+    class Interrupts:
+        def __reduce__(self):
+            raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.pt"
+    atomic_torch_save({"w": 1}, path)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_torch_save({"z": Interrupts()}, path)
+    assert torch.load(path) == {"w": 1}
+    assert _leftovers(tmp_path) == []
+
+
 def test_unserialisable_json_touches_nothing(tmp_path):
     path = tmp_path / "summary.json"
     atomic_write_json(path, {"finished": True})
@@ -108,92 +137,279 @@ def test_unserialisable_json_touches_nothing(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-def test_killed_process_mid_write_leaves_previous_summary(tmp_path):
-    """A process that dies (os._exit, no cleanup) while writing never exposes a partial file."""
-    script = textwrap.dedent(
-        f"""
-        import os, torch
-        from maxent_components.runs import RunDirectory, atomic_torch_save
-
-        run = RunDirectory({str(tmp_path)!r})
-        run.write_summary({{"eval_return_mean": 1.0}}, finished=True)
-
-        class DieMidWrite:
-            def __reduce__(self):
-                os._exit(3)
-
-        atomic_torch_save({{"big": torch.zeros(200_000), "die": DieMidWrite()}}, run.checkpoint_path)
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 3, result.stderr
-    assert is_finished(tmp_path)
-    assert not (tmp_path / "checkpoint.pt").exists()
-    # The killed process could not clean up: its temp file is there, hidden and never the target.
-    leftovers = _leftovers(tmp_path)
-    assert len(leftovers) == 1 and leftovers[0].startswith(".checkpoint.pt.")
-
-
-def test_atomic_text_creates_parent(tmp_path):
+def test_atomic_text_and_bytes_create_parent(tmp_path):
     path = tmp_path / "a" / "b" / "note.txt"
-    atomic_write_text(path, "hello")
-    assert path.read_text() == "hello"
+    atomic_write_text(path, "héllo")
+    assert path.read_text(encoding="utf-8") == "héllo"
+    atomic_write_bytes(path, b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+    assert _leftovers(path.parent) == []
+
+
+_DIE_PREAMBLE = """
+import os, torch
+from maxent_components.runs import RunDirectory
+
+run = RunDirectory({path!r})
+run.start({{"seed": 0}}, {digest!r})
+run.save_checkpoint({{"w": torch.arange(3)}}, step=5)
+"""
+
+_DIE_SCRIPTS = {
+    # Dies while torch.save pickles the new checkpoint.
+    "checkpoint": """
+class DieMidWrite:
+    def __reduce__(self):
+        os._exit(3)
+
+run.save_checkpoint({"big": torch.zeros(200_000), "die": DieMidWrite()}, step=10)
+""",
+    # Dies once the new summary's bytes are in the temporary file, before it replaces the old one.
+    "summary": """
+os.fsync = lambda fd: os._exit(3)
+run.finish({"eval_return_mean": 1.0})
+""",
+}
+
+
+def test_killed_process_mid_write_leaves_previous_files(tmp_path):
+    """A process that dies (os._exit, no cleanup) while writing never exposes a partial file: the
+    folder still holds the previous summary and checkpoint, and the run is resumable from step 5."""
+    folders = {name: tmp_path / name for name in _DIE_SCRIPTS}
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", _DIE_PREAMBLE.format(path=str(folders[name]), digest=HASH_A) + body],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, body in _DIE_SCRIPTS.items()
+    }
+    for name, process in processes.items():  # started together, so the imports overlap
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 3, (name, stderr)
+    for name, folder in folders.items():
+        run = RunDirectory(folder)
+        summary = run.read_summary()
+        assert summary["finished"] is False and summary["config_hash"] == HASH_A, name
+        assert run.status(HASH_A) == "resumable", name
+        payload = run.load_checkpoint()
+        assert payload["step"] == 5 and torch.equal(payload["state"]["w"], torch.arange(3)), name
+        # The killed process could not clean up: its temp file is there, hidden and never the target.
+        target = CHECKPOINT_FILE if name == "checkpoint" else SUMMARY_FILE
+        leftovers = _leftovers(folder)
+        assert len(leftovers) == 1 and leftovers[0].startswith(f".{target}."), (name, leftovers)
+    # The summary's temp file was complete (fsync is called after the write): only the rename was missing.
+    (tmp_summary,) = _leftovers(folders["summary"])
+    assert json.loads((folders["summary"] / tmp_summary).read_text())["finished"] is True
 
 
 # ------------------------------------------------------------------------------------------------
-# Finished marker and summary
+# Run identity
 # ------------------------------------------------------------------------------------------------
-def test_is_finished_cases(tmp_path):
-    assert not is_finished(tmp_path / "missing")
-    assert not is_finished(tmp_path)
+_CONFIG = {
+    "seed": 0,
+    "threads": 1,
+    "progress": True,
+    "lr": 3e-4,
+    "logger": {"backend": "csv"},
+    "sampler": {"_target_": "x.Y", "num_particles": 32, "sizes": [64, 64]},
+}
+_RUN_ONLY = ["threads", "progress", "logger.backend"]
+
+
+def test_config_identity_drops_run_only_keys():
+    identity, digest = config_identity(_CONFIG, _RUN_ONLY)
+    assert identity == {
+        "seed": 0,
+        "lr": 3e-4,
+        "logger": {},
+        "sampler": {"_target_": "x.Y", "num_particles": 32, "sizes": [64, 64]},
+    }
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert _CONFIG["logger"] == {"backend": "csv"} and "threads" in _CONFIG  # the input is left alone
+    # Run-only keys absent from the config (or under a non-dict) are ignored.
+    assert config_identity(_CONFIG, [*_RUN_ONLY, "nothing", "lr.sub", "a.b.c"])[1] == digest
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    threads=st.integers(1, 64),
+    progress=st.booleans(),
+    backend=st.sampled_from(["csv", "tensorboard", "wandb", "mlflow"]),
+)
+def test_config_identity_ignores_run_only_values(threads, progress, backend):
+    changed = {**_CONFIG, "threads": threads, "progress": progress, "logger": {"backend": backend}}
+    assert config_identity(changed, _RUN_ONLY)[1] == config_identity(_CONFIG, _RUN_ONLY)[1]
+    # ... but they are part of the hash when not declared run-only
+    if (threads, progress, backend) != (1, True, "csv"):
+        assert config_identity(changed)[1] != config_identity(_CONFIG)[1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 1},
+        {"lr": 3.0001e-4},
+        {"lr": "0.0003"},  # a string is not the number
+        {"sampler": {"_target_": "x.Y", "num_particles": 33, "sizes": [64, 64]}},
+        {"sampler": {"_target_": "x.Z", "num_particles": 32, "sizes": [64, 64]}},
+        {"sampler": {"_target_": "x.Y", "num_particles": 32, "sizes": [64, 32]}},
+        {"logger": {"backend": "csv", "project": "p"}},  # only logger.backend is run-only
+        {"extra": None},
+    ],
+)
+def test_config_identity_changes_with_any_other_value(change):
+    assert config_identity({**_CONFIG, **change}, _RUN_ONLY)[1] != config_identity(_CONFIG, _RUN_ONLY)[1]
+
+
+def test_config_identity_ignores_key_order():
+    reordered = {
+        "sampler": {"sizes": [64, 64], "num_particles": 32, "_target_": "x.Y"},
+        "logger": {"backend": "tensorboard"},
+        "lr": 3e-4,
+        "progress": False,
+        "threads": 8,
+        "seed": 0,
+    }
+    assert list(reordered) != list(_CONFIG)
+    assert config_identity(reordered, _RUN_ONLY) == config_identity(_CONFIG, _RUN_ONLY)
+    # list order does matter
+    swapped = {**_CONFIG, "sampler": {**_CONFIG["sampler"], "sizes": [32, 64]}}
+    assert config_identity({**_CONFIG, "sampler": {**_CONFIG["sampler"], "sizes": [64, 32]}})[1] != (
+        config_identity(swapped)[1]
+    )
+
+
+def test_config_identity_of_an_omegaconf_container_matches_the_dict():
+    cfg = OmegaConf.create(_CONFIG)
+    assert config_identity(OmegaConf.to_container(cfg), _RUN_ONLY) == config_identity(_CONFIG, _RUN_ONLY)
+
+
+# ------------------------------------------------------------------------------------------------
+# Run folder: status, start/finish, checkpoints
+# ------------------------------------------------------------------------------------------------
+def _write_summary(folder: Path, **content) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SUMMARY_FILE).write_text(json.dumps(content))
+
+
+def test_status_new_for_missing_empty_or_unreadable_folder(tmp_path):
+    assert RunDirectory(tmp_path / "missing").status(HASH_A) == "new"
+    assert RunDirectory(tmp_path).status(HASH_A) == "new"
+    for junk in ("{not json", "[1, 2]", ""):
+        (tmp_path / SUMMARY_FILE).write_text(junk)
+        assert RunDirectory(tmp_path).read_summary() is None
+        assert RunDirectory(tmp_path).status(HASH_A) == "new"
+
+
+def test_start_finish_and_status(tmp_path):
+    config = {"seed": 3, "lr": torch.tensor(0.5), "path": Path("/x")}
+    run = RunDirectory(tmp_path / "run")
+    assert run.status(HASH_A) == "new"
+    run.start(config, HASH_A)
+    summary = run.read_summary()
+    assert summary == {
+        "config": {"seed": 3, "lr": 0.5, "path": "/x"},
+        "config_hash": HASH_A,
+        "code_version": maxent_components.__version__,
+        "finished": False,
+    }
+    # Started but no checkpoint yet: nothing to resume from.
+    assert run.status(HASH_A) == "new"
+    run.save_checkpoint({"w": torch.ones(2)}, step=7)
+    assert run.status(HASH_A) == "resumable"
+    run.finish({"eval_return_mean": 4.0, "history": [1.0, float("nan")]})
+    summary = run.read_summary()
+    assert summary["finished"] is True and summary["eval_return_mean"] == 4.0
+    assert summary["history"] == [1.0, None]
+    assert summary["config_hash"] == HASH_A and summary["config"]["seed"] == 3
+    assert summary["code_version"] == maxent_components.__version__
+    # A finished summary of the same config wins over its checkpoint.
+    assert run.checkpoint_path.exists() and run.status(HASH_A) == "finished"
+    # Another RunDirectory object on the same folder sees the same.
+    assert RunDirectory(tmp_path / "run").status(HASH_A) == "finished"
+    assert _leftovers(run.path) == []
+
+
+def test_summary_of_another_config_is_a_conflict(tmp_path):
     run = RunDirectory(tmp_path)
-    run.write_summary({"eval_return_mean": 3.0})
-    assert not is_finished(tmp_path)
-    assert not run.finished
-    run.finish({"eval_return_mean": 4.0})
-    assert is_finished(tmp_path) and run.finished
-    assert run.read_summary() == {"eval_return_mean": 4.0, "finished": True}
-    (tmp_path / "summary.json").write_text("{not json")
-    assert not is_finished(tmp_path)
-    (tmp_path / "summary.json").write_text("[1, 2]")
-    assert not is_finished(tmp_path)
-    (tmp_path / "summary.json").write_text('{"finished": "yes"}')
-    assert not is_finished(tmp_path)
+    run.start({"seed": 0}, HASH_B)
+    with pytest.raises(RunConflictError, match=HASH_B[:12] + ".*" + HASH_A[:12]):
+        run.status(HASH_A)
+    run.finish({})
+    with pytest.raises(RunConflictError):
+        run.status(HASH_A)
+    assert run.status(HASH_B) == "finished"
+    assert issubclass(RunConflictError, RuntimeError)
 
 
-def test_summary_rejects_finished_key(tmp_path):
-    with pytest.raises(ValueError, match="finished=True"):
-        RunDirectory(tmp_path).write_summary({"finished": True})
+def test_checkpoint_of_another_config_is_a_conflict(tmp_path):
+    other = RunDirectory(tmp_path)
+    other.start({"seed": 1}, HASH_B)
+    other.save_checkpoint({}, step=1)
+    # the summary names the same config but the checkpoint does not
+    _write_summary(tmp_path, config_hash=HASH_A, finished=False)
+    with pytest.raises(RunConflictError, match=CHECKPOINT_FILE):
+        RunDirectory(tmp_path).status(HASH_A)
+    # a checkpoint without any summary
+    (tmp_path / SUMMARY_FILE).unlink()
+    with pytest.raises(RunConflictError, match=HASH_B[:12]):
+        RunDirectory(tmp_path).status(HASH_A)
+    assert RunDirectory(tmp_path).status(HASH_B) == "resumable"
 
 
-# ------------------------------------------------------------------------------------------------
-# Checkpoints
-# ------------------------------------------------------------------------------------------------
+def test_finished_summary_of_the_same_config_wins_over_a_foreign_checkpoint(tmp_path):
+    other = RunDirectory(tmp_path)
+    other.start({"seed": 1}, HASH_B)
+    other.save_checkpoint({}, step=1)
+    _write_summary(tmp_path, config_hash=HASH_A, finished=True)
+    assert RunDirectory(tmp_path).status(HASH_A) == "finished"
+    # "finished" must be the JSON true, not a truthy value
+    _write_summary(tmp_path, config_hash=HASH_A, finished="yes")
+    with pytest.raises(RunConflictError):
+        RunDirectory(tmp_path).status(HASH_A)
+
+
+def test_summary_must_not_set_finished_and_finish_needs_start(tmp_path):
+    run = RunDirectory(tmp_path)
+    with pytest.raises(RuntimeError, match="before start"):
+        run.finish({"eval_return_mean": 1.0})
+    assert not run.summary_path.exists()
+    run.start({}, HASH_A)
+    with pytest.raises(ValueError, match="finished"):
+        run.finish({"finished": True})
+    assert run.read_summary()["finished"] is False
+
+
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     net(torch.randn(5, 3)).sum().backward()
     optimizer.step()
-    log_alpha = {"log_alpha": torch.tensor(-1.5)}
-    run = RunDirectory(tmp_path)
-    path = run.save_checkpoint(
-        {"net": net, "optimizer": optimizer, "temperature": log_alpha}, step=123, extra={"seed": 7}
-    )
-    assert path == run.checkpoint_path and path.exists()
+    run = RunDirectory(tmp_path / "run")
+    run.start({"seed": 0}, HASH_A)
+    state = {
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "log_alpha": torch.tensor(-1.5),
+        "rng": rng_state(),
+        "counters": {"frames": 123, "history": [{"step": 100, "eval_return": 2.0}]},
+    }
+    path = run.save_checkpoint(state, step=123)
+    assert path == run.checkpoint_path == tmp_path / "run" / CHECKPOINT_FILE and path.exists()
+    assert _leftovers(path.parent) == []
 
+    payload = RunDirectory(tmp_path / "run").load_checkpoint()
+    assert payload["step"] == 123 and payload["config_hash"] == HASH_A
+    assert RunDirectory(tmp_path / "run").checkpoint_hash() == HASH_A
+    loaded = payload["state"]
+    assert set(loaded) == set(state)
     fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     fresh_optimizer = torch.optim.Adam(fresh.parameters(), lr=1e-2)
-    holder = {}
-
-    class Holder:
-        def load_state_dict(self, state):
-            holder.update(state)
-
-    payload = run.load_checkpoint({"net": fresh, "optimizer": fresh_optimizer, "temperature": Holder()})
-    assert payload["step"] == 123 and payload["extra"] == {"seed": 7}
+    fresh.load_state_dict(loaded["net"])
+    fresh_optimizer.load_state_dict(loaded["optimizer"])
     for a, b in zip(net.parameters(), fresh.parameters()):
         assert torch.equal(a, b)
     saved_state = optimizer.state_dict()["state"]
@@ -202,85 +418,85 @@ def test_checkpoint_round_trip(tmp_path):
     for key in saved_state:
         for name in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(saved_state[key][name], loaded_state[key][name])
-    assert torch.equal(holder["log_alpha"], torch.tensor(-1.5))
+    assert torch.equal(loaded["log_alpha"], torch.tensor(-1.5))
+    assert loaded["counters"] == state["counters"]
+    # A later checkpoint replaces the earlier one whole.
+    run.save_checkpoint({"only": 1}, step=200)
+    assert run.load_checkpoint() == {"step": 200, "config_hash": HASH_A, "state": {"only": 1}}
 
 
-def test_checkpoint_missing_entry_is_named(tmp_path):
-    run = RunDirectory(tmp_path)
-    run.save_checkpoint({"net": torch.nn.Linear(2, 2)}, step=0)
-    with pytest.raises(KeyError, match="optimizer"):
-        load_checkpoint(run.checkpoint_path, {"net": torch.nn.Linear(2, 2), "optimizer": torch.nn.Linear(1, 1)})
-    # non-strict loading skips what is absent
-    load_checkpoint(run.checkpoint_path, {"net": torch.nn.Linear(2, 2), "other": torch.nn.Linear(1, 1)}, strict=False)
+def test_is_empty_job_folder(tmp_path):
+    run = RunDirectory(tmp_path / "job")
+    assert run.is_empty_job_folder()  # missing
+    run.path.mkdir()
+    assert run.is_empty_job_folder()
+    (run.path / ".hydra").mkdir()
+    (run.path / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (run.path / "sql.log").write_text("")
+    assert run.is_empty_job_folder()
+    (run.path / "notes.txt").write_text("mine")
+    assert not run.is_empty_job_folder()
+    (run.path / "notes.txt").unlink()
+    run.start({}, HASH_A)
+    assert not run.is_empty_job_folder()
 
 
-def test_checkpoint_rejects_non_state(tmp_path):
-    with pytest.raises(TypeError, match=r"states\['x'\]"):
-        RunDirectory(tmp_path).save_checkpoint({"x": 3}, step=0)
+def test_find_run_in_nested_folders(tmp_path):
+    _write_summary(tmp_path / "sweep" / "0", config_hash=HASH_A, finished=False)
+    _write_summary(tmp_path / "sweep" / "1" / "seed=1", config_hash=HASH_A, finished=True)
+    _write_summary(tmp_path / "sweep" / "2", config_hash=HASH_B, finished=True)
+    (tmp_path / "sweep" / "3").mkdir()
+    (tmp_path / "sweep" / "3" / SUMMARY_FILE).write_text("{broken")
+    # finished ones first, although the unfinished one is shallower and sorts first
+    assert find_run(tmp_path, HASH_A) == tmp_path / "sweep" / "1" / "seed=1"
+    assert find_run(tmp_path, HASH_B) == tmp_path / "sweep" / "2"
+    assert find_run(tmp_path, "c" * 64) is None
+    assert find_run(tmp_path / "missing", HASH_A) is None
+    # without a finished one, the unfinished one
+    (tmp_path / "sweep" / "1" / "seed=1" / SUMMARY_FILE).unlink()
+    assert find_run(tmp_path, HASH_A) == tmp_path / "sweep" / "0"
+    # the root itself counts; deeper than max_depth does not
+    _write_summary(tmp_path, config_hash="d" * 64, finished=True)
+    assert find_run(tmp_path, "d" * 64) == tmp_path
+    _write_summary(tmp_path / "a" / "b" / "c" / "d", config_hash="e" * 64, finished=True)
+    assert find_run(tmp_path, "e" * 64) is None
+    assert find_run(tmp_path, "e" * 64, max_depth=4) == tmp_path / "a" / "b" / "c" / "d"
+
+
+def test_find_run_finds_what_start_and_finish_wrote(tmp_path):
+    _, digest = config_identity(_CONFIG, _RUN_ONLY)
+    run = RunDirectory(tmp_path / "multirun" / "2026-01-01" / "7")
+    run.start(_CONFIG, digest)
+    assert find_run(tmp_path / "multirun", digest) == run.path
+    run.finish({})
+    assert find_run(tmp_path / "multirun", digest) == run.path
 
 
 # ------------------------------------------------------------------------------------------------
-# Metrics
-# ------------------------------------------------------------------------------------------------
-def test_metrics_rows_are_streamed(tmp_path):
-    run = RunDirectory(tmp_path, metrics_columns=["loss", "eval_return"])
-    run.log(10, loss=torch.tensor(0.25))
-    # readable before close: every row is flushed
-    with open(run.metrics_path) as handle:
-        rows = list(csv.reader(handle))
-    assert rows == [["step", "loss", "eval_return"], ["10", "0.25", ""]]
-    run.log(20, loss=0.5, eval_return=7)
-    run.close()
-    with open(run.metrics_path) as handle:
-        rows = list(csv.DictReader(handle))
-    assert rows[1] == {"step": "20", "loss": "0.5", "eval_return": "7"}
-
-
-def test_metrics_columns_inferred_and_fixed(tmp_path):
-    run = RunDirectory(tmp_path)
-    run.log(1, a=1.0, b=2.0)
-    assert run.metrics_columns == ["a", "b"]
-    with pytest.raises(ValueError, match=r"unknown metric\(s\) \['c'\]"):
-        run.log(2, c=1.0)
-    with pytest.raises(RuntimeError, match="cannot change"):
-        run.set_metrics_columns(["x"])
-    run.set_metrics_columns(["a", "b"])  # same columns: fine
-
-
-def test_metrics_columns_validation(tmp_path):
-    with pytest.raises(ValueError, match="'step'"):
-        RunDirectory(tmp_path, metrics_columns=["step"])
-    with pytest.raises(ValueError, match="duplicates"):
-        RunDirectory(tmp_path, metrics_columns=["a", "a"])
-
-
-# ------------------------------------------------------------------------------------------------
-# Config options and help
+# Config options: checks, run-only keys, presets
 # ------------------------------------------------------------------------------------------------
 @dataclass
 class _ToyConfig(RunConfig):
     lr: float = option(3e-4, "Adam learning rate.", gt=0)
     mode: str = option("fast", "Which mode to run in.", choices=("fast", "slow"))
     steps: int = option(10, "How many steps.", ge=1, le=100)
-    note: str | None = option(None, "A free-form note with a ${dollar} sign.")
+    note: str | None = option(None, "A free-form note.")
     sizes: list = option([64, 64], "Hidden sizes.")
-
-
-def test_help_lists_every_field_with_default():
-    text = render_help(_ToyConfig, app_name="toy", description="A toy recipe.")
-    for f in fields(_ToyConfig):
-        assert f"{f.name}=" in text, f.name
-        assert f.metadata["help"].split()[0] in text
-    assert "lr=0.0003" in text and "mode=fast" in text and "note=null" in text
-    assert "sizes=[64, 64]" in text and "progress=true" in text
-    assert "One of: fast, slow." in text
-    # OmegaConf would try to resolve "${...}" in the template
-    assert "$\\${dollar}" in text
+    watch: bool = option(False, "Print more.", run_only=True)
+    sampler: str = group("The policy sampler.")
 
 
 def test_option_requires_help():
     with pytest.raises(ValueError, match="help"):
         option(1, "")
+
+
+def test_option_defaults_are_not_shared():
+    a, b = _ToyConfig(), _ToyConfig()
+    a.sizes.append(1)
+    a.logger.backend = "tensorboard"
+    assert b.sizes == [64, 64] and b.logger.backend == "csv"
+    assert _ToyConfig().sampler == "???"
 
 
 def test_validate_options_names_the_option():
@@ -292,137 +508,231 @@ def test_validate_options_names_the_option():
         _ToyConfig(lr=-1.0)
     with pytest.raises(ValueError, match=r"steps=101 .* <= 100"):
         _ToyConfig(steps=101)
+    with pytest.raises(ValueError, match=r"steps=0 .* >= 1"):
+        _ToyConfig(steps=0)
     with pytest.raises(ValueError, match="finite"):
         _ToyConfig(lr=float("inf"))
+    with pytest.raises(ValueError, match="finite"):
+        _ToyConfig(lr=float("nan"))
     with pytest.raises(ValueError, match="threads=0"):
         _ToyConfig(threads=0)
+    with pytest.raises(ValueError, match="seed=-1"):
+        _ToyConfig(seed=-1)
+    # nested options are named by their dotted path
+    with pytest.raises(ValueError, match=r"logger\.backend='bogus'"):
+        _ToyConfig(logger=LoggerConfig(backend="bogus"))
+    # valid values, a None without bounds, and a group placeholder pass
+    validate_options(_ToyConfig(lr=1.0, steps=100, note=None, mode="slow"))
 
 
-def test_apply_preset_keeps_explicit_overrides():
-    cfg = _ToyConfig()
-    apply_preset(cfg, {"lr": 1e-2, "steps": 5}, explicit={"steps"})
-    assert cfg.lr == 1e-2 and cfg.steps == 10
-    with pytest.raises(KeyError, match="nope"):
-        apply_preset(cfg, {"nope": 1}, explicit=set())
-    with pytest.raises(ValueError, match="steps=0"):
-        apply_preset(cfg, {"steps": 0}, explicit=set())
+def test_run_only_keys():
+    keys = run_only_keys(RunConfig)
+    assert {"threads", "progress", "logger.backend"} <= set(keys)
+    assert "seed" not in keys and "logger" not in keys
+    toy = run_only_keys(_ToyConfig)
+    assert set(toy) == set(keys) | {"watch"}
+    assert not {"lr", "mode", "steps", "sizes", "sampler"} & set(toy)
+    # the run-only keys of the schema leave the identity of its config unchanged
+    config = OmegaConf.to_container(OmegaConf.structured(_ToyConfig(sampler="svgd")))
+    watched = {**config, "threads": 4, "progress": False, "watch": True, "logger": {"backend": "wandb"}}
+    assert config_identity(watched, toy)[1] == config_identity(config, toy)[1]
 
 
-def test_register_config_help_through_hydra(tmp_path):
-    """The template reaches Hydra's --help unchanged (a real Hydra application in a subprocess)."""
-    app = tmp_path / "toy_app.py"
-    app.write_text(
-        textwrap.dedent(
-            """
-            from dataclasses import dataclass
-            import hydra
-            from omegaconf import OmegaConf
-            from maxent_components.runs import RunConfig, option, register_config
+@dataclass
+class _PresetConfig(RunConfig):
+    steps: int = option(10, "How many steps.", ge=1)
+    width: int = option(64, "Layer width.", ge=1)
+    demo: bool = option(False, "Demo preset.")
+    sampler: dict = option({"num_particles": 32}, "The sampler's options.")
 
-            @dataclass
-            class Toy(RunConfig):
-                lr: float = option(3e-4, "Adam learning rate of ${nothing}.", gt=0)
 
-            register_config("toy", Toy, description="Toy application.")
+_PRESETS = {
+    "smoke": {"steps": 2, "width": 8, "sampler.num_particles": 4, "temperature.anneal_steps": 5},
+    "demo": {"steps": 90},
+}
 
-            @hydra.main(version_base=None, config_name="toy")
-            def main(cfg):
-                print("LR", OmegaConf.to_object(cfg).lr)
 
-            main()
-            """
-        )
-    )
-    out = subprocess.run(
-        [sys.executable, str(app), "--help"], check=False, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    for name in ("seed=0", "threads=1", "progress=true", "skip_finished=true", "lr=0.0003"):
-        assert name in out.stdout
-    assert "Adam learning rate of ${nothing}." in out.stdout
-    bad = subprocess.run(
-        [sys.executable, str(app), "lr=-1", f"hydra.run.dir={tmp_path / 'run'}"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode != 0
-    assert "lr=-1.0 is invalid; expected a value > 0" in bad.stderr
+def _preset_cfg(**values):
+    return OmegaConf.merge(OmegaConf.structured(_PresetConfig), values)
+
+
+def test_apply_presets_applies_the_one_set():
+    cfg = apply_presets(_preset_cfg(), _PRESETS, explicit=[])
+    assert cfg == _preset_cfg()  # none set: unchanged
+    cfg = apply_presets(_preset_cfg(smoke=True), _PRESETS, explicit=[])
+    assert (cfg.steps, cfg.width, cfg.sampler.num_particles) == (2, 8, 4)
+    # a key that does not exist (another group choice) is skipped, not created
+    assert OmegaConf.select(cfg, "temperature") is None and "temperature" not in cfg
+    cfg = apply_presets(_preset_cfg(demo=True), _PRESETS, explicit=[])
+    assert (cfg.steps, cfg.width, cfg.sampler.num_particles) == (90, 64, 32)
+    # a preset named by a key the config lacks is never active
+    assert apply_presets(_preset_cfg(), {"fast": {"steps": 1}}, explicit=[]).steps == 10
+
+
+def test_apply_presets_keeps_explicit_keys():
+    cfg = apply_presets(_preset_cfg(smoke=True, steps=7), _PRESETS, explicit=["steps", "sampler.num_particles"])
+    assert (cfg.steps, cfg.width, cfg.sampler.num_particles) == (7, 8, 32)
+    # the typed schema still checks the values a preset sets
+    with pytest.raises(Exception, match="width"):
+        apply_presets(_preset_cfg(smoke=True), {"smoke": {"width": "wide"}}, explicit=[])
+
+
+def test_apply_presets_refuses_two_active():
+    with pytest.raises(ValueError, match="options smoke and demo are exclusive presets"):
+        apply_presets(_preset_cfg(smoke=True, demo=True), _PRESETS, explicit=[])
 
 
 # ------------------------------------------------------------------------------------------------
-# Loop helpers
+# Documentation from docstrings, --help
 # ------------------------------------------------------------------------------------------------
-class _CountdownEnv(EnvBase):
-    """Reward 1 per step, terminated after ``length`` steps: every episode's return is ``length``."""
+class _Documented:
+    """A part with documented arguments.
 
-    def __init__(self, length: int):
-        super().__init__(batch_size=[])
-        self.length = length
-        self.observation_spec = Composite(observation=Unbounded(shape=(1,)))
-        self.action_spec = Bounded(-1.0, 1.0, shape=(1,))
-        self.reward_spec = Unbounded(shape=(1,))
-        self.t = 0
+    A paragraph that mentions x: not an argument.
 
-    def _reset(self, tensordict=None):
-        self.t = 0
-        return TensorDict({"observation": torch.zeros(1)}, batch_size=[])
+    Args:
+        alpha: the temperature.
+        beta (int): first line
+            continued on a second line
+            and a third.
+        gamma, delta: shared
+            by two arguments.
 
-    def _step(self, tensordict):
-        self.t += 1
-        done = torch.tensor([self.t >= self.length])
-        return TensorDict(
-            {
-                "observation": torch.full((1,), float(self.t)),
-                "reward": torch.ones(1),
-                "done": done,
-                "terminated": done.clone(),
-            },
-            batch_size=[],
-        )
+    Keyword Args:
+        num_cells (Sequence[int]): hidden sizes of
+            the default network.
+        mode: ``"fast"`` or ``"slow"`` (see :meth:`~maxent_components.Foo.run`).
 
-    def _set_seed(self, seed):
-        return seed
+    Returns:
+        not_an_arg: a return value, not an argument.
+
+    Examples:
+        >>> x: 1
+    """
+
+    def __init__(self, alpha, beta, gamma, delta, *, num_cells=(8,), mode="fast"):
+        pass
 
 
-def test_evaluate_exact_returns_and_exploration_type():
-    env = _CountdownEnv(length=7)
-    seen = []
-
-    def policy(td):
-        seen.append(exploration_type())
-        td.set("action", torch.zeros(1))
-        return td
-
-    returns, lengths = evaluate_episodes(env, policy, num_episodes=3, max_steps=100)
-    assert returns.tolist() == [7.0, 7.0, 7.0] and lengths.tolist() == [7, 7, 7]
-    assert set(seen) == {ExplorationType.DETERMINISTIC}
-    seen.clear()
-    assert evaluate(env, policy, num_episodes=2, max_steps=4, exploration="random") == 4.0
-    assert set(seen) == {ExplorationType.RANDOM}
+def test_argument_docs_sections_and_multi_line_entries():
+    docs = argument_docs(_Documented)
+    assert docs["alpha"] == "the temperature."
+    assert docs["beta"] == "first line continued on a second line and a third."
+    assert docs["num_cells"] == "hidden sizes of the default network."
+    assert docs["mode"] == '"fast" or "slow" (see run).'
+    assert "not_an_arg" not in docs and "x" not in docs
+    assert set(docs) >= {"alpha", "beta", "num_cells", "mode"}
 
 
-def test_evaluate_rejects_bad_arguments():
-    env = _CountdownEnv(length=3)
-    with pytest.raises(ValueError, match="exploration"):
-        evaluate(env, lambda td: td, num_episodes=1, max_steps=3, exploration="greedy")
-    with pytest.raises(ValueError, match="num_episodes"):
-        evaluate(env, lambda td: td, num_episodes=0, max_steps=3)
-    with pytest.raises(ValueError, match="max_steps"):
-        evaluate(env, lambda td: td, num_episodes=1, max_steps=0)
+def test_argument_docs_shared_entries():
+    docs = argument_docs(_Documented)
+    assert docs.get("gamma") == "shared by two arguments."
+    assert docs.get("delta") == "shared by two arguments."
+    # the shared entry does not leak into the one before it
+    assert docs["beta"] == "first line continued on a second line and a third."
+    assert set(docs) == {"alpha", "beta", "gamma", "delta", "num_cells", "mode"}
+
+
+def test_argument_docs_of_real_classes():
+    from maxent_components.samplers import SVGDSampler
+
+    docs = argument_docs(SVGDSampler)
+    assert "particles" in docs["num_particles"]
+    assert set(docs) >= {"num_particles", "fixed_fraction", "bandwidth", "min_bandwidth", "action_spec"}
+    assert not any("``" in text for text in docs.values())
+    assert argument_docs(lambda: None) == {}
+    assert argument_docs(None) == {}
+
+
+def _write_group(conf_dir: Path, group_name: str, files: dict[str, str]) -> None:
+    (conf_dir / group_name).mkdir(parents=True, exist_ok=True)
+    for stem, text in files.items():
+        (conf_dir / group_name / f"{stem}.yaml").write_text(textwrap.dedent(text))
+
+
+def test_render_help_lists_options_values_and_group_docs(tmp_path):
+    conf_dir = tmp_path / "conf"
+    _write_group(
+        conf_dir,
+        "sampler",
+        {
+            "svgd": """
+                _target_: maxent_components.samplers.SVGDSampler
+                num_particles: 32
+                fixed_fraction: 0.5
+                """,
+            "other": "_target_: maxent_components.samplers.GaussianSampler\n",
+        },
+    )
+    _write_group(conf_dir, "env", {"cartpole": "name: CartPole-v1\n"})
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(_ToyConfig),
+        {
+            "sampler": {"_target_": "maxent_components.samplers.SVGDSampler", "num_particles": 32, "fixed_fraction": 0.5},
+            "env": {"name": "CartPole-v1"},
+            "steps": 42,
+        },
+    )
+    text = render_help(
+        "toy", "A toy recipe.", _ToyConfig, cfg, ["sampler", "env"], conf_dir, {"env": {"name": "Gymnasium id."}}
+    )
+    for f in fields(_ToyConfig):
+        if f.name == "sampler":
+            continue
+        assert f"  {f.name}=" in text or f"  {f.name}." in text, f.name
+    for f in fields(_ToyConfig):
+        if f.name not in ("sampler", "logger"):
+            assert f.metadata["help"].split()[0] in text, f.name
+    assert "lr=0.0003" in text and "mode=fast" in text and "note=null" in text
+    assert "steps=42" in text  # the composed value, not the schema default
+    assert "sizes=[64,64]" in text and "progress=true" in text and "logger.backend=csv" in text
+    assert "One of: fast, slow." in text
+    assert "svgd" in text and "other" in text and "maxent_components.samplers.SVGDSampler" in text
+    assert "sampler.num_particles=32" in text
+    line = next(line for line in text.splitlines() if "sampler.num_particles=32" in line)
+    assert "particles" in line.split("sampler.num_particles=32", 1)[1]  # documented by SVGDSampler
+    assert "env.name=CartPole-v1" in text and "Gymnasium id." in text
+
+
+# ------------------------------------------------------------------------------------------------
+# Seeding, threads, RNG states
+# ------------------------------------------------------------------------------------------------
+def _draw():
+    return torch.rand(3), torch.randn(2), np.random.rand(2), random.random()
+
+
+def _same(a, b) -> bool:
+    return torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and np.array_equal(a[2], b[2]) and a[3] == b[3]
 
 
 def test_seed_everything_reproducible():
-    def draw():
-        env = _CountdownEnv(3)
-        seed_everything(5, env)
-        return torch.rand(3), torch.randn(2)
-
-    a, b = draw(), draw()
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    seed_everything(5)
+    a = _draw()
+    seed_everything(5)
+    b = _draw()
+    seed_everything(6)
+    c = _draw()
+    assert _same(a, b) and not _same(a, c)
+    seed_everything(2**40)  # larger than numpy's seed range
     with pytest.raises(ValueError, match="seed"):
         seed_everything(-1)
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(1.5)
+
+
+def test_rng_state_round_trip(tmp_path):
+    seed_everything(3)
+    _draw()
+    state = rng_state()
+    # through a checkpoint, as the loop saves it
+    run = RunDirectory(tmp_path)
+    run.start({}, HASH_A)
+    run.save_checkpoint({"rng": state}, step=1)
+    expected = _draw()
+    seed_everything(99)
+    _draw()
+    set_rng_state(run.load_checkpoint()["state"]["rng"])
+    assert _same(_draw(), expected)
 
 
 def test_set_threads():
@@ -434,236 +744,3 @@ def test_set_threads():
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="threads"):
         set_threads(0)
-
-
-def test_episode_returns_across_batches():
-    tracker = EpisodeReturns(window=2)
-    assert tracker.mean_recent() is None
-    tracker.update(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([False, True, False]))
-    tracker.update(torch.tensor([[4.0], [5.0]]), torch.tensor([[True], [True]]))
-    assert tracker.returns == [3.0, 7.0, 5.0] and tracker.count == 3
-    assert tracker.mean_recent() == 6.0
-    with pytest.raises(ValueError, match="same number"):
-        tracker.update(torch.ones(2), torch.ones(3, dtype=torch.bool))
-
-
-def test_nonfinite_guard():
-    guard = NonFiniteGuard()
-    guard.check(TensorDict({"loss_q": torch.tensor(1.0), "alpha": torch.tensor(float("nan"))}, []), step=1)
-    with pytest.raises(NonFiniteLossError, match=r"step 5: loss_actor=nan"):
-        guard.check({"loss_q": torch.tensor(1.0), "loss_actor": torch.tensor(float("nan"))}, step=5)
-    with pytest.raises(NonFiniteLossError, match="loss_q=inf"):
-        guard.check({"loss_q": torch.tensor(float("inf"))}, step=6)
-    sparse = NonFiniteGuard(every=2)
-    sparse.check({"loss_q": torch.tensor(0.0)}, step=1)
-    sparse.check({"loss_q": torch.tensor(float("nan"))}, step=2)  # skipped by design
-    with pytest.raises(NonFiniteLossError):
-        sparse.check({"loss_q": torch.tensor(float("nan"))}, step=3)
-    with pytest.raises(ValueError, match="every"):
-        NonFiniteGuard(every=0)
-
-
-def test_progress_bar(capsys):
-    with progress_bar(10, enabled=False) as bar:
-        bar.update(5, loss=1.0)
-    assert capsys.readouterr().err == ""
-    with progress_bar(10, enabled=True, desc="train") as bar:
-        bar.update(10, loss=0.5, phase="x")
-    err = capsys.readouterr().err
-    assert "train" in err and "10/10" in err
-
-
-# ------------------------------------------------------------------------------------------------
-# Training-loop pieces (maxent_components.training) and main() plumbing
-# ------------------------------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None)
-@given(
-    eighths=st.integers(1, 24),
-    batch=st.integers(1, 17),
-    num_batches=st.integers(1, 30),
-    learning_starts=st.integers(0, 60),
-)
-def test_update_schedule_pays_utd_ratio_per_step(eighths, batch, num_batches, learning_starts):
-    # Ratios k/8 and integer frame counts keep the float credit exact, so the total is exact too.
-    utd_ratio = eighths / 8
-    schedule = UpdateSchedule(utd_ratio=utd_ratio, learning_starts=learning_starts)
-    total = 0
-    learning_frames = 0
-    for i in range(1, num_batches + 1):
-        frames = i * batch
-        due = schedule.due(frames, batch)
-        if frames < learning_starts:
-            assert due == 0
-        else:
-            learning_frames += batch
-        total += due
-        # The debt never exceeds one update: every whole update owed is paid at once.
-        assert total == math.floor(utd_ratio * learning_frames)
-        assert 0.0 <= schedule.credit < 1.0
-
-
-def test_update_schedule_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="utd_ratio"):
-        UpdateSchedule(utd_ratio=0.0)
-    with pytest.raises(ValueError, match="utd_ratio"):
-        UpdateSchedule(utd_ratio=True)
-    with pytest.raises(ValueError, match="learning_starts"):
-        UpdateSchedule(utd_ratio=1.0, learning_starts=-1)
-
-
-@settings(max_examples=40, deadline=None)
-@given(interval=st.integers(1, 50), batch=st.integers(1, 50), num_batches=st.integers(1, 40))
-def test_cadence_is_due_once_per_interval_crossed(interval, batch, num_batches):
-    every = Cadence(interval)
-    due_at = [i * batch for i in range(1, num_batches + 1) if every.due(i * batch)]
-    if batch <= interval:
-        # Steps never skip a multiple, so it is due exactly at the first step at or past each one.
-        expected = [i * batch for i in range(1, num_batches + 1) if (i * batch) // interval > ((i - 1) * batch) // interval]
-        assert due_at == expected
-    # Never due more often than the number of multiples passed, never more than once per call.
-    assert len(due_at) <= (num_batches * batch) // interval
-    assert every.next > num_batches * batch or len(due_at) == num_batches
-
-
-def test_cadence_rejects_bad_interval():
-    for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="interval"):
-            Cadence(bad)
-
-
-def test_running_means_average_per_update_without_converting():
-    means = RunningMeans()
-    assert means.pop() == {}
-    weight = torch.tensor(2.0, requires_grad=True)
-    values = [1.0, 4.0, -2.5, 8.0]
-    for i, v in enumerate(values):
-        # "b" is produced on every other update only: its sum is over those, its mean per update.
-        means.add(a=weight * v, b=torch.tensor(v) if i % 2 == 0 else None)
-    out = means.pop()
-    assert set(out) == {"a", "b"}
-    assert isinstance(out["a"], torch.Tensor) and not out["a"].requires_grad
-    torch.testing.assert_close(out["a"], torch.tensor(2.0 * sum(values) / 4))
-    torch.testing.assert_close(out["b"], torch.tensor((values[0] + values[2]) / 4))
-    assert means.pop() == {} and means.count == 0
-    means.add(a=torch.tensor(3.0))
-    torch.testing.assert_close(means.pop()["a"], torch.tensor(3.0))
-
-
-def test_phase_timer_counts_each_phase(monkeypatch):
-    clock = iter(float(t) for t in range(1000))
-    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
-    timer = PhaseTimer("collect", "update")  # start = 0
-    with timer("update"):  # 1 -> 2
-        pass
-    with pytest.raises(RuntimeError), timer("update"):  # 3 -> 4, counted though it raised
-        raise RuntimeError("boom")
-    items = list(timer.iterate(["x", "y"], "collect"))  # 5->6, 7->8, exhausted 9->10
-    assert items == ["x", "y"]
-    assert timer.seconds == {"collect": 3.0, "update": 2.0}
-    assert timer.summary() == {"time_collect_s": 3.0, "time_update_s": 2.0}
-    assert timer.elapsed() == 11.0
-    with pytest.raises(KeyError, match="'eval'.*collect"):
-        with timer("eval"):
-            pass
-    with pytest.raises(KeyError, match="'eval'"):
-        timer.iterate([], "eval")
-
-
-def test_phase_timer_real_clock():
-    timer = PhaseTimer("wait")
-    with timer("wait"):
-        time.sleep(0.02)
-    assert 0.02 <= timer.seconds["wait"] <= timer.elapsed()
-
-
-def test_off_policy_collector_random_then_policy_and_buffer():
-    torch.manual_seed(0)
-    env = _CountdownEnv(length=5)
-    policy = TensorDictModule(lambda obs: torch.full_like(obs, 0.5), in_keys=["observation"], out_keys=["action"])
-    collector = off_policy_collector(env, policy, frames_per_batch=4, total_frames=12, init_random_frames=4)
-    buffer = uniform_replay_buffer(10, batch_size=3)
-    batches = [batch.reshape(-1) for batch in collector]
-    collector.shutdown()
-    assert [b.numel() for b in batches] == [4, 4, 4]
-    # The first batch acts uniformly at random, the later ones with the policy.
-    assert not (batches[0]["action"] == 0.5).any()
-    assert all((b["action"] == 0.5).all() for b in batches[1:])
-    for b in batches:
-        buffer.extend(b)
-    assert len(buffer) == 10  # capacity
-    assert buffer.sample().batch_size == torch.Size([3])
-    with pytest.raises(ValueError, match="capacity"):
-        uniform_replay_buffer(0, batch_size=3)
-    with pytest.raises(ValueError, match="batch_size"):
-        uniform_replay_buffer(10, batch_size=0)
-
-
-def test_training_module_silences_the_torchrl_weight_updater_warning():
-    # A fresh interpreter: torchrl.collectors warns only the first time it is imported.
-    code = textwrap.dedent(
-        """
-        import warnings
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            import maxent_components.training
-            warnings.warn("an unrelated deprecation", DeprecationWarning)
-        messages = [str(w.message) for w in caught]
-        assert messages == ["an unrelated deprecation"], messages
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-
-
-@dataclass
-class _PresetConfig(RunConfig):
-    steps: int = option(10, "How many steps.", ge=1)
-    width: int = option(64, "Layer width.", ge=1)
-    smoke: bool = option(False, "Tiny preset.")
-    demo: bool = option(False, "Demo preset.")
-
-
-def test_apply_presets_applies_the_one_set_and_rejects_two():
-    presets = {"smoke": {"steps": 2, "width": 8}, "demo": {"steps": 90}}
-    assert apply_presets(_PresetConfig(), presets) == _PresetConfig()
-    cfg = apply_presets(_PresetConfig(smoke=True), presets)
-    assert (cfg.steps, cfg.width) == (2, 8)
-    cfg = apply_presets(_PresetConfig(demo=True), presets)
-    assert (cfg.steps, cfg.width) == (90, 64)
-    with pytest.raises(ValueError, match="options smoke and demo are exclusive presets"):
-        apply_presets(_PresetConfig(smoke=True, demo=True), presets)
-    with pytest.raises(AttributeError, match="'fast'"):
-        apply_presets(_PresetConfig(), {"fast": {}})
-
-
-def test_finished_summary_skips_only_finished_runs(tmp_path, capsys):
-    run = RunDirectory(tmp_path / "run")
-    assert finished_summary("toy", run, skip_finished=True) is None
-    run.finish({"eval_return_mean": 3.5})
-    run.close()
-    assert finished_summary("toy", run, skip_finished=False) is None
-    assert capsys.readouterr().out == ""
-    summary = finished_summary("toy", run, skip_finished=True)
-    assert summary["eval_return_mean"] == 3.5 and summary["finished"] is True
-    assert "toy: " in capsys.readouterr().out
-
-
-def test_solved_report_both_outcomes():
-    summary = {
-        "algorithm": "toy",
-        "env_name": "CartPole-v1",
-        "seed": 4,
-        "solved": True,
-        "solved_at_step": 1200,
-        "target_return": 475.0,
-        "eval_return_mean": 500.0,
-        "env_steps": 1200,
-        "updates": 1000,
-        "wall_time_s": 3.25,
-        "run_dir": "/runs/x",
-    }
-    line = solved_report(summary)
-    assert line.startswith("toy on CartPole-v1, seed 4: solved (mean evaluation return >= 475) at step 1200;")
-    assert "last evaluation return 500.0; 1200 env steps, 1000 updates, 3.2 s; run directory /runs/x" in line
-    summary.update(solved=False, solved_at_step=None, target_return=None)
-    assert "not solved within 1200 steps" in solved_report(summary)

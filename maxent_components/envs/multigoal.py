@@ -225,6 +225,20 @@ def goals_reached(final_positions: Any, *, goals: np.ndarray = GOAL_POSITIONS, r
     return int(goals_hit(final_positions, goals=goals, radius=radius).sum())
 
 
+def episode_paths(rollouts: Any) -> list[np.ndarray]:
+    """The visited positions ``[T + 1, 2]`` of each TorchRL rollout (its start, then every next state)."""
+    paths = []
+    for rollout in rollouts:
+        start = rollout["observation"][:1]
+        paths.append(np.concatenate([start.cpu().numpy(), rollout["next", "observation"].cpu().numpy()], 0))
+    return paths
+
+
+def evaluation_metrics(rollouts: Any) -> dict[str, float]:
+    """The MultiGoal diagnostic of a set of evaluation episodes: the number of distinct goals reached."""
+    return {"goals_reached": float(goals_reached(np.stack([path[-1] for path in episode_paths(rollouts)])))}
+
+
 def register_envs() -> None:
     """Register ``"maxent_components/MultiGoal-v0"`` with Gymnasium (safe to call repeatedly).
 

@@ -17,7 +17,7 @@ from maxent_components.samplers.categorical import CategoricalSampler
 from maxent_components.samplers.gaussian import GaussianSampler
 from maxent_components.samplers.langevin import LangevinSampler
 from maxent_components.samplers.svgd import SVGDSampler
-from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
+from maxent_components.samplers.uniform import MixtureSampler, UniformSampler, defensive_proposal
 
 __all__ = [
     "PolicySampler",
@@ -28,4 +28,5 @@ __all__ = [
     "LangevinSampler",
     "UniformSampler",
     "MixtureSampler",
+    "defensive_proposal",
 ]

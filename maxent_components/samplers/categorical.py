@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torchrl.data import TensorSpec
 from torchrl.modules import MLP
 
-from maxent_components.checks import check_finite, data_checks
+from maxent_components.checks import check_finite, check_positive_int, data_checks
 from maxent_components.functional import entropy
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._discrete import DiscreteSampler
@@ -77,6 +77,8 @@ class CategoricalSampler(DiscreteSampler):
             (omit it inside a ``SoftQLoss``, which binds its own).
         use_action_mask: read a boolean ``"action_mask"`` ``[*B, |A|]`` (True = allowed); masked
             actions get probability zero and contribute nothing to the loss.
+        observation_dim: input size of the default policy network (needed without ``policy_network``).
+        num_cells: hidden sizes of the default policy network.
 
     ``forward`` samples under ``ExplorationType.RANDOM`` and takes the most probable action
     ``argmax_a π_φ(a|s)`` under ``DETERMINISTIC``, ``MODE`` and ``MEAN``.
@@ -116,10 +118,18 @@ class CategoricalSampler(DiscreteSampler):
         action_spec: TensorSpec,
         alpha: float | Temperature | None = None,
         use_action_mask: bool = False,
+        observation_dim: int | None = None,
+        num_cells: Sequence[int] = (256, 256),
     ) -> None:
         super().__init__(
             qvalue_network, action_spec=action_spec, alpha=alpha, use_action_mask=use_action_mask
         )
+        if policy_network is None:
+            if observation_dim is None:
+                raise ValueError("observation_dim is required when policy_network is not given (it sizes the default MLP).")
+            policy_network = categorical_policy_network(
+                check_positive_int("observation_dim", observation_dim), self.num_actions, num_cells=num_cells
+            )
         if not isinstance(policy_network, nn.Module):
             raise TypeError(
                 f"policy_network must be a tensordict module writing logits, got "

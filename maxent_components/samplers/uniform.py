@@ -27,11 +27,18 @@ from tensordict import TensorDictBase
 from torch import Tensor
 from torchrl.data import Bounded
 
-from maxent_components.checks import check_positive_int
+from maxent_components.checks import check_positive_int, check_probability
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.specs import box_bounds, box_log_volume
 
-__all__ = ["UniformSampler", "MixtureSampler", "box_bounds", "box_log_volume", "sample_uniform_box"]
+__all__ = [
+    "MixtureSampler",
+    "UniformSampler",
+    "box_bounds",
+    "box_log_volume",
+    "defensive_proposal",
+    "sample_uniform_box",
+]
 
 
 def sample_uniform_box(
@@ -242,3 +249,37 @@ class MixtureSampler(PolicySampler):
         index = index.expand(1, *candidates.shape[1:])
         actions = candidates.gather(0, index).squeeze(0)
         return actions, self.log_prob(tensordict, actions)
+
+
+def defensive_proposal(
+    actor: PolicySampler,
+    *,
+    action_spec: Bounded,
+    uniform_weight: float = 0.5,
+    observation_dim: int | None = None,
+    num_cells: Sequence[int] = (256, 256),
+) -> MixtureSampler:
+    """The importance proposal ``q = w U(A) + (1 − w) g`` of an actor: ``g`` is the actor itself when
+    it has a density, else a tanh-Gaussian fitted next to it.
+
+    SVGD and Langevin samples have no tractable density, so a ``GaussianSampler`` (whose loss pulls it
+    towards ``exp(Q/α)``, the distribution the proposal should approximate) stands in for them; a
+    ``SoftQLoss`` trains it as ``loss_proposal``. The uniform component keeps the importance weights
+    bounded where ``g`` has no mass (Hesterberg, 1995).
+
+    Args:
+        actor: the loss's actor.
+
+    Keyword Args:
+        action_spec: the bounded action box.
+        uniform_weight: ``w`` in ``(0, 1]``.
+        observation_dim: input size of the fitted Gaussian's network (needed when the actor has no density).
+        num_cells: hidden sizes of the fitted Gaussian's network.
+    """
+    from maxent_components.samplers.gaussian import GaussianSampler
+
+    weight = check_probability("uniform_weight", uniform_weight, open_low=True)
+    fitted = actor
+    if not actor.has_log_prob:
+        fitted = GaussianSampler(action_spec=action_spec, observation_dim=observation_dim, num_cells=num_cells)
+    return MixtureSampler([UniformSampler(action_spec=action_spec), fitted], weights=[weight, 1.0 - weight])

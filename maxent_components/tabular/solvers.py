@@ -1,25 +1,8 @@
-"""Exact maximum-entropy dynamic programming on finite MDPs.
+"""Exact soft dynamic programming on a finite MDP given as dense tensors.
 
-The MDP is given as dense tensors: ``transitions[s, a, s'] = P(s' | s, a)`` (every row sums to one),
-``rewards[s, a] = E[r | s, a]`` and, optionally, a boolean ``terminal[s]`` marking states where the
-episode ends (their value is zero by definition: no action is taken there, so no reward and no
-entropy bonus accrue). The maximum-entropy objective is ``Σ_t γ^t (r_t + α H(π(·|s_t)))``.
-
-Soft Bellman optimality operator (Haarnoja et al., 2017, "Reinforcement Learning with Deep
-Energy-Based Policies", section 2; Ziebart, 2010, "Modeling Purposeful Adaptive Behavior with the
-Principle of Maximum Causal Entropy", PhD thesis):
-
-.. math::
-
-    (T Q)(s, a) = R(s, a) + γ \\sum_{s'} P(s'|s, a) V(s'),
-    \\qquad V(s) = α \\log \\sum_a \\exp(Q(s, a) / α),
-
-a γ-contraction in the sup norm whose fixed point ``Q*`` gives the optimal policy
-``π*(a|s) = exp((Q*(s, a) − V*(s)) / α)``. At ``α = 0``, ``V = max_a Q`` and everything reduces to
-classic value iteration.
-
-These routines are the ground truth for the property tests and for the deep components; they are
-written for clarity and exactness (float64 recommended), not for large state spaces.
+The soft Bellman optimality operator, soft Q-iteration (its fixed point), exact soft policy
+evaluation (a linear solve) and soft policy improvement; see :mod:`maxent_components.tabular` for
+the conventions (``transitions[s, a, s']``, ``rewards[s, a]``, ``terminal[s]``) and the equations.
 """
 
 from __future__ import annotations
@@ -27,7 +10,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -44,14 +26,10 @@ from maxent_components.functional import (
 __all__ = [
     "SoftQIterationResult",
     "SoftPolicyEvaluationResult",
-    "GridWorld",
     "soft_bellman_operator",
     "soft_q_iteration",
     "soft_policy_evaluation",
     "soft_policy_improvement",
-    "gridworld",
-    "GRID_MOVES",
-    "GRID_ACTION_NAMES",
 ]
 
 
@@ -160,6 +138,18 @@ def _check_q(q: Tensor, transitions: Tensor, name: str = "q") -> None:
         )
     if q.dtype != transitions.dtype:
         raise TypeError(f"{name} must have the dtype of transitions ({transitions.dtype}), got {q.dtype}.")
+
+
+def _check_log_policy(log_policy: Tensor, transitions: Tensor) -> None:
+    _check_q(log_policy, transitions, "log_policy")
+    if bool(torch.isnan(log_policy).any()) or bool((log_policy == math.inf).any()):
+        raise ValueError("log_policy contains NaN or +inf; expected log-probabilities (−inf allowed).")
+    norm_error = torch.logsumexp(log_policy, -1).abs().max().item()
+    if norm_error > math.sqrt(_ROW_SUM_ATOL.get(log_policy.dtype, 1e-5)):
+        raise ValueError(
+            f"log_policy rows must be normalised (logsumexp over actions = 0); "
+            f"the largest deviation is {norm_error:.3g}."
+        )
 
 
 def _state_values(q: Tensor, alpha: float, terminal: Tensor | None) -> Tensor:
@@ -349,17 +339,9 @@ def soft_policy_evaluation(
         A :class:`SoftPolicyEvaluationResult` ``(q, v)``.
     """
     _check_mdp(transitions, rewards, terminal)
-    _check_q(log_policy, transitions, "log_policy")
+    _check_log_policy(log_policy, transitions)
     gamma = _check_gamma(gamma)
     alpha = _check_temperature(alpha)
-    if bool(torch.isnan(log_policy).any()) or bool((log_policy == math.inf).any()):
-        raise ValueError("log_policy contains NaN or +inf; expected log-probabilities (−inf allowed).")
-    norm_error = torch.logsumexp(log_policy, -1).abs().max().item()
-    if norm_error > math.sqrt(_ROW_SUM_ATOL.get(log_policy.dtype, 1e-5)):
-        raise ValueError(
-            f"log_policy rows must be normalised (logsumexp over actions = 0); "
-            f"the largest deviation is {norm_error:.3g}."
-        )
     policy = log_policy.exp()
     # Σ_a π (R − α log π) = r_π + α H_π, the per-state reward including the entropy bonus.
     reward_pi = expected_soft_value(rewards, log_policy, alpha)
@@ -374,146 +356,3 @@ def soft_policy_evaluation(
     v = torch.linalg.solve(system, reward_pi)
     q = _backup(v, transitions, rewards, gamma, terminal)
     return SoftPolicyEvaluationResult(q, v)
-
-
-# ---------------------------------------------------------------------------------------------
-# Grid world
-# ---------------------------------------------------------------------------------------------
-
-#: Row/column offsets of the four moves, in action order.
-GRID_MOVES: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1))
-#: Names of the actions, in order: 0 up, 1 right, 2 down, 3 left.
-GRID_ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left")
-
-
-@dataclass(frozen=True)
-class GridWorld:
-    """A tabular grid world built by :func:`gridworld`.
-
-    Attributes:
-        transitions: ``P[s, a, s']`` ``[S, A, S]`` with ``S = height · width`` and ``A = 4``.
-        rewards: expected rewards ``[S, A]``.
-        terminal: boolean ``[S]``; True at the goal.
-        height, width: grid size; state ``s = row · width + col``, row 0 at the top.
-        goal: ``(row, col)`` of the goal.
-        walls: ``(row, col)`` cells that cannot be entered.
-    """
-
-    transitions: Tensor
-    rewards: Tensor
-    terminal: Tensor
-    height: int
-    width: int
-    goal: tuple[int, int]
-    walls: tuple[tuple[int, int], ...]
-
-    @property
-    def num_states(self) -> int:
-        return self.height * self.width
-
-    @property
-    def num_actions(self) -> int:
-        return len(GRID_MOVES)
-
-    def state(self, row: int, col: int) -> int:
-        """Index of the cell ``(row, col)``."""
-        return row * self.width + col
-
-    def cell(self, state: int) -> tuple[int, int]:
-        """``(row, col)`` of state index ``state``."""
-        return divmod(state, self.width)
-
-    @property
-    def wall_mask(self) -> Tensor:
-        """Boolean ``[S]``, True at wall cells (unreachable; their values carry no meaning)."""
-        mask = torch.zeros(self.num_states, dtype=torch.bool)
-        for r, c in self.walls:
-            mask[self.state(r, c)] = True
-        return mask
-
-    def grid(self, values: Tensor) -> Tensor:
-        """Reshape a per-state tensor ``[S, ...]`` to ``[height, width, ...]``."""
-        return values.reshape(self.height, self.width, *values.shape[1:])
-
-
-def gridworld(
-    height: int,
-    width: int,
-    *,
-    goal: tuple[int, int],
-    walls: tuple[tuple[int, int], ...] | list[tuple[int, int]] = (),
-    slip: float = 0.0,
-    step_reward: float = -1.0,
-    goal_reward: float = 0.0,
-    dtype: torch.dtype = torch.float64,
-) -> GridWorld:
-    """Build a ``height × width`` grid world with four moves and a terminal goal.
-
-    Layout: state ``s = row · width + col`` with row 0 at the top; actions 0 up, 1 right, 2 down,
-    3 left. A move into a wall cell or off the grid leaves the agent where it is. With probability
-    ``1 − slip`` the chosen move is executed, otherwise one of the four moves is executed uniformly at
-    random (so the intended move has probability ``1 − slip + slip/4``). Every action taken outside
-    the goal pays ``step_reward``, plus ``goal_reward`` times the probability of entering the goal.
-    The goal is terminal (value zero). Wall cells are states that keep the agent in place; they are
-    unreachable from every other cell, and their values carry no meaning.
-
-    With ``slip = 0``, ``α = 0``, ``step_reward = −1`` and ``goal_reward = 0`` the optimal value is
-    ``V*(s) = −(1 − γ^d(s)) / (1 − γ)`` where ``d(s)`` is the shortest-path length to the goal.
-
-    Examples:
-        >>> world = gridworld(2, 3, goal=(0, 2))
-        >>> world.transitions.shape, world.rewards.shape, int(world.terminal.sum())
-        (torch.Size([6, 4, 6]), torch.Size([6, 4]), 1)
-    """
-    for name, n in (("height", height), ("width", width)):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {n!r}.")
-    if height * width < 2:
-        raise ValueError("the grid needs at least two cells (a goal and somewhere to start).")
-
-    def _cell(name: str, cell: object) -> tuple[int, int]:
-        if (
-            not isinstance(cell, (tuple, list))
-            or len(cell) != 2
-            or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in cell)
-        ):
-            raise TypeError(f"{name} must be a (row, col) pair of integers, got {cell!r}.")
-        r, c = int(cell[0]), int(cell[1])
-        if not (0 <= r < height and 0 <= c < width):
-            raise ValueError(f"{name} {cell!r} lies outside the {height}x{width} grid.")
-        return r, c
-
-    goal = _cell("goal", goal)
-    walls = tuple(_cell("wall", w) for w in walls)
-    if goal in walls:
-        raise ValueError(f"the goal {goal} cannot be a wall.")
-    slip = _as_float("slip", slip)
-    if not (0.0 <= slip <= 1.0):
-        raise ValueError(f"slip must lie in [0, 1], got {slip}.")
-    step_reward = _as_float("step_reward", step_reward)
-    goal_reward = _as_float("goal_reward", goal_reward)
-    if not (math.isfinite(step_reward) and math.isfinite(goal_reward)):
-        raise ValueError("step_reward and goal_reward must be finite.")
-
-    num_states, num_actions = height * width, len(GRID_MOVES)
-    wall_set = set(walls)
-    moved = torch.empty(num_states, num_actions, dtype=torch.long)
-    for s in range(num_states):
-        r, c = divmod(s, width)
-        for a, (dr, dc) in enumerate(GRID_MOVES):
-            nr, nc = r + dr, c + dc
-            blocked = (r, c) in wall_set or not (0 <= nr < height and 0 <= nc < width) or (nr, nc) in wall_set
-            moved[s, a] = s if blocked else nr * width + nc
-
-    deterministic = torch.zeros(num_states, num_actions, num_states, dtype=dtype)
-    deterministic.scatter_(2, moved[..., None], 1.0)
-    # A slip executes a uniformly random move: the average of the four deterministic moves.
-    transitions = (1 - slip) * deterministic + slip * deterministic.mean(1, keepdim=True)
-    goal_state = goal[0] * width + goal[1]
-    transitions[goal_state] = 0.0
-    transitions[goal_state, :, goal_state] = 1.0
-    terminal = torch.zeros(num_states, dtype=torch.bool)
-    terminal[goal_state] = True
-    rewards = step_reward + goal_reward * transitions[:, :, goal_state]
-    rewards[goal_state] = 0.0
-    return GridWorld(transitions, rewards, terminal, height, width, goal, walls)

@@ -1,0 +1,219 @@
+"""What the off-policy recipes share: one option schema, the loss and the loop from a config.
+
+Every off-policy recipe has the same options (same names, same meaning): the pluggable parts are
+config groups (``env``, ``sampler``, ``soft_value``, ``temperature``), the networks, the optimiser,
+the loss and the loop are plain options. A recipe differs only by its defaults
+(``conf/<recipe>.yaml``) and by how it composes the parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from maxent_components.objectives import SoftQLoss
+from maxent_components.runs import RunConfig, RunDirectory, group, option
+from maxent_components.training import Evaluator, OffPolicyLoop, make_env, observation_dim, target_updater
+
+__all__ = [
+    "ENV_DOCS",
+    "GROUPS",
+    "LossConfig",
+    "NetworkConfig",
+    "OffPolicyConfig",
+    "OptimConfig",
+    "SMOKE",
+    "adam",
+    "closing",
+    "make_envs",
+    "off_policy_loop",
+    "report",
+    "soft_q_loss",
+]
+
+GROUPS = ("env", "sampler", "soft_value", "temperature")
+
+#: the options of an ``env`` node (the other groups are documented by the classes they build)
+ENV_DOCS = {
+    "name": "Gymnasium id; module:Id-v0 imports the module that registers it.",
+    "kwargs": "Keyword arguments of gym.make for training and evaluation.",
+    "eval_kwargs": "Keyword arguments of gym.make for evaluation only.",
+    "max_episode_steps": "Episode length (gym.make's TimeLimit) and the evaluation step limit.",
+    "reward_scale": "Rewards are multiplied by it in the update (buffer and returns stay raw).",
+    "solved_metric": "Evaluation metric of the solved bar (eval_return, or a task diagnostic).",
+    "solved_threshold": "The bar: solved at the first evaluation whose metric reaches it (null: never).",
+    "diagnostics": "Function of the evaluation rollouts returning the task's diagnostics.",
+}
+
+
+@dataclasses.dataclass
+class NetworkConfig:
+    """The MLPs of the Q function and of the amortized samplers."""
+
+    num_cells: list[int] = option([256, 256], "Hidden-layer widths of the Q and policy networks.")
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """One Adam over loss.parameter_groups(): a learning rate per group (null: lr_qvalue)."""
+
+    lr_qvalue: float = option(3e-4, "Adam learning rate of the Q ensemble.", gt=0)
+    lr_actor: float | None = option(None, "Learning rate of the actor (and a trained proposal); null: lr_qvalue.", gt=0)
+    lr_alpha: float | None = option(None, "Learning rate of a learned temperature; null: lr_qvalue.", gt=0)
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """SoftQLoss and its targets."""
+
+    num_qvalue_nets: int = option(1, "Q ensemble size; the target reduces the members' soft values.", ge=1)
+    target_reduction: str = option("min", "Reduction of the members' soft values in the target.", choices=("min", "mean"))
+    gamma: float = option(0.99, "Discount factor.", gt=0, le=1)
+    loss_function: str = option("l2", "TD regression loss.", choices=("l2", "smooth_l1"))
+    target_update: str = option(
+        "soft", "Target parameters: Polyak averaging with tau, or a copy every hard_update_interval updates.",
+        choices=("soft", "hard"),
+    )
+    tau: float = option(0.005, "Polyak rate of the soft target update.", gt=0, le=1)
+    hard_update_interval: int = option(1000, "Updates between hard target copies.", ge=1)
+
+
+@dataclasses.dataclass
+class OffPolicyConfig(RunConfig):
+    """The options of every off-policy recipe."""
+
+    env: Any = group("The task (conf/env): its Gymnasium id, episode length, reward scale and solved bar.")
+    sampler: Any = group("The policy sampler that acts and is trained towards exp(Q/alpha) (conf/sampler).")
+    soft_value: Any = group("The soft-value estimator of the target V(s') (conf/soft_value).")
+    temperature: Any = group("The temperature alpha: fixed, learned or annealed (conf/temperature).")
+    alpha: float = option(
+        1.0, "The temperature: its value (temperature=fixed) or its starting value (auto, annealed).", ge=0
+    )
+    network: NetworkConfig = option(NetworkConfig(), "Networks.")
+    optim: OptimConfig = option(OptimConfig(), "Optimiser.")
+    loss: LossConfig = option(LossConfig(), "Loss.")
+    total_frames: int = option(100_000, "Environment-step budget.", ge=1)
+    init_random_frames: int = option(1_000, "Uniformly random steps before the actor acts and learning starts.", ge=0)
+    frames_per_batch: int = option(1, "Environment steps per collector batch (the updates owed follow each batch).", ge=1)
+    utd_ratio: float = option(1.0, "Gradient updates per environment step.", gt=0)
+    batch_size: int = option(256, "Minibatch size of each update.", ge=1)
+    buffer_size: int = option(1_000_000, "Replay buffer capacity (uniform sampling).", ge=1)
+    eval_interval: int = option(5_000, "Evaluate every this many environment steps (and at the end).", ge=1)
+    eval_episodes: int = option(5, "Episodes per evaluation.", ge=1)
+    eval_exploration: str = option(
+        "deterministic", "Evaluation actions: the policy's mode or mean, or samples of it.",
+        choices=("deterministic", "random"),
+    )
+    log_interval: int = option(1_000, "Log a row of metrics every this many environment steps.", ge=1, run_only=True)
+    checkpoint_interval: int | None = option(
+        None, "Environment steps between checkpoints a relaunch resumes from (null: a tenth of total_frames).",
+        ge=1, run_only=True,
+    )
+    stop_when_solved: bool = option(False, "Stop at the first evaluation that meets the env's solved bar.")
+    plots: bool = option(True, "Write the figures of the run (learning curve; task figures).", run_only=True)
+
+
+#: ``smoke=true``: a few hundred steps with small networks (keys a chosen part lacks are skipped).
+SMOKE = {
+    "total_frames": 200,
+    "init_random_frames": 100,
+    "frames_per_batch": 50,
+    "batch_size": 16,
+    "buffer_size": 1_000,
+    "eval_interval": 200,
+    "eval_episodes": 2,
+    "log_interval": 100,
+    "network.num_cells": [32],
+    "soft_value.num_samples": 4,
+    "sampler.num_particles": 4,
+    "sampler.num_steps": 2,
+    "sampler.init.num_particles": 4,
+    "progress": False,
+}
+
+
+def make_envs(cfg: DictConfig):
+    """``(env, eval_env, runtime arguments of the parts)``: the task's training and evaluation envs."""
+    env = make_env(cfg.env, seed=cfg.seed)
+    eval_env = make_env(cfg.env, seed=cfg.seed, evaluation=True)
+    context = {
+        "action_spec": env.action_spec_unbatched,
+        "observation_dim": observation_dim(env),
+        "num_cells": tuple(cfg.network.num_cells),
+    }
+    return env, eval_env, context
+
+
+def closing(build):
+    """``check(cfg)`` for :class:`~maxent_components.runs.Recipe`: build the parts (their constructors
+    check every option) and close the environments again."""
+
+    def check(cfg: DictConfig) -> None:
+        env, eval_env, *_ = build(cfg)
+        env.close()
+        eval_env.close()
+
+    return check
+
+
+def soft_q_loss(cfg: DictConfig, qnet, soft_value, actor, temperature) -> SoftQLoss:
+    """The ``SoftQLoss`` of ``cfg.loss`` with its TD(0) estimator at ``cfg.loss.gamma``."""
+    options = cfg.loss
+    loss = SoftQLoss(
+        qnet, soft_value, actor=actor, alpha=temperature, num_qvalue_nets=options.num_qvalue_nets,
+        target_reduction=options.target_reduction, loss_function=options.loss_function,
+    )
+    loss.make_value_estimator(gamma=options.gamma)
+    return loss
+
+
+def adam(cfg: DictConfig, loss: SoftQLoss) -> torch.optim.Adam:
+    """One Adam over the loss's parameter groups, a learning rate per group."""
+    lr = cfg.optim.lr_qvalue
+    groups = loss.parameter_groups(lr_actor=cfg.optim.lr_actor or lr, lr_alpha=cfg.optim.lr_alpha or lr)
+    return torch.optim.Adam(groups, lr=lr)
+
+
+def off_policy_loop(cfg: DictConfig, loss: SoftQLoss, optimizer, *, env, eval_env, run: RunDirectory, name: str) -> OffPolicyLoop:
+    """The library's loop with the options of ``cfg`` (evaluation, cadences, the env's solved bar)."""
+    task = cfg.env
+    diagnostics = None
+    if task.get("diagnostics"):
+        from hydra.utils import get_method
+
+        diagnostics = get_method(task.diagnostics)
+    evaluator = Evaluator(
+        eval_env, loss.actor, num_episodes=cfg.eval_episodes, max_steps=task.max_episode_steps,
+        exploration=cfg.eval_exploration, diagnostics=diagnostics,
+    )
+    updater = target_updater(
+        loss, kind=cfg.loss.target_update, tau=cfg.loss.tau, interval=cfg.loss.hard_update_interval
+    )
+    return OffPolicyLoop(
+        loss, optimizer, env=env, target_updater=updater, evaluator=evaluator, run=run,
+        total_frames=cfg.total_frames, frames_per_batch=cfg.frames_per_batch,
+        init_random_frames=cfg.init_random_frames, utd_ratio=cfg.utd_ratio, batch_size=cfg.batch_size,
+        buffer_size=cfg.buffer_size, eval_interval=cfg.eval_interval, log_interval=cfg.log_interval,
+        checkpoint_interval=cfg.checkpoint_interval, reward_scale=task.reward_scale,
+        solved_metric=task.solved_metric, solved_threshold=task.solved_threshold,
+        stop_when_solved=cfg.stop_when_solved, logger_backend=cfg.logger.backend, progress=cfg.progress, name=name,
+    )
+
+
+def report(name: str, cfg: DictConfig, summary: dict) -> str:
+    """A few lines on a finished run: the budget used, the last evaluation, the bar, the figures."""
+    choices = ", ".join(f"{g}={OmegaConf.select(cfg, g + '._target_', default='').rsplit('.', 1)[-1]}" for g in GROUPS[1:])
+    lines = [
+        f"{name} on {cfg.env.name} ({choices}), seed {cfg.seed}: {summary['env_steps']} env steps, "
+        f"{summary['updates']} updates in {summary['wall_time_s']:.1f} s",
+        f"last evaluation return {summary['eval_return_mean']:.1f}, best {summary['best_eval_return']:.1f}",
+    ]
+    if summary["solved_metric"] is not None:
+        bar = f"{summary['solved_metric']} >= {summary['solved_threshold']:g}"
+        met = f"first met at step {summary['solved_at_step']}" if summary["solved"] else "not met"
+        lines.append(f"bar {bar}: {met}")
+    lines += [f"figure {key}: {path}" for key, path in summary.get("figures", {}).items()]
+    return "\n".join(lines)

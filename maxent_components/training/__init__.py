@@ -1,0 +1,51 @@
+"""Training: the off-policy loop the recipes call, its pieces, evaluation and builders.
+
+- :mod:`~maxent_components.training.loop`: :class:`OffPolicyLoop` (collect, replay, update, target
+  update, evaluate, log, checkpoint and resume);
+- :mod:`~maxent_components.training.pieces`: the UTD schedule, cadences, running means, phase timer,
+  episode returns, non-finite guard, progress bar;
+- :mod:`~maxent_components.training.evaluation`: evaluation episodes and task diagnostics;
+- :mod:`~maxent_components.training.builders`: parts from config nodes (``_target_``), environments,
+  collector, replay buffer, target updater.
+"""
+
+from maxent_components.training.builders import (
+    build_part,
+    make_env,
+    observation_dim,
+    off_policy_collector,
+    target_updater,
+    uniform_replay_buffer,
+)
+from maxent_components.training.evaluation import Evaluator, evaluate_episodes
+from maxent_components.training.loop import OffPolicyLoop
+from maxent_components.training.pieces import (
+    Cadence,
+    EpisodeReturns,
+    NonFiniteGuard,
+    NonFiniteLossError,
+    PhaseTimer,
+    RunningMeans,
+    UpdateSchedule,
+    progress_bar,
+)
+
+__all__ = [
+    "Cadence",
+    "EpisodeReturns",
+    "Evaluator",
+    "NonFiniteGuard",
+    "NonFiniteLossError",
+    "OffPolicyLoop",
+    "PhaseTimer",
+    "RunningMeans",
+    "UpdateSchedule",
+    "build_part",
+    "evaluate_episodes",
+    "make_env",
+    "observation_dim",
+    "off_policy_collector",
+    "progress_bar",
+    "target_updater",
+    "uniform_replay_buffer",
+]

@@ -1,0 +1,138 @@
+"""Building a recipe's parts from its config: parts by ``_target_``, environments, data pipeline.
+
+A pluggable part (sampler, soft-value estimator, temperature, a user's own class) is a config node
+naming its class with ``_target_`` and holding that class's options. :func:`build_part` builds it
+with ``hydra.utils.instantiate`` and hands it the *runtime arguments its signature declares*: the
+recipe passes what it knows (``action_spec``, ``observation_dim``, ``num_cells``, ``actor``), and
+each class takes the ones it names. So a user's ``sampler._target_=mypkg.MySampler`` plugs in from
+the command line with no change to the recipe. Nested nodes with a ``_target_`` (an importance
+proposal) are built first, with the same runtime arguments.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+# torchrl.collectors defines deprecated weight-updater classes at import time; those warnings are
+# about TorchRL's internals, not about anything a recipe does. The filter must precede the import.
+warnings.filterwarnings(
+    "ignore", message=r"Creating \w+ which inherits from WeightUpdaterBase is deprecated", category=DeprecationWarning
+)
+
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from tensordict.nn import TensorDictModuleBase  # noqa: E402
+from torchrl.collectors import Collector  # noqa: E402
+from torchrl.data import LazyTensorStorage, ReplayBuffer  # noqa: E402
+from torchrl.envs import EnvBase, GymEnv  # noqa: E402
+from torchrl.objectives import HardUpdate, SoftUpdate  # noqa: E402
+
+from maxent_components.checks import check_choice, check_positive_int  # noqa: E402
+
+__all__ = [
+    "build_part",
+    "make_env",
+    "observation_dim",
+    "off_policy_collector",
+    "target_updater",
+    "uniform_replay_buffer",
+]
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
+    """Instantiate the config ``node`` (with ``_target_``), passing the ``context`` arguments its target declares.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> node = {"_target_": "maxent_components.soft_value.UniformSoftValue", "num_samples": 8}
+        >>> estimator = build_part(node, action_spec=Bounded(-1.0, 1.0, shape=(2,)), observation_dim=3)
+        >>> type(estimator).__name__, estimator.num_samples
+        ('UniformSoftValue', 8)
+    """
+    from hydra.utils import get_object, instantiate
+
+    node = dict(_plain(node))
+    if "_target_" not in node:
+        raise ValueError(f"a part's config needs a _target_ naming its class, got keys {sorted(node)}.")
+    target = get_object(node["_target_"])
+    nested = {k: build_part(v, **context) for k, v in node.items() if isinstance(v, dict) and "_target_" in v}
+    for key in nested:
+        del node[key]
+    parameters = inspect.signature(target).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    given = {k: v for k, v in context.items() if (k in parameters or takes_any) and k not in node}
+    # A partial first, called with the runtime objects: instantiate() would merge its kwargs into the
+    # config, and TorchRL specs (dataclasses) would be read as configs.
+    return instantiate(node, _partial_=True, _convert_="all")(**nested, **given)
+
+
+def make_env(env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool = False) -> GymEnv:
+    """The TorchRL ``GymEnv`` of an ``env`` config node (``name``, ``kwargs``, ``eval_kwargs``, ``max_episode_steps``).
+
+    ``name`` is any Gymnasium id, ``module:Id-v0`` included (Gymnasium imports the module, which
+    registers the id). Evaluation environments get ``eval_kwargs`` on top of ``kwargs`` and their
+    own seed.
+    """
+    env = _plain(env)
+    kwargs = dict(env.get("kwargs") or {})
+    if evaluation:
+        kwargs.update(env.get("eval_kwargs") or {})
+    if env.get("max_episode_steps") is not None:
+        kwargs["max_episode_steps"] = check_positive_int("env.max_episode_steps", env["max_episode_steps"])
+    try:
+        made = GymEnv(env["name"], **kwargs)
+    except Exception as err:  # Gymnasium raises several error types for unknown ids and bad kwargs
+        raise ValueError(f"env.name={env['name']!r} could not be made: {str(err).splitlines()[0]}") from None
+    made.set_seed(seed + (1000 if evaluation else 0))
+    return made
+
+
+def observation_dim(env: EnvBase, key: str = "observation") -> int:
+    """The size of the flat observation of ``env``."""
+    shape = env.observation_spec[key].shape
+    if len(shape) != 1:
+        raise ValueError(f"the recipes need a flat observation vector, got {key!r} of shape {tuple(shape)}.")
+    return int(shape[-1])
+
+
+def off_policy_collector(
+    env: EnvBase,
+    policy: TensorDictModuleBase,
+    *,
+    frames_per_batch: int,
+    total_frames: int,
+    init_random_frames: int,
+) -> Collector:
+    """A single-process TorchRL collector acting with ``policy`` (uniformly random for the first
+    ``init_random_frames`` steps), yielding ``frames_per_batch`` steps at a time up to ``total_frames``."""
+    return Collector(
+        env,
+        policy,
+        frames_per_batch=frames_per_batch,
+        total_frames=total_frames,
+        init_random_frames=init_random_frames,
+        # The samplers read only the observation: no policy transform is needed.
+        auto_register_policy_transforms=False,
+    )
+
+
+def uniform_replay_buffer(capacity: int, *, batch_size: int) -> ReplayBuffer:
+    """A replay buffer of ``capacity`` transitions sampled uniformly, ``batch_size`` at a time."""
+    check_positive_int("buffer_size", capacity)
+    check_positive_int("batch_size", batch_size)
+    return ReplayBuffer(storage=LazyTensorStorage(capacity), batch_size=batch_size)
+
+
+def target_updater(loss, *, kind: str, tau: float = 0.005, interval: int = 1000):
+    """TorchRL's ``SoftUpdate`` (Polyak, ``tau``) or ``HardUpdate`` (a copy every ``interval`` updates)."""
+    check_choice("target_update", kind, ("soft", "hard"))
+    if kind == "soft":
+        return SoftUpdate(loss, tau=tau)
+    # TorchRL's HardUpdate copies on every (value_network_update_interval + 1)-th step.
+    return HardUpdate(loss, value_network_update_interval=check_positive_int("hard_update_interval", interval) - 1)

@@ -1,0 +1,87 @@
+"""Evaluation episodes: returns, lengths and a task's own diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+from maxent_components.checks import check_choice, check_positive_int
+
+__all__ = ["Evaluator", "evaluate_episodes"]
+
+_EXPLORATION = {
+    "deterministic": ExplorationType.DETERMINISTIC,
+    "random": ExplorationType.RANDOM,
+    "mode": ExplorationType.MODE,
+    "mean": ExplorationType.MEAN,
+}
+
+
+def evaluate_episodes(
+    env: Any,
+    policy: Callable[[TensorDictBase], TensorDictBase],
+    *,
+    num_episodes: int,
+    max_steps: int,
+    exploration: Literal["deterministic", "random", "mode", "mean"] = "deterministic",
+) -> list[TensorDictBase]:
+    """``num_episodes`` rollouts of ``policy`` in the unbatched TorchRL ``env``, each until its first
+    ``done`` or ``max_steps`` steps, under ``set_exploration_type(exploration)`` and ``no_grad``."""
+    check_choice("exploration", exploration, tuple(_EXPLORATION))
+    num_episodes = check_positive_int("num_episodes", num_episodes)
+    max_steps = check_positive_int("max_steps", max_steps)
+    if tuple(env.batch_size) != ():
+        raise ValueError(f"evaluation needs an unbatched environment, got batch_size={tuple(env.batch_size)}.")
+    with torch.no_grad(), set_exploration_type(_EXPLORATION[exploration]):
+        return [env.rollout(max_steps, policy, break_when_any_done=True, auto_reset=True) for _ in range(num_episodes)]
+
+
+class Evaluator:
+    """Evaluate ``policy`` in ``env``: the mean return, the mean length and the task's diagnostics.
+
+    Args:
+        env: an unbatched TorchRL environment kept for evaluation.
+        policy: the acting module (e.g. ``SoftQLoss.actor``).
+
+    Keyword Args:
+        num_episodes: episodes per evaluation.
+        max_steps: step limit of an episode.
+        exploration: ``"deterministic"`` (the policy's mode or mean action) or ``"random"`` (samples).
+        diagnostics: ``f(rollouts) -> {name: float}`` of the task (e.g. goals reached on MultiGoal).
+
+    Calling it returns ``(metrics, rollouts)``: ``eval_return``, ``eval_length`` and the diagnostics.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        policy: Callable[[TensorDictBase], TensorDictBase],
+        *,
+        num_episodes: int,
+        max_steps: int,
+        exploration: Literal["deterministic", "random"] = "deterministic",
+        diagnostics: Callable[[Sequence[TensorDictBase]], dict[str, float]] | None = None,
+    ) -> None:
+        self.env, self.policy = env, policy
+        self.num_episodes = check_positive_int("eval_episodes", num_episodes)
+        self.max_steps = check_positive_int("max_steps", max_steps)
+        self.exploration = check_choice("eval_exploration", exploration, ("deterministic", "random"))
+        self.diagnostics = diagnostics
+
+    def __call__(self) -> tuple[dict[str, float], list[TensorDictBase]]:
+        rollouts = evaluate_episodes(
+            self.env, self.policy, num_episodes=self.num_episodes, max_steps=self.max_steps,
+            exploration=self.exploration,
+        )
+        returns = torch.stack([r.get(("next", "reward")).sum() for r in rollouts]).double()
+        metrics = {
+            "eval_return": float(returns.mean()),
+            "eval_length": sum(r.shape[0] for r in rollouts) / len(rollouts),
+        }
+        if self.diagnostics is not None:
+            metrics.update(self.diagnostics(rollouts))
+        return metrics, rollouts

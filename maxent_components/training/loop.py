@@ -1,0 +1,290 @@
+"""The off-policy loop every recipe calls: collect → replay → update → target update → evaluate → log → checkpoint.
+
+One update is the same five lines for every algorithm: ``out = loss(batch)``, one backward of the
+sum of its ``loss_*`` terms, one optimiser step, the target update and (for an annealed ``α``)
+``loss.temperature.step()``. Around it the loop keeps the update-to-data schedule, the warm-up,
+the evaluation, logging and checkpoint cadences, a progress bar, a phase timer and a non-finite
+guard that reads the device once per log interval.
+
+**Checkpoints and resume.** Every ``checkpoint_interval`` env steps the loop writes one atomic
+``checkpoint.pt``: the loss (Q ensemble, targets, actor, temperature), the optimiser, the target
+updater, the replay buffer's contents, the collector's counters and current observation, the
+environments themselves (pickled, with their random generators), the global RNG states, and every
+counter and metric so far. A run started on a folder that holds a checkpoint of the same config
+continues from it; on one thread it then ends with exactly the metrics of an uninterrupted run.
+An environment that cannot be pickled is re-created instead (the resumed run starts a new
+episode there and is no longer bit-identical; a warning says so).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+from typing import Any
+
+import torch
+from tensordict import TensorDictBase
+
+from maxent_components.checks import check_nonnegative_int, check_positive_float, check_positive_int
+from maxent_components.runs.directory import RunDirectory
+from maxent_components.runs.rng import rng_state, set_rng_state
+from maxent_components.training.builders import off_policy_collector, uniform_replay_buffer
+from maxent_components.training.evaluation import Evaluator
+from maxent_components.training.pieces import (
+    Cadence,
+    EpisodeReturns,
+    NonFiniteGuard,
+    PhaseTimer,
+    RunningMeans,
+    UpdateSchedule,
+    progress_bar,
+)
+
+__all__ = ["OffPolicyLoop"]
+
+_PIECES = ("schedule", "eval_cadence", "log_cadence", "checkpoint_cadence", "means", "episodes", "timer")
+
+
+class OffPolicyLoop:
+    """Train ``loss`` with ``optimizer`` on transitions collected by ``loss.actor`` in ``env``.
+
+    Args:
+        loss: a :class:`~maxent_components.objectives.SoftQLoss` with an actor (it acts).
+        optimizer: one optimiser over ``loss.parameters()`` (or its parameter groups).
+
+    Keyword Args:
+        env: the training environment (TorchRL, unbatched).
+        target_updater: TorchRL's ``SoftUpdate`` / ``HardUpdate`` of the loss.
+        evaluator: an :class:`~maxent_components.training.evaluation.Evaluator`.
+        run: the :class:`~maxent_components.runs.directory.RunDirectory` to checkpoint into and log under.
+        total_frames: env-step budget.
+        frames_per_batch: env steps per collector batch; the updates owed follow each batch.
+        init_random_frames: uniformly random steps before the actor acts and learning starts.
+        utd_ratio: gradient updates per env step.
+        batch_size, buffer_size: the uniform replay buffer.
+        eval_interval, log_interval: env steps between evaluations and between logged rows (the
+            last batch is always evaluated and logged).
+        checkpoint_interval: env steps between checkpoints (``None``: a tenth of the budget).
+        reward_scale: rewards are multiplied by it before the update (buffer and returns stay raw).
+        solved_metric, solved_threshold: the run is *solved* at the first evaluation whose
+            ``solved_metric`` reaches ``solved_threshold`` (``None``: never).
+        stop_when_solved: stop there.
+        logger_backend: TorchRL logger (``"csv"``, ``"tensorboard"``, ``"wandb"``, ``"mlflow"``).
+        progress: show a progress bar.
+        name: the run's name on the progress bar.
+    """
+
+    def __init__(
+        self,
+        loss,
+        optimizer: torch.optim.Optimizer,
+        *,
+        env,
+        target_updater,
+        evaluator: Evaluator,
+        run: RunDirectory,
+        total_frames: int,
+        frames_per_batch: int = 1,
+        init_random_frames: int = 0,
+        utd_ratio: float = 1.0,
+        batch_size: int = 256,
+        buffer_size: int = 1_000_000,
+        eval_interval: int = 5_000,
+        log_interval: int = 1_000,
+        checkpoint_interval: int | None = None,
+        reward_scale: float = 1.0,
+        solved_metric: str | None = None,
+        solved_threshold: float | None = None,
+        stop_when_solved: bool = False,
+        logger_backend: str = "csv",
+        progress: bool = True,
+        name: str = "train",
+    ) -> None:
+        if loss.actor is None:
+            raise ValueError("loss has no actor: the loop collects with loss.actor.")
+        self.loss, self.optimizer, self.env, self.target_updater = loss, optimizer, env, target_updater
+        self.evaluator, self.run_dir = evaluator, run
+        self.total_frames = check_positive_int("total_frames", total_frames)
+        self.frames_per_batch = check_positive_int("frames_per_batch", frames_per_batch)
+        self.init_random_frames = check_nonnegative_int("init_random_frames", init_random_frames)
+        self.batch_size, self.buffer_size = batch_size, buffer_size
+        self.reward_scale = check_positive_float("reward_scale", reward_scale)
+        interval = checkpoint_interval or max(self.total_frames // 10, 1)
+        self.schedule = UpdateSchedule(utd_ratio=utd_ratio, learning_starts=self.init_random_frames)
+        self.eval_cadence, self.log_cadence = Cadence(eval_interval), Cadence(log_interval)
+        self.checkpoint_cadence = Cadence(check_positive_int("checkpoint_interval", interval))
+        self.means, self.episodes, self.guard = RunningMeans(), EpisodeReturns(), NonFiniteGuard()
+        self.timer = PhaseTimer("collect", "update", "eval")
+        self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
+        self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
+        self.progress, self.name = bool(progress), name
+        self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
+        self.last_rollouts: list[TensorDictBase] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Train to the budget (or until solved), checkpointing on the way; return the summary."""
+        from torchrl.record.loggers import get_logger
+
+        collector = off_policy_collector(
+            self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
+            total_frames=self.total_frames, init_random_frames=self.init_random_frames,
+        )
+        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size)
+        self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
+        logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
+        if self.run_dir.checkpoint_path.exists():
+            self._restore(self.run_dir.load_checkpoint()["state"], collector, buffer, logger)
+        c = self.counters
+        with progress_bar(self.total_frames, enabled=self.progress, desc=self.name) as bar:
+            bar.skip_to(c["frames"])
+            for batch in self.timer.iterate(collector, "collect"):
+                batch = batch.reshape(-1)
+                c["frames"] += batch.numel()
+                buffer.extend(batch)
+                self.episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
+                with self.timer("update"):
+                    for _ in range(self.schedule.due(c["frames"], batch.numel())):
+                        self._update(buffer.sample())
+                evaluated = self.eval_cadence.due(c["frames"]) or c["frames"] >= self.total_frames
+                if evaluated:
+                    self._evaluate()
+                if self.log_cadence.due(c["frames"]) or evaluated:
+                    self._log(logger, evaluated)
+                last = c["history"][-1] if c["history"] else {}
+                bar.update(batch.numel(), **{k: v for k, v in last.items() if k != "step" and v is not None})
+                stop = self.stop_when_solved and c["solved_at"] is not None
+                if self.checkpoint_cadence.due(c["frames"]) or stop or c["frames"] >= self.total_frames:
+                    self.run_dir.save_checkpoint(self._state(collector, buffer, logger), step=c["frames"])
+                if stop:
+                    break
+        collector.shutdown()
+        return self.summary()
+
+    def _update(self, sample: TensorDictBase) -> None:
+        if self.reward_scale != 1.0:
+            # A sampled batch is a copy of the stored rows: scaling it leaves the buffer as collected.
+            sample.get(("next", "reward")).mul_(self.reward_scale)
+        out = self.loss(sample)
+        self.optimizer.zero_grad(set_to_none=True)
+        sum(value for key, value in out.items() if key.startswith("loss_")).backward()
+        self.optimizer.step()
+        self.target_updater.step()
+        self.loss.temperature.step()
+        self.counters["updates"] += 1
+        self.means.add(**{key: value for key, value in out.items() if value.ndim == 0})
+
+    def _evaluate(self) -> None:
+        c = self.counters
+        with self.timer("eval"):
+            metrics, self.last_rollouts = self.evaluator()
+        for name, value in metrics.items():
+            if not math.isfinite(value):
+                raise FloatingPointError(f"evaluation at step {c['frames']} gave {name}={value}.")
+        c["history"].append({"step": c["frames"], **metrics})
+        if c["solved_at"] is None and self.solved_metric is not None and self.solved_threshold is not None:
+            if metrics[self.solved_metric] >= self.solved_threshold:
+                c["solved_at"] = c["frames"]
+
+    def _log(self, logger, evaluated: bool) -> None:
+        c = self.counters
+        row = self.means.pop()
+        self.guard.check(row, step=c["frames"])  # once per log interval: a NaN update makes its mean NaN
+        seconds = self.timer.seconds["update"]
+        row.update(updates=c["updates"], fps=c["frames"] / max(self.timer.elapsed(), 1e-9))
+        if c["updates"] and seconds > 0:
+            row["updates_per_s"] = c["updates"] / seconds
+        if self.episodes.count:
+            row["train_return"] = self.episodes.mean_recent()
+        if evaluated:
+            row.update({k: v for k, v in c["history"][-1].items() if k != "step"})
+        logger.log_metrics(row, step=c["frames"])
+
+    def summary(self) -> dict[str, Any]:
+        """The run's numbers: budget used, last and best evaluation, when solved, time, the curve."""
+        c, history = self.counters, self.counters["history"]
+        last = history[-1] if history else {}
+        seconds = self.timer.seconds["update"]
+        summary = {
+            "env_steps": c["frames"],
+            "updates": c["updates"],
+            "updates_per_s": c["updates"] / seconds if c["updates"] and seconds > 0 else None,
+            "train_episodes": self.episodes.count,
+            "eval_return_mean": last.get("eval_return"),
+            "best_eval_return": max((h["eval_return"] for h in history), default=None),
+            "solved": c["solved_at"] is not None,
+            "solved_at_step": c["solved_at"],
+            "solved_metric": self.solved_metric,
+            "solved_threshold": self.solved_threshold,
+            "wall_time_s": self.timer.elapsed(),
+            **self.timer.summary(),
+            "history": history,
+        }
+        for key in last:
+            if key not in ("step", "eval_return", "eval_length"):
+                summary[key] = last[key]
+                summary[f"best_{key}"] = max(h[key] for h in history)
+        return summary
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state(self, collector, buffer, logger) -> dict[str, Any]:
+        state = {
+            "loss": self.loss.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "target_updater": self.target_updater.state_dict(),
+            "buffer": buffer.state_dict(),
+            "collector": collector.state_dict(),
+            "carrier": collector._carrier.clone(),
+            "env": _pickled_env(self.env),
+            "eval_env": _pickled_env(self.evaluator.env),
+            "rng": rng_state(),
+            "counters": dict(self.counters),
+            "logger": logger.state_dict(),
+        }
+        state.update({name: getattr(self, name).state_dict() for name in _PIECES})
+        return state
+
+    def _restore(self, state: dict[str, Any], collector, buffer, logger) -> None:
+        self.loss.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.target_updater.load_state_dict(state["target_updater"])
+        buffer.load_state_dict(state["buffer"])
+        collector.load_state_dict(state["collector"])
+        for name in _PIECES:
+            getattr(self, name).load_state_dict(state[name])
+        self.counters = dict(state["counters"])
+        logger.load_state_dict(state["logger"])
+        _truncate_csv_logs(self.run_dir.log_dir, self.counters["frames"])
+        restored = _restore_env(self.env, state["env"]) and _restore_env(self.evaluator.env, state["eval_env"])
+        if restored:
+            collector._carrier.update(state["carrier"])
+        else:
+            warnings.warn("an environment could not be pickled: the resumed run starts a new episode.", stacklevel=2)
+        set_rng_state(state["rng"])
+
+
+def _gym_env(env):
+    return getattr(getattr(env, "base_env", env), "_env", None)
+
+
+def _pickled_env(env) -> bytes | None:
+    """The Gymnasium environment inside a TorchRL ``GymEnv``, pickled with its RNG, or ``None``."""
+    try:
+        return pickle.dumps(_gym_env(env))
+    except Exception:  # environments holding handles or renderers
+        return None
+
+
+def _restore_env(env, data: bytes | None) -> bool:
+    if data is None or _gym_env(env) is None:
+        return False
+    getattr(env, "base_env", env)._env = pickle.loads(data)
+    return True
+
+
+def _truncate_csv_logs(log_dir, step: int) -> None:
+    """Drop the rows a killed run logged after its last checkpoint (the CSV backend appends)."""
+    for path in log_dir.glob("*/scalars/*.csv"):
+        rows = [line for line in path.read_text().splitlines() if line and int(line.split(",")[0]) <= step]
+        path.write_text("".join(row + "\n" for row in rows))

@@ -1,0 +1,17 @@
+"""A user's own part, for the test that plugs it into a recipe from the command line only."""
+
+from __future__ import annotations
+
+from maxent_components.samplers import GaussianSampler
+
+
+class ClippedGaussianSampler(GaussianSampler):
+    """A tanh-Gaussian sampler whose pre-tanh scale is at most ``max_scale`` (an example of a user's class)."""
+
+    def __init__(self, *args, max_scale: float = 2.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_scale = float(max_scale)
+
+    def distribution_params(self, tensordict):
+        loc, scale = super().distribution_params(tensordict)
+        return loc, scale.clamp(max=self.max_scale)

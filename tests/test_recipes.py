@@ -1,0 +1,165 @@
+"""The off-policy recipes end to end at a tiny budget: every part combination, outputs, sweeps, errors, help."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+from recipe_runner import PNG_SIGNATURE, RECIPES, ROOT, run_recipe, scalars, summary_of
+
+SUMMARY_KEYS = {"finished", "config", "config_hash", "best_eval_return", "eval_return_mean", "env_steps", "updates"}
+
+
+def _check(run_dir, *, steps: int = 200) -> dict:
+    summary = summary_of(run_dir)
+    assert SUMMARY_KEYS <= set(summary) and summary["finished"] is True
+    assert summary["env_steps"] == steps and summary["updates"] > 0 and summary["wall_time_s"] > 0
+    assert summary["history"] and summary["history"][-1]["step"] == steps
+    assert all(value >= 0 for _, value in scalars(run_dir, "loss_qvalue"))
+    assert (run_dir / "checkpoint.pt").stat().st_size > 1000
+    return summary
+
+
+def test_every_valid_sampler_and_soft_value_as_one_sweep(tmp_path):
+    out = run_recipe(
+        "sql", "-m", "sampler=svgd,langevin,gaussian,svgd_mala", "soft_value=uniform,importance",
+        "smoke=true", "plots=false", f"hydra.sweep.dir={tmp_path}",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for sampler in ("svgd", "langevin", "gaussian", "svgd_mala"):
+        for soft_value in ("uniform", "importance"):
+            run_dir = tmp_path / f"sampler={sampler},soft_value={soft_value}"  # named by the overrides
+            summary = _check(run_dir)
+            expected = {"svgd": "SVGDSampler", "gaussian": "GaussianSampler"}.get(sampler, "LangevinSampler")
+            assert summary["config"]["sampler"]["_target_"].endswith(expected)
+            assert 0 <= summary["goals_reached"] <= 4
+            # importance sampling with a sampler that has no density trains a Gaussian proposal next to it
+            trains_proposal = soft_value == "importance" and sampler != "gaussian"
+            assert (run_dir / "logs/metrics/scalars/loss_proposal.csv").exists() == trains_proposal
+            assert (run_dir / "logs/metrics/scalars/ess.csv").exists() == (soft_value == "importance")
+            # Langevin alone trains nothing; a warm-started MALA trains its SVGD sampler
+            assert (run_dir / "logs/metrics/scalars/loss_actor.csv").exists() == (sampler != "langevin")
+
+
+def test_multigoal_outputs_figures_and_report(tmp_path):
+    out = run_recipe("sql", "smoke=true", "sampler=gaussian", "soft_value=policy", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = _check(tmp_path)
+    assert set(summary["figures"]) == {"learning_curve", "q_contours", "trajectories"}
+    for path in summary["figures"].values():
+        data = (tmp_path / path.rsplit("/", 1)[-1]).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+    assert "goals_reached >= 4" in out.stdout and "q_contours.png" in out.stdout
+
+
+def test_pendulum_takes_its_tuned_settings(tmp_path):
+    out = run_recipe("sql", "env=pendulum", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    config = _check(tmp_path)["config"]
+    assert config["temperature"]["alpha"] == 0.2 and config["loss"]["target_update"] == "soft"
+    assert config["env"]["solved_threshold"] == -200.0
+
+
+@pytest.mark.parametrize("name, sampler, learned", [("soft_dqn", "BoltzmannSampler", False), ("discrete_sac", "CategoricalSampler", True)])
+def test_discrete_recipes(name, sampler, learned, tmp_path):
+    out = run_recipe(name, "smoke=true", "seed=3", "total_frames=600", "eval_interval=300", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = _check(tmp_path, steps=600)
+    assert summary["config"]["seed"] == 3 and summary["config"]["sampler"]["_target_"].endswith(sampler)
+    assert [h["step"] for h in summary["history"]] == [300, 600]
+    assert (tmp_path / "logs/metrics/scalars/loss_alpha.csv").exists() == learned
+    assert f"{name} on CartPole-v1" in out.stdout
+
+
+def test_a_users_own_part_plugs_in_from_the_command_line(tmp_path):
+    # tests/custom_parts.py defines a sampler subclass; nothing in the recipe names it.
+    out = run_recipe(
+        "sql", "smoke=true", "plots=false", "sampler=gaussian", "sampler._target_=custom_parts.ClippedGaussianSampler",
+        f"hydra.run.dir={tmp_path}", env={"PYTHONPATH": str(ROOT / "tests")},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert _check(tmp_path)["config"]["sampler"]["_target_"] == "custom_parts.ClippedGaussianSampler"
+
+
+def test_any_gymnasium_id_including_module_ids(tmp_path):
+    out = run_recipe(
+        "sql", "smoke=true", "plots=false", "env=pendulum",
+        "env.name=maxent_components.envs:maxent_components/MultiGoal-v0", "env.max_episode_steps=30",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    _check(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+foo=1"], "unknown option 'foo'"),
+        (["+totl_frames=100"], "unknown option 'totl_frames' (+totl_frames=100); did you mean total_frames?"),
+        (["totl_frames=3"], "did you mean total_frames?"),
+        (["sampler.num_particle=3"], "did you mean sampler.num_particles?"),
+        (["sampler=foo"], "sampler=foo is not a choice of sampler; choose one of"),
+        (["total_frames=-5"], "option total_frames=-5 is invalid; expected a value >= 1."),
+        (["total_frames=abc"], "option total_frames=abc is invalid; expected integer"),
+        (["soft_value=policy", "sampler=svgd"], "no tractable log-probability"),
+        (["temperature=auto", "sampler=langevin"], "learned temperature"),
+        (["logger.backend=foo"], "option logger.backend='foo' is invalid"),
+        (["seed=0,1"], "a comma list is a sweep (add -m)"),
+        (["-m", "seed=0,1", "sampler=svgd,hmc"], "sampler=hmc is not a choice of sampler"),
+        (["sampler.num_particles=2"], "need at least 2 fixed"),
+        (["env.name=NoSuchEnv-v0"], "env.name='NoSuchEnv-v0' could not be made"),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2_and_leave_no_folder(overrides, message, tmp_path):
+    run_dir = tmp_path / "run"
+    out = run_recipe("sql", *overrides, f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}", timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sql: error: "), out.stderr
+    assert message in lines[0]
+    assert "Traceback" not in out.stderr and not run_dir.exists()
+
+
+def test_a_combination_error_names_the_options():
+    out = run_recipe("sql", "soft_value=policy", "sampler=langevin", timeout=120)
+    assert out.returncode == 2
+    assert "sampler=langevin" in out.stderr and "soft_value=policy" in out.stderr
+
+
+def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
+    out = run_recipe("sql", "env=pendulum", "--help", timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    from omegaconf import OmegaConf
+
+    from maxent_components.recipes.sql import SQLConfig
+    from maxent_components.runs.config import _rows
+
+    for key, _, help_text in _rows(SQLConfig, OmegaConf.create({})):
+        assert f" {key}=" in text and " ".join(help_text.split()) in text, key
+    assert "temperature.alpha=0.2" in text  # the value under env=pendulum
+    assert "choices: boltzmann, categorical, gaussian, langevin, svgd, svgd_mala" in text
+    assert "sampler.num_particles=32 K, particles per state in loss" in text  # from SVGDSampler's docstring
+
+
+def test_the_scripts_of_a_clone_run_the_installed_recipes():
+    out = subprocess.run([sys.executable, str(RECIPES / "soft_dqn.py"), "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert out.returncode == 0 and "soft_dqn" in out.stdout and "sampler.KEY=VALUE" in out.stdout
+
+
+def test_a_folder_holding_another_config_is_refused(tmp_path):
+    assert run_recipe("sql", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}").returncode == 0
+    before = summary_of(tmp_path)
+    out = run_recipe("sql", "smoke=true", "plots=false", "seed=5", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 2 and "holds a run of another config" in out.stderr
+    assert summary_of(tmp_path) == before
+
+
+def test_tensorboard_backend_writes_event_files(tmp_path):
+    out = run_recipe("soft_dqn", "smoke=true", "plots=false", "logger.backend=tensorboard", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    events = list((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100
+    assert math.isfinite(summary_of(tmp_path)["eval_return_mean"])
