@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) recipes/sql.py demo=true
+	$(PY) -m maxent_components.recipes.sql demo=true
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --durations=15

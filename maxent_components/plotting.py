@@ -13,7 +13,6 @@ in the target directory is renamed over the target, so a reader never sees a hal
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import tempfile

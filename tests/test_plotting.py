@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 import matplotlib.image as matplotlib_image  # noqa: E402  (the "plot" extra is part of the dev install)
 import numpy as np
 import pytest
@@ -15,12 +13,14 @@ from torchrl.data import Bounded
 
 from maxent_components.plotting import (
     DEFAULT_Q_STATES,
+    plot_gridworld_solutions,
     plot_learning_curve,
     plot_multigoal_trajectories,
     plot_q_contours,
     q_grid,
 )
 from maxent_components.samplers.base import PolicySampler
+from maxent_components.tabular import gridworld_from_layout, soft_q_iteration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ACTION_SPEC = Bounded(low=-torch.ones(2), high=torch.ones(2), shape=(2,))
@@ -132,23 +132,47 @@ def test_multigoal_trajectories(tmp_path):
 
 
 def test_learning_curve(tmp_path):
-    metrics = tmp_path / "metrics.csv"
-    with metrics.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["env_steps", "loss_qvalue", "eval_return"])
-        for step in range(1, 41):
-            writer.writerow([100 * step, f"{1.0 / step:.4f}", f"{-200 + 3 * step}" if step % 5 == 0 else ""])
-    image = _load_png(plot_learning_curve(metrics, keys=["loss_qvalue", "eval_return"], path=tmp_path / "c.png"))
+    # A run's evaluation history: every row has the step, eval_return only every fifth one.
+    history = [
+        {"step": 100 * step, "loss_qvalue": 1.0 / step, **({"eval_return": -200 + 3 * step} if step % 5 == 0 else {})}
+        for step in range(1, 41)
+    ]
+    image = _load_png(plot_learning_curve(history, keys=["loss_qvalue", "eval_return"], path=tmp_path / "c.png"))
     _assert_nontrivial(image, min_colours=10)
     assert image.shape[1] > 1.5 * image.shape[0]
-    with pytest.raises(ValueError, match="no column.*'nope'.*columns found"):
-        plot_learning_curve(metrics, keys=["nope"], path=tmp_path / "d.png")
+    with pytest.raises(ValueError, match=r"no metric\(s\) \['nope'\]; metrics found"):
+        plot_learning_curve(history, keys=["nope"], path=tmp_path / "d.png")
     with pytest.raises(ValueError, match="keys"):
-        plot_learning_curve(metrics, keys="eval_return", path=tmp_path / "d.png")
-    empty = tmp_path / "empty.csv"
-    empty.write_text("env_steps,eval_return\n")
+        plot_learning_curve(history, keys="eval_return", path=tmp_path / "d.png")
     with pytest.raises(ValueError, match="no rows"):
-        plot_learning_curve(empty, keys=["eval_return"], path=tmp_path / "d.png")
+        plot_learning_curve([], keys=["eval_return"], path=tmp_path / "d.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]
+
+
+def test_gridworld_solutions(tmp_path):
+    world, start = gridworld_from_layout(["S..#", "....", ".#.G"], slip=0.1)
+    solutions = {
+        alpha: soft_q_iteration(world.transitions, world.rewards, gamma=0.9, alpha=alpha, terminal=world.terminal)
+        for alpha in (0.0, 0.1, 1.0, 3.0)
+    }
+    gaps = {alpha: (r.v - solutions[0.0].v).abs().max().item() for alpha, r in solutions.items()}
+    out = plot_gridworld_solutions(world, solutions, path=tmp_path / "sub" / "grid.png", start=start, gaps=gaps)
+    assert out == tmp_path / "sub" / "grid.png"
+    image = _load_png(out)
+    _assert_nontrivial(image)
+    # Four panels: three on the first row, one on the second; a single one is a single panel.
+    one = _load_png(plot_gridworld_solutions(world, {1.0: solutions[1.0]}, path=tmp_path / "one.png", title=None))
+    assert image.shape[1] > 2.5 * one.shape[1] and image.shape[0] > 1.5 * one.shape[0]
+    # The start and goal are marked in red: without a start there are fewer red pixels.
+    with_start = _load_png(plot_gridworld_solutions(world, {1.0: solutions[1.0]}, path=tmp_path / "s.png", start=start))
+    assert _red_pixels(with_start) > _red_pixels(one) > 0
+    with pytest.raises(ValueError, match="at least one"):
+        plot_gridworld_solutions(world, {}, path=tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"solutions\[0.5\] must have v \[12\] and log_policy \[12, 4\]"):
+        plot_gridworld_solutions(world, {0.5: solutions[1.0]._replace(v=torch.zeros(11))}, path=tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"\.png"):
+        plot_gridworld_solutions(world, solutions, path=tmp_path / "bad.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "s.png", "sub"]  # no temporary files left
 
 
 def test_plotting_does_not_import_matplotlib_at_import_time():

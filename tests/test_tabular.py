@@ -173,32 +173,74 @@ def test_monte_carlo_soft_return_matches_the_soft_value():
     result = T.soft_q_iteration(
         world.transitions, world.rewards, gamma=gamma, alpha=alpha, terminal=world.terminal, tol=1e-12
     )
-    generator = torch.Generator().manual_seed(0)
-    episodes, horizon = 4000, 250  # γ^250 < 1e-11: truncation is negligible
-    policy_cdf = result.log_policy.exp().cumsum(-1)
-    transition_cdf = world.transitions.cumsum(-1)
-
-    def draw(cdf: torch.Tensor) -> torch.Tensor:
-        # Inverse-CDF sampling of one index per row; the clamp guards against cdf[-1] < 1 by rounding.
-        u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=DTYPE)
-        return (cdf < u).sum(-1).clamp(max=cdf.shape[-1] - 1)
-
-    state = torch.full((episodes,), world.state(2, 0), dtype=torch.long)
-    returns = torch.zeros(episodes, dtype=DTYPE)
-    alive = torch.ones(episodes, dtype=torch.bool)
-    discount = 1.0
-    for _ in range(horizon):
-        action = draw(policy_cdf[state])
-        step = world.rewards[state, action] - alpha * result.log_policy[state, action]
-        returns += discount * step * alive
-        state = draw(transition_cdf[state, action])
-        alive &= ~world.terminal[state]
-        discount *= gamma
-        if not bool(alive.any()):
-            break
+    start, episodes = world.state(2, 0), 4000
+    returns = T.sample_soft_return(
+        world.transitions, world.rewards, result.log_policy, start=start, alpha=alpha, gamma=gamma,
+        episodes=episodes, terminal=world.terminal, generator=torch.Generator().manual_seed(0),
+    )
+    assert returns.shape == (episodes,) and returns.dtype == DTYPE
     stderr = returns.std().item() / math.sqrt(episodes)
-    estimate, exact = returns.mean().item(), result.v[world.state(2, 0)].item()
-    assert abs(estimate - exact) < 4 * stderr, (estimate, exact, stderr)
+    estimate, exact = returns.mean().item(), result.v[start].item()
+    assert 0 < stderr < 0.1 and abs(estimate - exact) < 4 * stderr, (estimate, exact, stderr)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 2.0])
+def test_every_soft_return_of_a_deterministic_world_equals_the_soft_value(alpha):
+    # Without slip, R(s, a) + γ V*(s') − α log π*(a|s) = V*(s) for every action, so the soft return
+    # of every episode telescopes to V*(start) − γ^H V*(s_H): exact up to the truncated tail.
+    world, start = T.gridworld_from_layout(["S.#.", "....", "#..G"], step_reward=-1.0, goal_reward=3.0)
+    gamma = 0.9
+    result = T.soft_q_iteration(
+        world.transitions, world.rewards, gamma=gamma, alpha=alpha, terminal=world.terminal, tol=1e-13
+    )
+    returns = T.sample_soft_return(
+        world.transitions, world.rewards, result.log_policy, start=start, alpha=alpha, gamma=gamma,
+        episodes=500, terminal=world.terminal, generator=torch.Generator().manual_seed(1), truncation=1e-13,
+    )
+    torch.testing.assert_close(returns, result.v[start].expand(500), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_monte_carlo_soft_return_of_any_policy_matches_soft_policy_evaluation(seed):
+    # A random stochastic policy on a random MDP with a terminal state: E[G] = V^π(start).
+    transitions, rewards = random_mdp(5, 3, seed=seed)
+    terminal = torch.tensor([False, False, False, False, True])
+    log_policy = torch.log_softmax(torch.randn(5, 3, generator=torch.Generator().manual_seed(seed), dtype=DTYPE), -1)
+    gamma, alpha, episodes = 0.8, 0.7, 20_000
+    exact = T.soft_policy_evaluation(transitions, rewards, log_policy, gamma=gamma, alpha=alpha, terminal=terminal)
+    returns = T.sample_soft_return(
+        transitions, rewards, log_policy, start=0, alpha=alpha, gamma=gamma, episodes=episodes,
+        terminal=terminal, generator=torch.Generator().manual_seed(seed),
+    )
+    stderr = returns.std().item() / math.sqrt(episodes)
+    assert abs(returns.mean().item() - exact.v[0].item()) < 4 * stderr
+
+
+def test_sample_soft_return_edge_cases_and_bad_input():
+    transitions, rewards = random_mdp(3, 2, seed=3)
+    log_policy = torch.full((3, 2), -math.log(2), dtype=DTYPE)
+    terminal = torch.tensor([False, False, True])
+    kw = dict(alpha=0.5, gamma=0.9, episodes=8, terminal=terminal)
+    # γ = 0: one step, whose soft reward is R(s, a) − α log π(a|s) for the action drawn.
+    one_step = T.sample_soft_return(transitions, rewards, log_policy, start=0, **{**kw, "gamma": 0.0})
+    assert set(one_step.tolist()) <= {rewards[0, a].item() + 0.5 * math.log(2) for a in range(2)}
+    # Starting in a terminal state, nothing accrues; the same generator seed gives the same episodes.
+    assert T.sample_soft_return(transitions, rewards, log_policy, start=2, **kw).tolist() == [0.0] * 8
+    first, second = (
+        T.sample_soft_return(transitions, rewards, log_policy, start=0, generator=torch.Generator().manual_seed(7), **kw)
+        for _ in range(2)
+    )
+    assert torch.equal(first, second)
+    with pytest.raises(ValueError, match="start=3 is not a state"):
+        T.sample_soft_return(transitions, rewards, log_policy, start=3, **kw)
+    with pytest.raises(ValueError, match="episodes must be an integer >= 1"):
+        T.sample_soft_return(transitions, rewards, log_policy, start=0, **{**kw, "episodes": 0})
+    with pytest.raises(ValueError, match=r"truncation must lie in \(0, 1\)"):
+        T.sample_soft_return(transitions, rewards, log_policy, start=0, truncation=1.0, **kw)
+    with pytest.raises(ValueError, match="log_policy rows must be normalised"):
+        T.sample_soft_return(transitions, rewards, log_policy + 1, start=0, **kw)
+    with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\)"):
+        T.sample_soft_return(transitions, rewards, log_policy, start=0, **{**kw, "gamma": 1.0})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,3 +389,60 @@ def test_gridworld_rejects_bad_layouts():
         T.gridworld(2, 3, goal=(0, 0), walls=[(1,)])
     with pytest.raises(ValueError, match=r"slip must lie in \[0, 1\]"):
         T.gridworld(2, 3, goal=(0, 0), slip=1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid worlds from a text layout, shown as text
+# ---------------------------------------------------------------------------------------------
+def test_gridworld_from_layout_is_the_gridworld_it_draws():
+    layout = ["S.#.", "....", "#..G"]
+    world, start = T.gridworld_from_layout(layout, slip=0.3, step_reward=-0.5, goal_reward=2.0)
+    expected = T.gridworld(3, 4, goal=(2, 3), walls=[(0, 2), (2, 0)], slip=0.3, step_reward=-0.5, goal_reward=2.0)
+    assert start == 0 and world.cell(start) == (0, 0)
+    assert (world.height, world.width, world.goal, world.walls) == (3, 4, (2, 3), ((0, 2), (2, 0)))
+    for name in ("transitions", "rewards", "terminal"):
+        assert torch.equal(getattr(world, name), getattr(expected, name)), name
+    # dtype is honoured, and rows may come from a Hydra list (any sequence of strings).
+    world32, _ = T.gridworld_from_layout(tuple(layout), dtype=torch.float32)
+    assert world32.transitions.dtype == torch.float32
+
+
+def test_gridworld_from_layout_hard_optimum_is_the_discounted_shortest_path():
+    # S at distance 5 from G around the walls (slip 0, step cost 1): V* = −(1 − γ^5) / (1 − γ).
+    world, start = T.gridworld_from_layout(["S..#", "....", "..#G"])
+    gamma = 0.9
+    result = T.soft_q_iteration(
+        world.transitions, world.rewards, gamma=gamma, alpha=0.0, terminal=world.terminal, tol=1e-12
+    )
+    assert result.v[start].item() == pytest.approx(-(1 - gamma**5) / (1 - gamma), abs=1e-11)
+
+
+@pytest.mark.parametrize(
+    "layout, error, message",
+    [
+        (["S..", "..."], ValueError, r"layout must hold exactly one 'S' and one 'G'; found 1 and 0"),
+        (["S.G", "S.."], ValueError, r"layout must hold exactly one 'S' and one 'G'; found 2 and 1"),
+        (["S.G", ".."], ValueError, r"layout=\['S.G', '..'\] is invalid; expected non-empty rows of equal length"),
+        ([], ValueError, "layout=.* expected non-empty rows"),
+        (["S.G", ".x."], ValueError, r"layout has unknown characters \['x'\]"),
+        ("S.G", TypeError, "layout must be a list of rows"),
+    ],
+)
+def test_gridworld_from_layout_errors_name_the_layout(layout, error, message):
+    with pytest.raises(error, match=message):
+        T.gridworld_from_layout(layout)
+
+
+def test_render_values_and_policy_show_the_exact_solution():
+    # 'S' at (0, 0); two shortest paths of 3 steps to G: at α = 0 the first move is right or down
+    # with probability 1/2 each, every later move is forced. V*(d) = −(1 − 0.5^d) / 0.5.
+    world, _ = T.gridworld_from_layout(["S.#", "..G"])
+    result = T.soft_q_iteration(
+        world.transitions, world.rewards, gamma=0.5, alpha=0.0, terminal=world.terminal, tol=1e-13
+    )
+    assert T.render_values(world, result.v) == "   -1.750    -1.500         #\n   -1.500    -1.000         G"
+    assert T.render_policy(world, result.log_policy) == "> 0.50 v 1.00      #\n> 1.00 > 1.00      G"
+    with pytest.raises(ValueError, match=r"v must be a tensor of shape \(6,\)"):
+        T.render_values(world, result.v[:5])
+    with pytest.raises(ValueError, match=r"log_policy must be a tensor of shape \(6, 4\)"):
+        T.render_policy(world, result.q[:, :3])

@@ -16,7 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from maxent_components.objectives import SoftQLoss
 from maxent_components.runs import RunConfig, RunDirectory, group, option
-from maxent_components.training import Evaluator, OffPolicyLoop, make_env, observation_dim, target_updater
+from maxent_components.training import (
+    Evaluator,
+    OffPolicyLoop,
+    make_env,
+    observation_dim,
+    target_updater,
+)
 
 __all__ = [
     "ENV_DOCS",
@@ -204,7 +210,7 @@ def off_policy_loop(cfg: DictConfig, loss: SoftQLoss, optimizer, *, env, eval_en
 
 
 def report(name: str, cfg: DictConfig, summary: dict) -> str:
-    """A few lines on a finished run: the budget used, the last evaluation, the bar, the figures."""
+    """A few lines on a finished run: the budget used, the last evaluation, the bar, the figures, the folder."""
     choices = ", ".join(f"{g}={OmegaConf.select(cfg, g + '._target_', default='').rsplit('.', 1)[-1]}" for g in GROUPS[1:])
     lines = [
         f"{name} on {cfg.env.name} ({choices}), seed {cfg.seed}: {summary['env_steps']} env steps, "

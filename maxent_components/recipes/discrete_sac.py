@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import functools
 
-from maxent_components.recipes.common import ENV_DOCS, GROUPS, SMOKE, OffPolicyConfig, closing
+from maxent_components.recipes.common import (
+    ENV_DOCS,
+    GROUPS,
+    SMOKE,
+    OffPolicyConfig,
+    closing,
+    report,
+)
 from maxent_components.recipes.soft_dqn import build, train
 from maxent_components.runs import Recipe
 
@@ -32,6 +39,7 @@ recipe = Recipe(
     presets={"smoke": SMOKE},
     groups=GROUPS,
     group_docs={"env": ENV_DOCS},
+    report=functools.partial(report, NAME),
 )
 main = recipe.main
 

@@ -19,6 +19,8 @@ Run ``python -m maxent_components.recipes.soft_dqn --help`` for every option. Ex
 
 from __future__ import annotations
 
+import functools
+
 from omegaconf import DictConfig
 
 from maxent_components.modules import discrete_qvalue_network
@@ -59,7 +61,6 @@ def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
 
         curve = plot_learning_curve(summary["history"], keys=["eval_return"], path=run.path / "learning_curve.png")
         summary["figures"] = {"learning_curve": str(curve)}
-    print(report(name, cfg, summary))
     return summary
 
 
@@ -72,6 +73,7 @@ recipe = Recipe(
     presets={"smoke": SMOKE},
     groups=GROUPS,
     group_docs={"env": ENV_DOCS},
+    report=functools.partial(report, NAME),
 )
 main = recipe.main
 

@@ -30,11 +30,13 @@ the action square at (−2.5, 0), (0, 0) and (2.5, 2.5) with sampled actions) an
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from omegaconf import DictConfig
 
-from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL, episode_paths
+from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL
+from maxent_components.envs.multigoal import episode_paths
 from maxent_components.modules import continuous_qvalue_network
 from maxent_components.recipes.common import (
     ENV_DOCS,
@@ -79,13 +81,16 @@ def train(cfg: DictConfig, run: RunDirectory) -> dict:
     summary = loop.run()
     if cfg.plots:
         summary["figures"] = figures(cfg, run, loss, loop.last_rollouts, summary["history"])
-    print(report(NAME, cfg, summary))
     return summary
 
 
 def figures(cfg: DictConfig, run: RunDirectory, loss, rollouts, history) -> dict[str, str]:
     """The learning curve and, on MultiGoal, the paper's figure: Q contours and trajectories."""
-    from maxent_components.plotting import plot_learning_curve, plot_multigoal_trajectories, plot_q_contours
+    from maxent_components.plotting import (
+        plot_learning_curve,
+        plot_multigoal_trajectories,
+        plot_q_contours,
+    )
 
     multigoal = cfg.env.name == MULTIGOAL
     keys = ["eval_return", "goals_reached"] if multigoal else ["eval_return"]
@@ -109,6 +114,7 @@ recipe = Recipe(
     presets={"smoke": SMOKE, "demo": DEMO},
     groups=GROUPS,
     group_docs={"env": ENV_DOCS},
+    report=functools.partial(report, NAME),
 )
 main = recipe.main
 

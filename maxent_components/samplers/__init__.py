@@ -17,7 +17,11 @@ from maxent_components.samplers.categorical import CategoricalSampler
 from maxent_components.samplers.gaussian import GaussianSampler
 from maxent_components.samplers.langevin import LangevinSampler
 from maxent_components.samplers.svgd import SVGDSampler
-from maxent_components.samplers.uniform import MixtureSampler, UniformSampler, defensive_proposal
+from maxent_components.samplers.uniform import (
+    MixtureSampler,
+    UniformSampler,
+    defensive_proposal,
+)
 
 __all__ = [
     "PolicySampler",

@@ -13,7 +13,13 @@ import numbers
 import torch
 from torch import Tensor
 
-from maxent_components.tabular.solvers import _as_float, _check_gamma, _check_log_policy, _check_mdp, _check_temperature
+from maxent_components.tabular.solvers import (
+    _as_float,
+    _check_gamma,
+    _check_log_policy,
+    _check_mdp,
+    _check_temperature,
+)
 
 __all__ = ["sample_soft_return"]
 

@@ -24,12 +24,12 @@ from maxent_components.functional import (
 )
 
 __all__ = [
-    "SoftQIterationResult",
     "SoftPolicyEvaluationResult",
+    "SoftQIterationResult",
     "soft_bellman_operator",
-    "soft_q_iteration",
     "soft_policy_evaluation",
     "soft_policy_improvement",
+    "soft_q_iteration",
 ]
 
 

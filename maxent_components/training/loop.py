@@ -26,10 +26,17 @@ from typing import Any
 import torch
 from tensordict import TensorDictBase
 
-from maxent_components.checks import check_nonnegative_int, check_positive_float, check_positive_int
+from maxent_components.checks import (
+    check_nonnegative_int,
+    check_positive_float,
+    check_positive_int,
+)
 from maxent_components.runs.directory import RunDirectory
 from maxent_components.runs.rng import rng_state, set_rng_state
-from maxent_components.training.builders import off_policy_collector, uniform_replay_buffer
+from maxent_components.training.builders import (
+    off_policy_collector,
+    uniform_replay_buffer,
+)
 from maxent_components.training.evaluation import Evaluator
 from maxent_components.training.pieces import (
     Cadence,

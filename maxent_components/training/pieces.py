@@ -21,7 +21,11 @@ import torch
 from tensordict import TensorDictBase
 from torch import Tensor
 
-from maxent_components.checks import check_nonnegative_int, check_positive_float, check_positive_int
+from maxent_components.checks import (
+    check_nonnegative_int,
+    check_positive_float,
+    check_positive_int,
+)
 
 __all__ = [
     "Cadence",
