@@ -9,7 +9,15 @@ from tensordict.utils import NestedKey
 from torch import Tensor
 from torchrl.data import Bounded, Categorical, Composite, OneHot, TensorSpec
 
-__all__ = ["box_bounds", "box_log_volume", "discrete_action_encoding", "encode_discrete_actions"]
+from maxent_components.checks import data_checks
+
+__all__ = [
+    "box_bounds",
+    "box_log_volume",
+    "discrete_action_encoding",
+    "encode_discrete_actions",
+    "gather_action_values",
+]
 
 ActionEncoding = Literal["one_hot", "categorical"]
 
@@ -93,3 +101,44 @@ def encode_discrete_actions(index: Tensor, action_spec: TensorSpec) -> Tensor:
         return torch.nn.functional.one_hot(index, num_actions).to(action_spec.dtype)
     index = index.to(action_spec.dtype)
     return index.unsqueeze(-1) if trailing else index
+
+
+def gather_action_values(
+    q: Tensor,
+    action: Tensor,
+    batch: tuple[int, ...],
+    *,
+    encoding: ActionEncoding | None = None,
+    key: NestedKey = "action",
+) -> Tensor:
+    """``Q(s, a)`` ``[N, *B]`` from ``Q(s, ·)`` ``[N, *B, |A|]`` and the taken action, one-hot or an index.
+
+    ``encoding`` comes from :func:`discrete_action_encoding` of the action spec; without it, it is read
+    off the action's shape (``[*B, |A|]`` one-hot; ``[*B]`` or ``[*B, 1]`` index). Index ranges are
+    checked only under :func:`~maxent_components.checks.data_checks` (reading them syncs the device).
+    """
+    num_actions = q.shape[-1]
+    shape = tuple(action.shape)
+    if encoding is None:
+        if shape == (*batch, num_actions) and (num_actions > 1 or action.is_floating_point()):
+            encoding = "one_hot"
+        elif shape in (batch, (*batch, 1)):
+            encoding = "categorical"
+        else:
+            raise ValueError(
+                f"action {key!r} of shape {list(shape)} is neither one-hot [*batch, {num_actions}] nor "
+                f"an index [*batch] / [*batch, 1] for batch {list(batch)}."
+            )
+    if encoding == "one_hot":
+        if shape != (*batch, num_actions):
+            raise ValueError(f"one-hot action {key!r} must have shape {[*batch, num_actions]}, got {list(shape)}.")
+        return (q * action.to(q.dtype)).sum(-1)
+    if shape == (*batch, 1):
+        action = action.squeeze(-1)
+    elif shape != batch:
+        raise ValueError(f"index action {key!r} must have shape {list(batch)} or {[*batch, 1]}, got {list(shape)}.")
+    index = action.long()
+    if data_checks() and bool(((index < 0) | (index >= num_actions)).any()):
+        raise ValueError(f"action indices must lie in [0, {num_actions}), got values outside.")
+    index = index.expand(q.shape[0], *batch).unsqueeze(-1)
+    return q.gather(-1, index).squeeze(-1)

@@ -1,4 +1,5 @@
-"""How a loss binds its parts: which samplers it reaches, which temperature it keeps, ``γ``."""
+"""How a loss binds its parts: the checks, which samplers it reaches, which temperature it keeps,
+its parameter groups, ``γ``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from collections.abc import Iterator
 
 from maxent_components.temperature import FixedTemperature, Temperature, as_temperature
 
-__all__ = ["check_gamma", "reachable_samplers", "resolve_temperature"]
+__all__ = [
+    "bind_parts",
+    "check_gamma",
+    "check_parts",
+    "parameter_groups",
+    "reachable_samplers",
+    "resolve_temperature",
+]
 
 
 def check_gamma(gamma) -> float:
@@ -80,3 +88,67 @@ def _describe(temperature: Temperature) -> str:
     if isinstance(temperature, FixedTemperature):
         return f"alpha={temperature.value():g}"
     return type(temperature).__name__
+
+
+def check_parts(qvalue_network, soft_value, actor, alpha) -> Temperature:
+    """Refuse parts that cannot serve the loss (wrong types, another Q network, a learned temperature
+    without an entropy to drive it); return the loss's one temperature."""
+    from maxent_components.samplers.base import PolicySampler
+    from maxent_components.soft_value.base import SoftValueEstimator
+
+    if not isinstance(soft_value, SoftValueEstimator):
+        raise TypeError(f"soft_value must be a soft-value estimator (e.g. ExactSoftValue()), got {type(soft_value).__name__}.")
+    if actor is not None and not isinstance(actor, PolicySampler):
+        raise TypeError(f"actor must be a policy sampler (e.g. GaussianSampler), got {type(actor).__name__}.")
+    parts = [("soft_value", soft_value)] + ([("actor", actor)] if actor is not None else [])
+    for name, part in [*parts, *reachable_samplers(soft_value, actor)]:
+        if part.qvalue_network is not None and part.qvalue_network is not qvalue_network:
+            raise ValueError(
+                f"{name} ({type(part).__name__}) was built on another Q network than the loss's "
+                f"qvalue_network; build it without one: the loss binds its own Q ensemble."
+            )
+    temperature = resolve_temperature(alpha, soft_value, actor)
+    if temperature.learned and (actor is None or not actor.has_loss or not actor.has_log_prob):
+        raise ValueError(
+            f"alpha: a learned temperature ({type(temperature).__name__}) needs an actor with a loss "
+            f"and a tractable log-probability (GaussianSampler, CategoricalSampler) to measure its "
+            f"entropy; got actor={type(actor).__name__ if actor is not None else None}."
+        )
+    return temperature
+
+
+def bind_parts(soft_value, actor, online, temperature: Temperature, *, reduction: str) -> list:
+    """Bind the estimator, the actor and every sampler they draw from to the online ``QFunction`` and
+    the temperature; return the estimator's amortized samplers that the actor does not train (the
+    proposals the loss trains itself)."""
+    soft_value.bind(online, temperature, actor=actor, reduction=reduction)
+    if actor is not None:
+        actor.bind(online, temperature)
+    bound_by_actor = {id(s) for _, s in reachable_samplers(None, actor)} | {id(actor)}
+    proposals = []
+    for _, sampler in reachable_samplers(soft_value, None):
+        if id(sampler) not in bound_by_actor:
+            sampler.bind(online, temperature)
+            if sampler.has_loss and all(sampler is not p for p in proposals):
+                proposals.append(sampler)
+    return proposals
+
+
+def parameter_groups(loss, *, lr_qvalue=None, lr_actor=None, lr_alpha=None) -> list[dict]:
+    """The ``qvalue``, ``actor`` (actor and trained proposals) and ``alpha`` groups of ``loss``."""
+    from torch import nn
+
+    temperature = list(loss.temperature.parameters())
+    qvalue = [p for p in loss.qvalue_network_params.values(True, True) if isinstance(p, nn.Parameter)]
+    seen = {id(p) for p in qvalue + temperature}
+    actor = []
+    for module in [m for m in (loss.actor, *loss.proposals) if m is not None]:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                actor.append(p)
+    groups = []
+    for name, params, lr in (("qvalue", qvalue, lr_qvalue), ("actor", actor, lr_actor), ("alpha", temperature, lr_alpha)):
+        if params:
+            groups.append({"name": name, "params": params, **({"lr": lr} if lr is not None else {})})
+    return groups

@@ -34,13 +34,14 @@ from maxent_components.checks import (
 )
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.objectives._wiring import (
+    bind_parts,
     check_gamma,
-    reachable_samplers,
-    resolve_temperature,
+    check_parts,
+    parameter_groups,
 )
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.soft_value.base import SoftValueEstimator
-from maxent_components.specs import discrete_action_encoding
+from maxent_components.specs import discrete_action_encoding, gather_action_values
 from maxent_components.temperature import Temperature
 
 __all__ = ["SoftQLoss"]
@@ -201,26 +202,7 @@ class SoftQLoss(LossModule):
         check_choice("target_reduction", target_reduction, ("min", "mean"))
         check_choice("loss_function", loss_function, ("l2", "smooth_l1"))
         check_choice("ensemble_mode", ensemble_mode, ("vmap", "loop"))
-        if not isinstance(soft_value, SoftValueEstimator):
-            raise TypeError(
-                f"soft_value must be a soft-value estimator (e.g. ExactSoftValue()), got {type(soft_value).__name__}."
-            )
-        if actor is not None and not isinstance(actor, PolicySampler):
-            raise TypeError(f"actor must be a policy sampler (e.g. GaussianSampler), got {type(actor).__name__}.")
-        parts = {"soft_value": soft_value, **({"actor": actor} if actor is not None else {})}
-        for name, part in [*parts.items(), *reachable_samplers(soft_value, actor)]:
-            if part.qvalue_network is not None and part.qvalue_network is not qvalue_network:
-                raise ValueError(
-                    f"{name} ({type(part).__name__}) was built on another Q network than the loss's "
-                    f"qvalue_network; build it without one: the loss binds its own Q ensemble."
-                )
-        temperature = resolve_temperature(alpha, soft_value, actor)
-        if temperature.learned and (actor is None or not actor.has_loss or not actor.has_log_prob):
-            raise ValueError(
-                f"alpha: a learned temperature ({type(temperature).__name__}) needs an actor with a loss "
-                f"and a tractable log-probability (GaussianSampler, CategoricalSampler) to measure its "
-                f"entropy; got actor={type(actor).__name__ if actor is not None else None}."
-            )
+        temperature = check_parts(qvalue_network, soft_value, actor, alpha)
         self._in_keys = None
         super().__init__()
         self.num_qvalue_nets = num_qvalue_nets
@@ -235,21 +217,9 @@ class SoftQLoss(LossModule):
             expand_dim=num_qvalue_nets if num_qvalue_nets > 1 else None,
             create_target_params=True,
         )
-        self.temperature = temperature
+        self.temperature, self.soft_value, self.actor = temperature, soft_value, actor
         online = self._qfunction("qvalue_network_params", detach=True)
-        soft_value.bind(online, temperature, actor=actor, reduction=target_reduction)
-        self.soft_value = soft_value
-        self.actor = actor
-        if actor is not None:
-            actor.bind(online, temperature)
-        bound_by_actor = {id(s) for _, s in reachable_samplers(None, actor)} | {id(actor)}
-        proposals = []
-        for _, sampler in reachable_samplers(soft_value, None):
-            if id(sampler) not in bound_by_actor:
-                sampler.bind(online, temperature)
-                if sampler.has_loss and all(sampler is not p for p in proposals):
-                    proposals.append(sampler)
-        self.proposals = nn.ModuleList(proposals)
+        self.proposals = nn.ModuleList(bind_parts(soft_value, actor, online, temperature, reduction=target_reduction))
         self.set_keys(priority=priority_key)
         self.make_value_estimator(ValueEstimators.TD0)
 
@@ -281,25 +251,7 @@ class SoftQLoss(LossModule):
 
         Example: ``torch.optim.Adam(loss.parameter_groups(lr_actor=1e-4), lr=3e-4)``.
         """
-        temperature = {id(p) for p in self.temperature.parameters()}
-        qvalue = list(self.qvalue_network_params.values(True, True))
-        qvalue = [p for p in qvalue if isinstance(p, nn.Parameter)]
-        seen = {id(p) for p in qvalue} | temperature
-        actor = []
-        for module in [m for m in (self.actor, *self.proposals) if m is not None]:
-            for p in module.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    actor.append(p)
-        groups = []
-        for name, params, lr in (
-            ("qvalue", qvalue, lr_qvalue),
-            ("actor", actor, lr_actor),
-            ("alpha", list(self.temperature.parameters()), lr_alpha),
-        ):
-            if params:
-                groups.append({"name": name, "params": params, **({"lr": lr} if lr is not None else {})})
-        return groups
+        return parameter_groups(self, lr_qvalue=lr_qvalue, lr_actor=lr_actor, lr_alpha=lr_alpha)
 
     # -- keys and estimators ------------------------------------------------------------------
     def _set_in_keys(self) -> None:
@@ -354,7 +306,7 @@ class SoftQLoss(LossModule):
         q = online.action_values(tensordict, value_key=self._value_key)
         if data_checks():
             check_finite(f"Q-values {self._value_key!r}", q)
-        return _gather(q, action, tuple(tensordict.batch_size), self._encoding, keys.action)
+        return gather_action_values(q, action, tuple(tensordict.batch_size), encoding=self._encoding, key=keys.action)
 
     def target_value(self, tensordict: TensorDictBase) -> tuple[Tensor, dict[str, Tensor]]:
         """The TD target ``y`` ``[*B]`` (no gradient) and per-sample ``soft_value`` (and ``ess``)."""
@@ -430,35 +382,6 @@ class SoftQLoss(LossModule):
                 raise ValueError(f"{key!r} must have shape [*batch, 1] = {[*batch, 1]}, got {list(value.shape)}.")
             if name == "reward" and data_checks():
                 check_finite(f"reward {key!r}", value)
-
-
-def _gather(q: Tensor, action: Tensor, batch: tuple[int, ...], encoding, key: NestedKey) -> Tensor:
-    """``Q(s, a)`` ``[N, *B]`` from ``Q(s, ·)`` ``[N, *B, |A|]`` and a one-hot or index action."""
-    num_actions = q.shape[-1]
-    shape = tuple(action.shape)
-    if encoding is None:
-        if shape == (*batch, num_actions) and (num_actions > 1 or action.is_floating_point()):
-            encoding = "one_hot"
-        elif shape in (batch, (*batch, 1)):
-            encoding = "categorical"
-        else:
-            raise ValueError(
-                f"action {key!r} of shape {list(shape)} is neither one-hot [*batch, {num_actions}] nor "
-                f"an index [*batch] / [*batch, 1] for batch {list(batch)}."
-            )
-    if encoding == "one_hot":
-        if shape != (*batch, num_actions):
-            raise ValueError(f"one-hot action {key!r} must have shape {[*batch, num_actions]}, got {list(shape)}.")
-        return (q * action.to(q.dtype)).sum(-1)
-    if shape == (*batch, 1):
-        action = action.squeeze(-1)
-    elif shape != batch:
-        raise ValueError(f"index action {key!r} must have shape {list(batch)} or {[*batch, 1]}, got {list(shape)}.")
-    index = action.long()
-    if data_checks() and bool(((index < 0) | (index >= num_actions)).any()):
-        raise ValueError(f"action indices must lie in [0, {num_actions}), got values outside.")
-    index = index.expand(q.shape[0], *batch).unsqueeze(-1)
-    return q.gather(-1, index).squeeze(-1)
 
 
 def _as_tuple(key: NestedKey) -> tuple[str, ...]:

@@ -15,10 +15,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from maxent_components.checks import check_finite
 from maxent_components.functional import (
     boltzmann_log_prob,
     check_alpha,
-    check_finite,
     expected_soft_value,
     soft_value,
 )
