@@ -73,6 +73,16 @@ def test_discrete_recipes(name, sampler, learned, tmp_path):
     assert f"{name} on CartPole-v1" in out.stdout
 
 
+def test_sac_recipe_learns_its_temperature_and_evaluates_the_mean_action(tmp_path):
+    out = run_recipe("sac", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = _check(tmp_path)
+    assert summary["config"]["eval_exploration"] == "deterministic" and summary["config"]["loss"]["num_qvalue_nets"] == 2
+    assert (tmp_path / "logs/metrics/scalars/loss_alpha.csv").exists()
+    alphas = [value for _, value in scalars(tmp_path, "alpha")]
+    assert alphas[-1] != 1.0  # log α moved from its initial value
+
+
 def test_a_users_own_part_plugs_in_from_the_command_line(tmp_path):
     # tests/custom_parts.py defines a sampler subclass; nothing in the recipe names it.
     out = run_recipe(
@@ -135,7 +145,7 @@ def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
     from omegaconf import OmegaConf
 
     from maxent_components.recipes.sql import SQLConfig
-    from maxent_components.runs.config import _rows
+    from maxent_components.runs.help import _rows
 
     for key, _, help_text in _rows(SQLConfig, OmegaConf.create({})):
         assert f" {key}=" in text and " ".join(help_text.split()) in text, key

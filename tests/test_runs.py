@@ -46,13 +46,9 @@ from maxent_components.runs import (
     set_threads,
     validate_options,
 )
-from maxent_components.runs.config import (
-    apply_presets,
-    argument_docs,
-    render_help,
-    run_only_keys,
-)
+from maxent_components.runs.config import apply_presets, run_only_keys
 from maxent_components.runs.files import json_safe
+from maxent_components.runs.help import argument_docs, render_help
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64

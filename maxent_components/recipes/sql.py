@@ -75,9 +75,9 @@ def build(cfg: DictConfig):
     return env, eval_env, loss, adam(cfg, loss)
 
 
-def train(cfg: DictConfig, run: RunDirectory) -> dict:
+def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
     env, eval_env, loss, optimizer = build(cfg)
-    loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=NAME)
+    loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name)
     summary = loop.run()
     if cfg.plots:
         summary["figures"] = figures(cfg, run, loss, loop.last_rollouts, summary["history"])
@@ -96,7 +96,7 @@ def figures(cfg: DictConfig, run: RunDirectory, loss, rollouts, history) -> dict
     keys = ["eval_return", "goals_reached"] if multigoal else ["eval_return"]
     written = {"learning_curve": plot_learning_curve(history, keys=keys, path=run.path / "learning_curve.png")}
     if multigoal:
-        title = f"SQL ({cfg.sampler._target_.rsplit('.', 1)[-1]}): Q(s, ·) and sampled actions"
+        title = f"{cfg.sampler._target_.rsplit('.', 1)[-1]}: Q(s, ·) and sampled actions"
         written["q_contours"] = plot_q_contours(
             loss.qfunction(), loss.actor, action_spec=loss.actor.action_spec, path=run.path / "q_contours.png",
             generator=torch.Generator().manual_seed(cfg.seed), title=title,
