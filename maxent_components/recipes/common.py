@@ -9,13 +9,14 @@ the loss and the loop are plain options. A recipe differs only by its defaults
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from maxent_components.objectives import SoftQLoss
-from maxent_components.runs import RunConfig, RunDirectory, group, option
+from maxent_components.runs import Recipe, RunConfig, RunDirectory, group, option
 from maxent_components.training import (
     Evaluator,
     OffPolicyLoop,
@@ -36,6 +37,7 @@ __all__ = [
     "closing",
     "make_envs",
     "off_policy_loop",
+    "off_policy_recipe",
     "report",
     "soft_q_loss",
 ]
@@ -206,6 +208,24 @@ def off_policy_loop(cfg: DictConfig, loss: SoftQLoss, optimizer, *, env, eval_en
         checkpoint_interval=cfg.checkpoint_interval, reward_scale=task.reward_scale,
         solved_metric=task.solved_metric, solved_threshold=task.solved_threshold,
         stop_when_solved=cfg.stop_when_solved, logger_backend=cfg.logger.backend, progress=cfg.progress, name=name,
+    )
+
+
+def off_policy_recipe(
+    name: str, train, build, *, description: str, schema: type = None, presets: dict | None = None
+) -> Recipe:
+    """The :class:`~maxent_components.runs.Recipe` of an off-policy recipe: its groups, the ``smoke``
+    preset, the report, and ``build`` as the check run on every job before anything runs."""
+    return Recipe(
+        name,
+        functools.partial(train, name=name),
+        schema=schema or OffPolicyConfig,
+        description=description,
+        check=closing(build),
+        presets={"smoke": SMOKE, **(presets or {})},
+        groups=GROUPS,
+        group_docs={"env": ENV_DOCS},
+        report=functools.partial(report, name),
     )
 
 

@@ -15,31 +15,16 @@ Run ``python -m maxent_components.recipes.discrete_sac --help`` for every option
 
 from __future__ import annotations
 
-import functools
-
-from maxent_components.recipes.common import (
-    ENV_DOCS,
-    GROUPS,
-    SMOKE,
-    OffPolicyConfig,
-    closing,
-    report,
-)
+from maxent_components.recipes.common import off_policy_recipe
 from maxent_components.recipes.soft_dqn import build, train
-from maxent_components.runs import Recipe
 
 NAME = "discrete_sac"
 
-recipe = Recipe(
+recipe = off_policy_recipe(
     NAME,
-    functools.partial(train, name=NAME),
-    schema=OffPolicyConfig,
+    train,
+    build,
     description="Discrete SAC: twin critics on the policy soft value of a categorical actor, learned temperature.",
-    check=closing(build),
-    presets={"smoke": SMOKE},
-    groups=GROUPS,
-    group_docs={"env": ENV_DOCS},
-    report=functools.partial(report, NAME),
 )
 main = recipe.main
 

@@ -21,31 +21,16 @@ Run ``python -m maxent_components.recipes.sac --help`` for every option. Example
 
 from __future__ import annotations
 
-import functools
-
-from maxent_components.recipes.common import (
-    ENV_DOCS,
-    GROUPS,
-    SMOKE,
-    OffPolicyConfig,
-    closing,
-    report,
-)
+from maxent_components.recipes.common import off_policy_recipe
 from maxent_components.recipes.sql import build, train
-from maxent_components.runs import Recipe
 
 NAME = "sac"
 
-recipe = Recipe(
+recipe = off_policy_recipe(
     NAME,
-    functools.partial(train, name=NAME),
-    schema=OffPolicyConfig,
+    train,
+    build,
     description="SAC: twin critics on the policy soft value of a tanh-Gaussian actor, learned temperature.",
-    check=closing(build),
-    presets={"smoke": SMOKE},
-    groups=GROUPS,
-    group_docs={"env": ENV_DOCS},
-    report=functools.partial(report, NAME),
 )
 main = recipe.main
 

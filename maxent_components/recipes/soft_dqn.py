@@ -19,24 +19,17 @@ Run ``python -m maxent_components.recipes.soft_dqn --help`` for every option. Ex
 
 from __future__ import annotations
 
-import functools
-
 from omegaconf import DictConfig
 
 from maxent_components.modules import discrete_qvalue_network
 from maxent_components.recipes.common import (
-    ENV_DOCS,
-    GROUPS,
-    SMOKE,
-    OffPolicyConfig,
     adam,
-    closing,
     make_envs,
     off_policy_loop,
-    report,
+    off_policy_recipe,
     soft_q_loss,
 )
-from maxent_components.runs import Recipe, RunDirectory
+from maxent_components.runs import RunDirectory
 from maxent_components.training import build_part
 
 NAME = "soft_dqn"
@@ -64,16 +57,11 @@ def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
     return summary
 
 
-recipe = Recipe(
+recipe = off_policy_recipe(
     NAME,
     train,
-    schema=OffPolicyConfig,
+    build,
     description="Soft DQN: the exact soft value as target, the Boltzmann policy of the online Q ensemble acts.",
-    check=closing(build),
-    presets={"smoke": SMOKE},
-    groups=GROUPS,
-    group_docs={"env": ENV_DOCS},
-    report=functools.partial(report, NAME),
 )
 main = recipe.main
 

@@ -30,7 +30,6 @@ the action square at (−2.5, 0), (0, 0) and (2.5, 2.5) with sampled actions) an
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 from omegaconf import DictConfig
@@ -39,18 +38,14 @@ from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL
 from maxent_components.envs.multigoal import episode_paths
 from maxent_components.modules import continuous_qvalue_network
 from maxent_components.recipes.common import (
-    ENV_DOCS,
-    GROUPS,
-    SMOKE,
     OffPolicyConfig,
     adam,
-    closing,
     make_envs,
     off_policy_loop,
-    report,
+    off_policy_recipe,
     soft_q_loss,
 )
-from maxent_components.runs import Recipe, RunDirectory, option
+from maxent_components.runs import RunDirectory, option
 from maxent_components.training import build_part
 
 NAME = "sql"
@@ -58,7 +53,9 @@ NAME = "sql"
 
 @dataclasses.dataclass
 class SQLConfig(OffPolicyConfig):
-    demo: bool = option(False, "Demo preset: SQL on MultiGoal for 12k steps with a progress bar, then the figures.", run_only=True)
+    demo: bool = option(
+        False, "Demo preset: SQL on MultiGoal for 12k steps with a progress bar, then the figures.", run_only=True
+    )
 
 
 DEMO = {"total_frames": 12_000, "progress": True}
@@ -67,7 +64,9 @@ DEMO = {"total_frames": 12_000, "progress": True}
 def build(cfg: DictConfig):
     """The parts of soft Q-learning: environments, Q network, sampler, soft value, loss, optimiser."""
     env, eval_env, parts = make_envs(cfg)
-    qnet = continuous_qvalue_network(parts["observation_dim"], parts["action_spec"].shape[-1], num_cells=parts["num_cells"])
+    qnet = continuous_qvalue_network(
+        parts["observation_dim"], parts["action_spec"].shape[-1], num_cells=parts["num_cells"]
+    )
     actor = build_part(cfg.sampler, **parts)  # acts, and is trained towards exp(Q/α)
     soft_value = build_part(cfg.soft_value, actor=actor, **parts)  # V̂(s') of the target
     temperature = build_part(cfg.temperature, **parts)
@@ -98,23 +97,26 @@ def figures(cfg: DictConfig, run: RunDirectory, loss, rollouts, history) -> dict
     if multigoal:
         title = f"{cfg.sampler._target_.rsplit('.', 1)[-1]}: Q(s, ·) and sampled actions"
         written["q_contours"] = plot_q_contours(
-            loss.qfunction(), loss.actor, action_spec=loss.actor.action_spec, path=run.path / "q_contours.png",
-            generator=torch.Generator().manual_seed(cfg.seed), title=title,
+            loss.qfunction(),
+            loss.actor,
+            action_spec=loss.actor.action_spec,
+            path=run.path / "q_contours.png",
+            generator=torch.Generator().manual_seed(cfg.seed),
+            title=title,
         )
-        written["trajectories"] = plot_multigoal_trajectories(episode_paths(rollouts), path=run.path / "trajectories.png")
+        written["trajectories"] = plot_multigoal_trajectories(
+            episode_paths(rollouts), path=run.path / "trajectories.png"
+        )
     return {key: str(path) for key, path in written.items()}
 
 
-recipe = Recipe(
+recipe = off_policy_recipe(
     NAME,
     train,
-    schema=SQLConfig,
+    build,
     description="Continuous soft Q-learning: SoftQLoss with a pluggable soft value and a sampler of exp(Q/alpha) that acts.",
-    check=closing(build),
-    presets={"smoke": SMOKE, "demo": DEMO},
-    groups=GROUPS,
-    group_docs={"env": ENV_DOCS},
-    report=functools.partial(report, NAME),
+    schema=SQLConfig,
+    presets={"demo": DEMO},
 )
 main = recipe.main
 
