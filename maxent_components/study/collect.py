@@ -1,0 +1,135 @@
+"""Collecting the finished runs of one or more sweeps into cells: configs that differ only by seed.
+
+Runs are found by their ``summary.json`` wherever they are below the given folders and identified
+by their recorded config, never by folder name. Two runs of the same config (the same
+``config_hash``) are counted once. Runs of different code versions are not mixed unless asked, and
+unfinished runs are reported, not used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Cell", "Run", "StudyError", "collect_runs", "group_cells", "varying_keys"]
+
+SEED = "seed"
+
+
+class StudyError(ValueError):
+    """Runs that cannot be compared as asked (mixed code versions, no finished run)."""
+
+
+@dataclass
+class Run:
+    """One finished run: its folder, its config (flattened to dotted keys) and its summary."""
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("env.name", "task"))
+
+
+@dataclass
+class Cell:
+    """Runs whose configs differ only by ``seed``."""
+
+    key: tuple
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        return self.runs[0].task
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(run.config.get(SEED, 0) for run in self.runs)
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": value}`` for a nested config; lists become tuples (hashable)."""
+    if not isinstance(config, dict):
+        return {prefix.rstrip("."): tuple(config) if isinstance(config, list) else config}
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: bool = False) -> tuple[list[Run], list[str]]:
+    """The finished runs below ``folders`` (one per config hash) and notes on what was left out."""
+    notes: list[str] = []
+    runs: dict[str, Run] = {}
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise StudyError(f"{folder} is not a folder.")
+        for summary_path in sorted(folder.rglob("summary.json")):
+            try:
+                summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as err:
+                notes.append(f"skipped {summary_path}: unreadable ({err}).")
+                continue
+            if not isinstance(summary, dict) or "config" not in summary:
+                notes.append(f"skipped {summary_path}: not a run summary.")
+                continue
+            if summary.get("finished") is not True:
+                notes.append(f"skipped {summary_path.parent}: unfinished (relaunch its sweep to finish it).")
+                continue
+            digest = summary.get("config_hash")
+            if digest in runs:
+                notes.append(f"skipped {summary_path.parent}: the same config as {runs[digest].path}.")
+                continue
+            run_only = set(summary.get("run_only", []))
+            config = {k: v for k, v in flatten(summary["config"]).items() if k not in run_only}
+            runs[digest] = Run(summary_path.parent, config, summary)
+    if not runs:
+        raise StudyError(f"no finished run below {', '.join(map(str, folders))}.")
+    versions = sorted({str(run.summary.get("code_version")) for run in runs.values()})
+    if len(versions) > 1 and not allow_mixed_versions:
+        raise StudyError(
+            f"the runs come from different code versions ({', '.join(versions)}); compare runs of one version "
+            f"or pass --allow-mixed-versions."
+        )
+    return list(runs.values()), notes
+
+
+def varying_keys(runs: Iterable[Run], *, exclude: Iterable[str] = (SEED,)) -> list[str]:
+    """The dotted config keys whose value is not the same in every run (``seed`` excluded)."""
+    runs = list(runs)
+    keys = sorted({key for run in runs for key in run.config} - set(exclude))
+    missing = object()
+    varying = [key for key in keys if len({repr(run.config.get(key, missing)) for run in runs}) > 1]
+    # An option of a part varies with the part's class: shown only if it also varies for one class.
+    kept = []
+    for key in varying:
+        part = key.rsplit(".", 1)[0] + "._target_"
+        if part != key and part in varying:
+            by_class: dict[str, set] = {}
+            for run in runs:
+                by_class.setdefault(repr(run.config.get(part)), set()).add(repr(run.config.get(key, missing)))
+            if all(len(values) == 1 for values in by_class.values()):
+                continue
+        kept.append(key)
+    return kept
+
+
+def group_cells(runs: Sequence[Run]) -> tuple[list[Cell], list[str]]:
+    """The cells (runs differing only by seed) and the keys that distinguish them (the cell key holds
+    every varying option, the listed keys leave out a part's options that follow from its class)."""
+    keys = varying_keys(runs)
+    every = sorted({key for run in runs for key in run.config} - {SEED})
+    cells: dict[tuple, Cell] = {}
+    for run in runs:
+        identity = tuple(repr(run.config.get(k)) for k in every)
+        cell = cells.setdefault(identity, Cell(tuple(repr(run.config.get(k)) for k in keys)))
+        cell.runs.append(run)
+    return sorted(cells.values(), key=lambda cell: cell.key), keys
+

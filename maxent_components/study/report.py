@@ -1,0 +1,136 @@
+"""Writing a study: ``results.csv``, ``results.md``, ``curves.png`` and, with several tasks,
+``profiles.png`` and ``aggregate.png``. Every file is written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maxent_components.runs.files import atomic_write_bytes, atomic_write_text
+from maxent_components.study.collect import Cell
+from maxent_components.study.stats import curve, normalized_scores
+
+__all__ = ["cell_label", "write_figures", "write_tables"]
+
+
+def short(value: str) -> str:
+    """``'maxent_components.samplers.SVGDSampler'`` → ``'SVGDSampler'``; other values as they are."""
+    text = str(value).strip("'\"")
+    return text.rsplit(".", 1)[-1] if text.count(".") >= 2 and " " not in text else text
+
+
+def cell_label(keys: Sequence[str], cell: Cell, *, skip: Sequence[str] = ()) -> str:
+    parts = [f"{k.replace('._target_', '')}={short(v)}" for k, v in zip(keys, cell.key) if k not in skip]
+    return ", ".join(parts) or "all runs"
+
+
+def _number(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def write_tables(out: Path, keys: Sequence[str], cells: Sequence[Cell], rows: Sequence[dict], notes: Sequence[str]) -> None:
+    """``results.csv`` (every number) and ``results.md`` (the table people read, then the notes)."""
+    shown = [i for i, k in enumerate(keys) if k != "env.name"]  # the task column shows env.name
+    names = [keys[i].replace("._target_", "") for i in shown]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["task", *names, *rows[0]])
+    for cell, row in zip(cells, rows):
+        writer.writerow([cell.task, *[short(cell.key[i]) for i in shown], *row.values()])
+    atomic_write_text(out / "results.csv", buffer.getvalue())
+
+    head = ["task", *names, "seeds", "final return: mean [95 % CI]",
+            "final return: IQM [95 % CI]", "best return: IQM [95 % CI]", "reached bar", "steps to bar (median)",
+            "wall time (s)", "updates/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cell, row in zip(cells, rows):
+        ci = lambda p: f"{_number(row[p])} [{_number(row[p + '_low'])}, {_number(row[p + '_high'])}]"  # noqa: E731
+        values = [cell.task, *[short(cell.key[i]) for i in shown], str(row["seeds"]), ci("final_mean"), ci("final_iqm"),
+                  ci("best_iqm"), row["reached_bar"], _number(row["steps_to_bar_median"], 0),
+                  _number(row["wall_time_s"]), _number(row["updates_per_s"])]
+        lines.append("| " + " | ".join(values) + " |")
+    text = "\n".join(lines) + "\n"
+    if notes:
+        text += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    atomic_write_text(out / "results.md", text)
+
+
+def _save(figure, path: Path) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    atomic_write_bytes(path, buffer.getvalue())
+    return str(path)
+
+
+def write_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], *, reps: int) -> dict[str, str]:
+    """Learning curves per task (IQM over seeds with 95 % bands); with several tasks, rliable's
+    performance profiles and the aggregate IQM of min-max normalised final returns."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    tasks = sorted({cell.task for cell in cells})
+    task_keys = [k for k in keys if k.startswith("env.")]
+    figure = Figure(figsize=(6.5 * len(tasks), 4.5))
+    FigureCanvasAgg(figure)
+    for index, task in enumerate(tasks):
+        axis = figure.add_subplot(1, len(tasks), index + 1)
+        for cell in (c for c in cells if c.task == task):
+            band = curve(cell, reps=reps)
+            line = axis.plot(band["step"], band["iqm"], label=cell_label(keys, cell, skip=task_keys))[0]
+            axis.fill_between(band["step"], band["low"], band["high"], color=line.get_color(), alpha=0.2)
+        axis.set_title(task)
+        axis.set_xlabel("env steps")
+        axis.set_ylabel("evaluation return (IQM, 95 % CI)")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=6)
+    figure.tight_layout()
+    written = {"curves": _save(figure, out / "curves.png")}
+    if len(tasks) > 1:
+        names = [cell_label(keys, cell, skip=task_keys) for cell in cells]
+        scores = normalized_scores(cells, names, tasks)
+        if scores:
+            written.update(_multi_task(out, scores, reps=reps))
+    return written
+
+
+def _multi_task(out: Path, scores: dict[str, np.ndarray], *, reps: int) -> dict[str, str]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from rliable import library as rly
+    from rliable import metrics, plot_utils
+
+    taus = np.linspace(0.0, 1.0, 41)
+    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable hands it
+        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+        profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=reps)
+        point, ci = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot(1, 1, 1)
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=axis,
+                                         xlabel="normalised final return (τ)")
+    axis.legend(list(scores), fontsize=7)
+    figure.tight_layout()
+    written = {"profiles": _save(figure, out / "profiles.png")}
+    figure = Figure(figsize=(7, 0.5 * len(scores) + 1.5))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot(1, 1, 1)
+    names = list(scores)
+    centers = [point[n][0] for n in names]
+    errors = np.array([[point[n][0] - ci[n][0, 0], ci[n][1, 0] - point[n][0]] for n in names]).T
+    axis.errorbar(centers, range(len(names)), xerr=errors, fmt="o", capsize=4)
+    axis.set_yticks(range(len(names)), names, fontsize=7)
+    axis.set_xlabel("IQM of normalised final return (95 % stratified-bootstrap CI)")
+    axis.grid(True, axis="x", alpha=0.3)
+    figure.tight_layout()
+    written["aggregate"] = _save(figure, out / "aggregate.png")
+    return written

@@ -1,0 +1,122 @@
+"""The study tool: runs collected by their config, cells by config minus seed, rliable statistics, files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from recipe_runner import PNG_SIGNATURE, ROOT, run_recipe
+
+from maxent_components.study import StudyError, collect_runs, group_cells, run_study, varying_keys
+from maxent_components.study.stats import interval, steps_to_threshold
+
+
+def _write_run(folder, *, seed, sampler="svgd", task="Pendulum-v1", returns=(-800.0, -300.0), finished=True,
+               version="0.1.0", digest=None, extra=None):
+    config = {
+        "seed": seed, "progress": False, "total_frames": 2000,
+        "env": {"name": task}, "sampler": {"_target_": f"pkg.{sampler.upper()}Sampler", "num_particles": 32 if sampler == "svgd" else None},
+        **(extra or {}),
+    }
+    history = [{"step": 1000 * (i + 1), "eval_return": r} for i, r in enumerate(returns)]
+    summary = {
+        "finished": finished, "config": config, "config_hash": digest or f"{sampler}-{task}-{seed}-{extra}",
+        "run_only": ["progress"], "code_version": version, "history": history,
+        "eval_return_mean": returns[-1], "best_eval_return": max(returns), "solved_at_step": None,
+        "wall_time_s": 10.0, "updates_per_s": 100.0,
+    }
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_runs_are_collected_by_config_and_grouped_by_config_minus_seed(tmp_path):
+    for seed in range(3):
+        _write_run(tmp_path / "a" / f"{seed}", seed=seed, sampler="svgd", returns=(-900.0, -200.0 - seed))
+        _write_run(tmp_path / "b" / f"x{seed}", seed=seed, sampler="gaussian", returns=(-900.0, -400.0 - seed))
+    _write_run(tmp_path / "b" / "copy", seed=0, sampler="svgd", digest="svgd-Pendulum-v1-0-None")  # same config
+    _write_run(tmp_path / "b" / "unfinished", seed=4, sampler="svgd", finished=False)
+    runs, notes = collect_runs([tmp_path / "a", tmp_path / "b"])
+    assert len(runs) == 6
+    assert any("same config" in n for n in notes) and any("unfinished" in n for n in notes)
+    cells, keys = group_cells(runs)
+    # the sampler's option follows its class: only the class is a column
+    assert keys == ["sampler._target_"] == varying_keys(runs)
+    assert [len(c.runs) for c in cells] == [3, 3] and cells[0].seeds == [0, 1, 2]
+
+
+def test_options_that_vary_for_one_class_are_kept_and_versions_are_not_mixed(tmp_path):
+    for seed, particles in ((0, 16), (1, 32)):
+        _write_run(tmp_path / f"r{seed}", seed=seed, extra={"n": particles})
+    runs, _ = collect_runs([tmp_path])
+    assert varying_keys(runs) == ["n"]
+    _write_run(tmp_path / "old", seed=7, version="0.0.9")
+    with pytest.raises(StudyError, match="different code versions"):
+        collect_runs([tmp_path])
+    assert len(collect_runs([tmp_path], allow_mixed_versions=True)[0]) == 3
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StudyError, match="no finished run"):
+        collect_runs([tmp_path / "empty"])
+
+
+def test_interval_matches_a_direct_computation():
+    scores = np.array([[1.0], [2.0], [3.0], [4.0], [10.0], [20.0], [30.0], [40.0]])
+    out = interval(scores, reps=2000)
+    assert out["mean"] == pytest.approx(scores.mean())
+    # IQM: the mean of the middle half (4 of 8 runs: 3, 4, 10, 20)
+    assert out["iqm"] == pytest.approx(np.mean([3.0, 4.0, 10.0, 20.0]))
+    assert out["mean_low"] < out["mean"] < out["mean_high"] and out["iqm_low"] <= out["iqm"] <= out["iqm_high"]
+    single = interval(np.array([[5.0]]), reps=2000)
+    assert single["mean"] == 5.0 and np.isnan(single["mean_low"])
+
+
+def test_steps_to_threshold(tmp_path):
+    _write_run(tmp_path / "r", seed=0, returns=(-900.0, -300.0, -150.0, -120.0))
+    run = collect_runs([tmp_path])[0][0]
+    assert steps_to_threshold(run, metric="eval_return", threshold=-200.0) == 3000
+    assert steps_to_threshold(run, metric="eval_return", threshold=0.0) is None
+    assert steps_to_threshold(run, metric=None, threshold=None) is None  # the run's own bar was never met
+
+
+def test_study_files_and_the_multi_task_plots(tmp_path):
+    for task in ("Pendulum-v1", "MultiGoal"):
+        for seed in range(5):
+            for sampler, base in (("svgd", -200.0), ("gaussian", -400.0)):
+                _write_run(tmp_path / "runs" / task / sampler / str(seed), seed=seed, sampler=sampler, task=task,
+                           returns=(-900.0, base - 10 * seed))
+    result = run_study([tmp_path / "runs"], tmp_path / "out", reps=500)
+    assert set(result["files"]) == {"results.csv", "results.md", "curves", "profiles", "aggregate"}
+    for name in ("curves.png", "profiles.png", "aggregate.png"):
+        data = (tmp_path / "out" / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert table.startswith("| task | sampler | seeds |") and table.count("\n| ") == 4  # 4 cells
+    assert "the cells differ in: env.name, sampler._target_" in table
+    rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    assert len(rows) == 5 and rows[0].startswith("task,sampler,seeds")
+
+
+def test_study_command_line_errors_are_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "maxent_components.study", str(tmp_path), "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, cwd=ROOT, check=False)
+    assert out.returncode == 2 and out.stderr.strip().startswith("study: error: no finished run")
+
+
+def test_a_two_sampler_two_seed_smoke_sweep_becomes_a_table_with_intervals_and_plots(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = run_recipe("sql", "-m", "sampler=svgd,gaussian", "seed=0,1", "smoke=true", "plots=false",
+                     "total_frames=400", "eval_interval=200", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    study = subprocess.run(
+        [sys.executable, "-m", "maxent_components.study", str(sweep), "--out", str(tmp_path / "study"), "--reps", "500",
+         "--min-seeds", "3"],
+        capture_output=True, text=True, cwd=ROOT, check=False, timeout=300,
+    )
+    assert study.returncode == 0, study.stderr[-3000:]
+    table = (tmp_path / "study" / "results.md").read_text()
+    assert "| maxent_components/MultiGoal-v0 | GaussianSampler | 2 |" in table
+    assert "| maxent_components/MultiGoal-v0 | SVGDSampler | 2 |" in table
+    assert "too few seeds (2 < 3)" in table
+    assert (tmp_path / "study" / "curves.png").read_bytes().startswith(PNG_SIGNATURE)
