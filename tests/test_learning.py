@@ -23,13 +23,13 @@ def _train(name: str, tmp_path, *overrides: str) -> dict:
 
 
 def test_soft_dqn_solves_cartpole(tmp_path):
-    summary = _train("soft_dqn", tmp_path, "seed=1")
+    summary = _train("soft_dqn", tmp_path, "seed=0")
     assert summary["solved"], f"best evaluation return {summary['best_eval_return']} < 475 within 50k steps"
     assert summary["eval_return_mean"] >= 475.0 and summary["solved_at_step"] <= 50_000
 
 
 def test_discrete_sac_solves_cartpole(tmp_path):
-    summary = _train("discrete_sac", tmp_path, "seed=1")
+    summary = _train("discrete_sac", tmp_path, "seed=0")
     assert summary["solved"], f"best evaluation return {summary['best_eval_return']} < 400 within 100k steps"
     assert summary["eval_return_mean"] >= 400.0 and summary["solved_at_step"] <= 100_000
 
@@ -45,11 +45,10 @@ def test_sql_reaches_minus_200_on_pendulum(tmp_path):
     assert summary["solved"] and summary["eval_return_mean"] >= -200.0 and summary["solved_at_step"] <= 20_000
 
 
-def test_twin_critic_gaussian_actor_learns_pendulum_within_6k_steps(tmp_path):
-    """The SAC composition (twin critics, policy soft value, Gaussian actor) from a recipe: the actor
-    trains against the loss's ensemble (a mis-wired ensemble left it near −1100 at this budget)."""
-    summary = _train(
-        "sql", tmp_path, "env=pendulum", "sampler=gaussian", "soft_value=policy", "loss.num_qvalue_nets=2",
-        "total_frames=6000", "seed=0",
-    )
-    assert summary["best_eval_return"] >= -400.0, summary["history"]
+def test_sac_reaches_minus_200_on_pendulum(tmp_path):
+    """SAC composed from the parts (twin critics, the actor's policy soft value, a learned α): the actor
+    trains against the loss's own ensemble (a mis-wired ensemble left it near −1100 after 5k steps)."""
+    summary = _train("sac", tmp_path, "seed=0", "stop_when_solved=true")
+    assert summary["solved"] and summary["solved_at_step"] <= 15_000, summary["history"]
+    by_6k = [row["eval_return"] for row in summary["history"] if row["step"] <= 6_000]
+    assert max(by_6k) >= -400.0, summary["history"]
