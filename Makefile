@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# Pin the CPU wheel first so that no dependency pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[dev,plot,study,joblib,ray]"
+	$(PY) -m pip install --quiet -e ".[dev,plot,study,joblib,ray,mujoco]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -9,17 +9,16 @@ guard that reads the device once per log interval.
 **Checkpoints and resume.** Every ``checkpoint_interval`` env steps the loop writes one atomic
 ``checkpoint.pt``: the loss (Q ensemble, targets, actor, temperature), the optimiser, the target
 updater, the replay buffer's contents, the collector's counters and current observation, the
-environments themselves (pickled, with their random generators), the global RNG states, and every
-counter and metric so far. A run started on a folder that holds a checkpoint of the same config
+environments' states (:mod:`~maxent_components.training.env_state`, with their random
+generators), the global RNG states, and every counter and metric so far. A run started on a folder that holds a checkpoint of the same config
 continues from it; on one thread it then ends with exactly the metrics of an uninterrupted run.
-An environment that cannot be pickled is re-created instead (the resumed run starts a new
-episode there and is no longer bit-identical; a warning says so).
+An environment whose state cannot be saved starts a new episode when resumed (the run is then
+no longer bit-identical to an uninterrupted one; a warning says so).
 """
 
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from typing import Any
 
@@ -37,6 +36,7 @@ from maxent_components.training.builders import (
     off_policy_collector,
     uniform_replay_buffer,
 )
+from maxent_components.training.env_state import env_state, restore_env_state
 from maxent_components.training.evaluation import Evaluator
 from maxent_components.training.pieces import (
     Cadence,
@@ -243,8 +243,8 @@ class OffPolicyLoop:
             "buffer": buffer.state_dict(),
             "collector": collector.state_dict(),
             "carrier": collector._carrier.clone(),
-            "env": _pickled_env(self.env),
-            "eval_env": _pickled_env(self.evaluator.env),
+            "env": env_state(self.env),
+            "eval_env": env_state(self.evaluator.env),
             "rng": rng_state(),
             "counters": dict(self.counters),
             "logger": logger.state_dict(),
@@ -263,31 +263,12 @@ class OffPolicyLoop:
         self.counters = dict(state["counters"])
         logger.load_state_dict(state["logger"])
         _truncate_csv_logs(self.run_dir.log_dir, self.counters["frames"])
-        restored = _restore_env(self.env, state["env"]) and _restore_env(self.evaluator.env, state["eval_env"])
+        restored = restore_env_state(self.env, state["env"]) and restore_env_state(self.evaluator.env, state["eval_env"])
         if restored:
             collector._carrier.update(state["carrier"])
         else:
-            warnings.warn("an environment could not be pickled: the resumed run starts a new episode.", stacklevel=2)
+            warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])
-
-
-def _gym_env(env):
-    return getattr(getattr(env, "base_env", env), "_env", None)
-
-
-def _pickled_env(env) -> bytes | None:
-    """The Gymnasium environment inside a TorchRL ``GymEnv``, pickled with its RNG, or ``None``."""
-    try:
-        return pickle.dumps(_gym_env(env))
-    except Exception:  # environments holding handles or renderers
-        return None
-
-
-def _restore_env(env, data: bytes | None) -> bool:
-    if data is None or _gym_env(env) is None:
-        return False
-    getattr(env, "base_env", env)._env = pickle.loads(data)
-    return True
 
 
 def _truncate_csv_logs(log_dir, step: int) -> None:
