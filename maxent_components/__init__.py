@@ -18,6 +18,7 @@ from maxent_components.objectives import (  # noqa: E402
     AnnealedTemperature,
     AutoTemperature,
     FixedTemperature,
+    PathConsistencyLoss,
     SoftQLoss,
 )
 from maxent_components.samplers import (  # noqa: E402
@@ -44,6 +45,7 @@ __all__ = [
     "functional",
     "tabular",
     "SoftQLoss",
+    "PathConsistencyLoss",
     "FixedTemperature",
     "AutoTemperature",
     "AnnealedTemperature",

@@ -30,6 +30,7 @@ from maxent_components.functional.soft import (
     importance_log_weights,
     importance_sampled_soft_value,
     log_mean_exp,
+    path_consistency,
     soft_value,
 )
 from maxent_components.functional.svgd import (
@@ -49,6 +50,7 @@ __all__ = [
     "importance_sampled_soft_value",
     "importance_log_weights",
     "effective_sample_size",
+    "path_consistency",
     "squared_distances",
     "rbf_kernel",
     "median_bandwidth",

@@ -171,3 +171,57 @@ def effective_sample_size(log_weights: Tensor, dim: int = 0, *, keepdim: bool = 
     lse = torch.logsumexp(log_weights, dim=dim, keepdim=keepdim)
     lse2 = torch.logsumexp(2 * log_weights, dim=dim, keepdim=keepdim)
     return (2 * lse - lse2).exp()
+
+
+def path_consistency(
+    values: Tensor,
+    rewards: Tensor,
+    log_probs: Tensor,
+    alpha: float | Tensor,
+    gamma: float,
+    *,
+    terminated: Tensor | None = None,
+) -> Tensor:
+    """Soft path consistencies of every suffix of a path (Nachum et al., 2017, "Bridging the Gap
+    Between Value and Policy Based Reinforcement Learning", eq. 13):
+
+    .. math:: C_j = −V(s_j) + γ^{L−j} V(s_L) + Σ_{k=j}^{L−1} γ^{k−j}\\big(r_k − α \\log π(a_k|s_k)\\big),
+              \\quad j = 0, …, L − 1,
+
+    with ``V(s_L) = 0`` when the path's last transition ``terminated``. At the optimal soft value
+    ``V*`` and policy ``π* = exp((Q* − V*)/α)`` every ``C_j`` is zero for deterministic transitions
+    (and zero in expectation otherwise); PCL minimises ``½ C²``.
+
+    Args:
+        values: ``V(s_0), …, V(s_L)``, shape ``[..., L + 1]``.
+        rewards: ``r_0, …, r_{L−1}``, shape ``[..., L]``.
+        log_probs: ``log π(a_k|s_k)``, shape ``[..., L]``.
+        alpha: the temperature.
+        gamma: the discount in ``(0, 1]``.
+
+    Keyword Args:
+        terminated: boolean ``[...]``: the last transition ended the episode (no bootstrap).
+
+    Returns ``[..., L]``.
+
+    Examples:
+        >>> values = torch.tensor([1.0, 2.0, 3.0])
+        >>> path_consistency(values, torch.tensor([0.5, 0.5]), torch.zeros(2), 1.0, 1.0)  # −V_j + V_2 + Σ r
+        tensor([3.0000, 1.5000])
+    """
+    length = rewards.shape[-1]
+    if values.shape[-1] != length + 1 or log_probs.shape != rewards.shape:
+        raise ValueError(
+            f"values must be [..., L + 1] and log_probs [..., L] for rewards [..., L]; got {tuple(values.shape)}, "
+            f"{tuple(log_probs.shape)} and {tuple(rewards.shape)}."
+        )
+    steps = torch.arange(length, device=rewards.device)
+    offsets = (steps.unsqueeze(0) - steps.unsqueeze(1)).to(rewards.dtype)  # k − j
+    discount = torch.where(offsets >= 0, torch.as_tensor(gamma, dtype=rewards.dtype) ** offsets.clamp_min(0), 0.0)
+    soft_rewards = rewards - alpha * log_probs
+    sums = soft_rewards @ discount.transpose(0, 1)  # Σ_k γ^{k−j} x_k
+    last = values[..., -1:]
+    if terminated is not None:
+        last = last.masked_fill(terminated.unsqueeze(-1).to(torch.bool), 0.0)
+    tail = torch.as_tensor(gamma, dtype=rewards.dtype) ** (length - steps).to(rewards.dtype) * last
+    return -values[..., :-1] + tail + sums

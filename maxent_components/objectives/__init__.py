@@ -9,6 +9,7 @@ The loss owns the Q ensemble, its targets, the actor and the temperature; the pa
 without a Q network and without ``α``.
 """
 
+from maxent_components.objectives.pcl import PathConsistencyLoss
 from maxent_components.objectives.soft_q import SoftQLoss
 from maxent_components.temperature import (
     AnnealedTemperature,
@@ -19,6 +20,7 @@ from maxent_components.temperature import (
 )
 
 __all__ = [
+    "PathConsistencyLoss",
     "SoftQLoss",
     "Temperature",
     "FixedTemperature",

@@ -6,7 +6,14 @@ writes ``results.csv``, ``results.md``, ``curves.png`` and, with several tasks, 
 ``aggregate.png`` (mean and IQM with 95 % stratified-bootstrap intervals from ``rliable``).
 """
 
-from maxent_components.study.collect import Cell, Run, StudyError, collect_runs, group_cells, varying_keys
+from maxent_components.study.collect import (
+    Cell,
+    Run,
+    StudyError,
+    collect_runs,
+    group_cells,
+    varying_keys,
+)
 from maxent_components.study.main import run_study
 
 __all__ = ["Cell", "Run", "StudyError", "collect_runs", "group_cells", "run_study", "varying_keys"]

@@ -1,0 +1,61 @@
+"""Runs: run folders identified by their config, atomic files, recipe configs and command lines.
+
+- :mod:`~maxent_components.runs.files`: files that are never half-written;
+- :mod:`~maxent_components.runs.directory`: the run folder (summary, checkpoint, logs), run identity;
+- :mod:`~maxent_components.runs.config`: option schemas, presets, ``--help``;
+- :mod:`~maxent_components.runs.cli`: the recipe command line (usage errors before anything runs);
+- :mod:`~maxent_components.runs.rng`: seeding, threads, and the RNG states a checkpoint restores.
+"""
+
+from maxent_components.runs.cli import Recipe, UsageError
+from maxent_components.runs.config import (
+    LoggerConfig,
+    RunConfig,
+    group,
+    option,
+    validate_options,
+)
+from maxent_components.runs.directory import (
+    CHECKPOINT_FILE,
+    SUMMARY_FILE,
+    RunConflictError,
+    RunDirectory,
+    config_identity,
+    find_run,
+)
+from maxent_components.runs.files import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
+from maxent_components.runs.rng import (
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    set_threads,
+)
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "SUMMARY_FILE",
+    "LoggerConfig",
+    "Recipe",
+    "RunConfig",
+    "RunConflictError",
+    "RunDirectory",
+    "UsageError",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "config_identity",
+    "find_run",
+    "group",
+    "option",
+    "rng_state",
+    "seed_everything",
+    "set_rng_state",
+    "set_threads",
+    "validate_options",
+]

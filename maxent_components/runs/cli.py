@@ -1,0 +1,299 @@
+"""A recipe's command line: Hydra's, with every usage error caught before anything runs.
+
+:class:`Recipe` turns ``train(cfg, run) -> summary`` into a Hydra application whose config is the
+recipe's schema plus its config groups (``maxent_components/recipes/conf``). Before Hydra creates
+any folder, every job of the command (each cell of a ``-m`` sweep) is composed and checked:
+
+- an unknown option (``totl_frames=3``, or ``+foo=1``, which Hydra would accept), an unknown group
+  choice (``sampler=foo``), a value of the wrong type or out of bounds, and any value the recipe's
+  parts reject when they are built, ends the command with one line on stderr and exit status 2;
+- then Hydra runs the jobs (sequentially, or on the launcher chosen with ``hydra/launcher=...``).
+
+Inside a job, the run is identified by its resolved config (:mod:`maxent_components.runs.directory`):
+a finished run of the same config is skipped, an interrupted one resumes, wherever in the sweep
+folder it lives.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from maxent_components.runs.config import apply_presets, run_only_keys
+from maxent_components.runs.directory import (
+    RunConflictError,
+    RunDirectory,
+    config_identity,
+    find_run,
+)
+from maxent_components.runs.help import render_help
+from maxent_components.runs.rng import seed_everything, set_threads
+
+__all__ = ["Recipe", "UsageError"]
+
+CONF_MODULE = "maxent_components.recipes.conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "recipes" / "conf"
+# Flags with which Hydra runs nothing: passed straight through.
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
+               "--version", "--resolve", "--package", "-p"}
+_MAX_JOBS_CHECKED = 2000
+
+
+class UsageError(ValueError):
+    """A bad command line: reported as one line and exit status 2."""
+
+
+class Recipe:
+    """A training recipe as a command-line application.
+
+    Args:
+        name: the recipe's name and its primary config ``conf/<name>.yaml``.
+        train: ``train(cfg, run) -> summary``: builds the parts and trains, writing into ``run``
+            (a :class:`~maxent_components.runs.directory.RunDirectory`).
+
+    Keyword Args:
+        schema: the dataclass of the recipe's own options (a :class:`~maxent_components.runs.config.RunConfig`).
+        description: the first paragraph of ``--help``.
+        check: ``check(cfg)`` raises ``ValueError``/``TypeError`` for a config that cannot run, e.g.
+            by building the recipe's parts; called on every job before anything runs.
+        presets: boolean options that set several others (``smoke``, ``demo``): ``{name: {key: value}}``.
+        groups: the config groups listed in ``--help``.
+        group_docs: help texts of group options whose nodes name no class (``{"env": {"name": ...}}``).
+        report: ``report(cfg, summary)``: the lines printed at the end of a run, or of a skipped one.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        train: Callable[[DictConfig, RunDirectory], dict],
+        *,
+        schema: type,
+        description: str,
+        check: Callable[[DictConfig], None] | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+        groups: Sequence[str] = (),
+        group_docs: Mapping[str, Mapping[str, str]] | None = None,
+        report: Callable[[DictConfig, dict], str] | None = None,
+    ) -> None:
+        from hydra.core.config_store import ConfigStore
+
+        self.name, self.train, self.schema, self.check, self.report = name, train, schema, check, report
+        self.presets = dict(presets or {})
+        self.groups = tuple(groups)
+        self.run_only = run_only_keys(schema)
+        store = ConfigStore.instance()
+        store.store(name=f"{name}_schema", node=schema)
+        store.store(name=f"{name}_hydra", node={"hydra": _hydra_settings(name, self.run_only)})
+        self.description, self.group_docs = description, dict(group_docs or {})
+        # Hydra's own --help is replaced by help(), which knows the composed defaults.
+        store.store(group="hydra/help", name=name, node={"app_name": name, "header": "", "footer": "", "template": ""})
+
+    # -- entry point ---------------------------------------------------------------------------
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """Run the command line ``argv`` (default ``sys.argv[1:]``); exits with status 2 on a usage error."""
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if {"--help", "-h"} & set(argv):
+            try:
+                print(self.help([a for a in argv if not a.startswith("-")]))
+            except UsageError as err:
+                print(f"{self.name}: error: {err}", file=sys.stderr)
+                raise SystemExit(2) from None
+            return
+        if not _INFO_FLAGS.intersection(argv):
+            overrides = [a for a in argv if not a.startswith("-")]
+            try:
+                self.preflight(overrides, multirun=bool({"-m", "--multirun"} & set(argv)))
+            except UsageError as err:
+                print(f"{self.name}: error: {err}", file=sys.stderr)
+                raise SystemExit(2) from None
+        import hydra
+
+        saved, sys.argv = sys.argv, [sys.argv[0], *argv]
+        try:
+            hydra.main(version_base=None, config_path=f"pkg://{CONF_MODULE}", config_name=self.name)(self._job)()
+        finally:
+            sys.argv = saved
+
+    def help(self, overrides: Sequence[str] = ()) -> str:
+        """The ``--help`` text: every option with its value under ``overrides`` and its documentation."""
+        from hydra import compose, initialize_config_module
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        own = [o for o in overrides if not _key(o).startswith("hydra")]
+        with initialize_config_module(config_module=CONF_MODULE, version_base=None):
+            try:
+                cfg = compose(self.name, overrides=own)
+            except (HydraException, OmegaConfBaseException) as err:
+                raise UsageError(self._explain(err, base=compose(self.name))) from None
+        return render_help(self.name, self.description, self.schema, cfg, self.groups, CONF_DIR, self.group_docs)
+
+    # -- checks before anything runs -----------------------------------------------------------
+    def preflight(self, overrides: Sequence[str], *, multirun: bool) -> None:
+        """Compose and check every job of the command; raise :class:`UsageError` on the first bad one."""
+        from hydra import compose, initialize_config_module
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        own = [o for o in overrides if not _key(o).startswith("hydra")]
+        hydra_overrides = [o for o in overrides if _key(o).startswith("hydra")]
+        missing = object()
+        with initialize_config_module(config_module=CONF_MODULE, version_base=None):
+            defaults = compose(self.name)  # the known options, for "did you mean"
+            for override in own:
+                key = _key(override)
+                if override.startswith("~") or (
+                    override.startswith("+") and OmegaConf.select(defaults, key, default=missing) is missing
+                ):
+                    raise UsageError(self._unknown(key, defaults, override))
+            jobs = _expand(own) if multirun else [own]
+            for index, job in enumerate(itertools.islice(jobs, _MAX_JOBS_CHECKED)):
+                choices = ""
+                try:
+                    # The Hydra overrides (launcher, folders) are composed once, with the first job.
+                    cfg = compose(self.name, overrides=job + (hydra_overrides if index == 0 else []), return_hydra_config=True)
+                    chosen = cfg.hydra.runtime.choices
+                    choices = " ".join(f"{g}={chosen[g]}" for g in self.groups if g in chosen)
+                    with open_dict(cfg):
+                        del cfg["hydra"]
+                    self.prepare(cfg, explicit=[_key(o) for o in job])
+                    if self.check is not None:
+                        self.check(cfg)
+                except (HydraException, OmegaConfBaseException) as err:
+                    raise UsageError(self._explain(err, base=defaults)) from None
+                except (ValueError, TypeError, KeyError) as err:
+                    text = _one_line(str(err) if not isinstance(err, KeyError) else err.args[0])
+                    raise UsageError(f"{text} [{choices}]" if choices else text) from None
+
+    def prepare(self, cfg: DictConfig, *, explicit: Iterable[str]) -> DictConfig:
+        """Apply the presets (explicit keys win) and check the schema's bounds; returns ``cfg``."""
+        apply_presets(cfg, self.presets, explicit)
+        OmegaConf.to_object(cfg)  # instantiates the schema dataclass: its __post_init__ checks the bounds
+        return cfg
+
+    def _unknown(self, key: str, base: DictConfig | None, shown: str) -> str:
+        known = _dotted_keys(OmegaConf.to_container(base)) if base is not None else []
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; see --help for the options"
+        return f"unknown option {key!r} ({shown}){hint}"
+
+    def _explain(self, err: Exception, *, base: DictConfig | None) -> str:
+        text = "\n".join(str(e) for e in (err, err.__cause__) if e is not None)
+        missing = re.search(r"Could not find '([\w/]+)/(\w+)'", text)
+        if missing:
+            choices = re.findall(r"^\t(\S+)$", text, re.MULTILINE)
+            listed = f"; choose one of {', '.join(choices)}" if choices else ""
+            return f"{missing.group(1)}={missing.group(2)} is not a choice of {missing.group(1)}{listed}"
+        unknown = re.search(r"Key '([^']+)' is not in struct\s+full_key: (\S+)", text) or re.search(
+            r"Could not override '()(\S+)'", text
+        )
+        if unknown:
+            return self._unknown(unknown.group(2), base, unknown.group(2))
+        if "Ambiguous value for argument" in text:
+            return f"{_one_line(text).split(' 1.')[0]}: a comma list is a sweep (add -m), a list value is key=[a,b]"
+        converted = re.search(r"Value '(.*)' of type '(\w+)' could not be converted to (\w+)\s+full_key: (\S+)", text)
+        if converted:
+            value, _, kind, key = converted.groups()
+            return f"option {key}={value} is invalid; expected {kind.lower()}"
+        return _one_line(text)
+
+    # -- one job -------------------------------------------------------------------------------
+    def _job(self, cfg: DictConfig) -> dict | None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+        self.prepare(cfg, explicit=[_key(o) for o in hydra_cfg.overrides.task])
+        config = OmegaConf.to_container(cfg, resolve=True)
+        _, digest = config_identity(config, self.run_only)
+        job_dir = Path(hydra_cfg.runtime.output_dir)
+        run = RunDirectory(job_dir)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            existing = find_run(hydra_cfg.sweep.dir, digest)
+            if existing is not None and existing.resolve() != job_dir.resolve():
+                if run.is_empty_job_folder():
+                    shutil.rmtree(job_dir, ignore_errors=True)
+                run = RunDirectory(existing)
+        try:
+            status = run.status(digest)
+        except RunConflictError as err:
+            print(f"{self.name}: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if status == "finished":
+            print(f"{self.name}: {run.path} already holds a finished run of this config; skipping.")
+            summary = run.read_summary()
+            if self.report is not None:
+                print(self.report(cfg, summary))
+            return summary
+        if status == "resumable":
+            print(f"{self.name}: resuming {run.path} from its checkpoint.")
+        run.start(config, digest, run_only=self.run_only)
+        set_threads(cfg.threads)
+        seed_everything(cfg.seed)  # a resumed run restores the generators' states from its checkpoint
+        summary = self.train(cfg, run)
+        run.finish(summary)
+        if self.report is not None:
+            print(self.report(cfg, summary))
+        return summary
+
+
+def _hydra_settings(name: str, run_only: Sequence[str]) -> dict:
+    """Run folders named by the overrides (run-only options left out): ``runs/<name>/<overrides>``.
+
+    The same command therefore lands in the same folder, where a finished run is skipped and an
+    interrupted one resumes; a sweep's cells are named by their own overrides.
+    """
+    OmegaConf.register_new_resolver("maxent_run_name", lambda overrides: overrides or "default", replace=True)
+    folder = "${maxent_run_name:${hydra.job.override_dirname}}"
+    return {
+        "job": {"name": name, "config": {"override_dirname": {"exclude_keys": list(run_only)}}},
+        "run": {"dir": f"runs/{name}/{folder}"},
+        "sweep": {"dir": f"runs/{name}", "subdir": folder},
+    }
+
+
+def _key(override: str) -> str:
+    """The dotted key of an override (``+a.b=1`` → ``a.b``; a group choice ``sampler=svgd`` → ``sampler``)."""
+    return override.split("=", 1)[0].lstrip("+~").replace("/", ".")
+
+
+def _expand(overrides: Sequence[str]) -> Iterable[list[str]]:
+    """Every job of a ``-m`` sweep: the product of the comma lists, ``choice(...)`` and ``range(...)``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    options = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override():
+            try:
+                values = list(override.sweep_string_iterator())
+            except Exception:  # glob sweeps need the config repository: left to Hydra
+                values = []
+            key = override.get_key_element()
+            options.append([f"{key}={v}" for v in values] or [None])
+        else:
+            options.append([override.input_line])
+    for job in itertools.product(*options):
+        yield [o for o in job if o is not None]
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    keys = []
+    for key, value in node.items():
+        keys.append(prefix + str(key))
+        keys += _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else "invalid configuration"

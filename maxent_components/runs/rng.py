@@ -1,0 +1,38 @@
+"""Seeding, thread counts, and the random-number-generator states a checkpoint saves and restores."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from maxent_components.checks import check_nonnegative_int, check_positive_int
+
+__all__ = ["rng_state", "seed_everything", "set_rng_state", "set_threads"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, numpy and torch (environments are seeded where they are built)."""
+    seed = check_nonnegative_int("seed", seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int) -> None:
+    """``torch.set_num_threads(threads)`` with a check (small networks run fastest on one thread)."""
+    torch.set_num_threads(check_positive_int("threads", threads))
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of torch's, numpy's and Python's global generators."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states returned by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
