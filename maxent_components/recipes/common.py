@@ -185,8 +185,11 @@ def adam(cfg: DictConfig, loss: SoftQLoss) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=lr)
 
 
-def off_policy_loop(cfg: DictConfig, loss: SoftQLoss, optimizer, *, env, eval_env, run: RunDirectory, name: str) -> OffPolicyLoop:
-    """The library's loop with the options of ``cfg`` (evaluation, cadences, the env's solved bar)."""
+def off_policy_loop(
+    cfg: DictConfig, loss, optimizer, *, env, eval_env, run: RunDirectory, name: str, slice_len: int | None = None
+) -> OffPolicyLoop:
+    """The library's loop with the options of ``cfg`` (evaluation, cadences, the env's solved bar);
+    target updates for a loss with target parameters, trajectory slices of ``slice_len`` when given."""
     task = cfg.env
     diagnostics = None
     if task.get("diagnostics"):
@@ -197,14 +200,14 @@ def off_policy_loop(cfg: DictConfig, loss: SoftQLoss, optimizer, *, env, eval_en
         eval_env, loss.actor, num_episodes=cfg.eval_episodes, max_steps=task.max_episode_steps,
         exploration=cfg.eval_exploration, diagnostics=diagnostics,
     )
-    updater = target_updater(
-        loss, kind=cfg.loss.target_update, tau=cfg.loss.tau, interval=cfg.loss.hard_update_interval
-    )
+    updater = None
+    if isinstance(loss, SoftQLoss):  # the losses with target parameters
+        updater = target_updater(loss, kind=cfg.loss.target_update, tau=cfg.loss.tau, interval=cfg.loss.hard_update_interval)
     return OffPolicyLoop(
         loss, optimizer, env=env, target_updater=updater, evaluator=evaluator, run=run,
         total_frames=cfg.total_frames, frames_per_batch=cfg.frames_per_batch,
         init_random_frames=cfg.init_random_frames, utd_ratio=cfg.utd_ratio, batch_size=cfg.batch_size,
-        buffer_size=cfg.buffer_size, eval_interval=cfg.eval_interval, log_interval=cfg.log_interval,
+        buffer_size=cfg.buffer_size, slice_len=slice_len, eval_interval=cfg.eval_interval, log_interval=cfg.log_interval,
         checkpoint_interval=cfg.checkpoint_interval, reward_scale=task.reward_scale,
         solved_metric=task.solved_metric, solved_threshold=task.solved_threshold,
         stop_when_solved=cfg.stop_when_solved, logger_backend=cfg.logger.backend, progress=cfg.progress, name=name,

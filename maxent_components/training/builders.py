@@ -25,7 +25,7 @@ warnings.filterwarnings(
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from tensordict.nn import TensorDictModuleBase  # noqa: E402
 from torchrl.collectors import Collector  # noqa: E402
-from torchrl.data import LazyTensorStorage, ReplayBuffer  # noqa: E402
+from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: E402
 from torchrl.envs import EnvBase, GymEnv  # noqa: E402
 from torchrl.objectives import HardUpdate, SoftUpdate  # noqa: E402
 
@@ -122,11 +122,16 @@ def off_policy_collector(
     )
 
 
-def uniform_replay_buffer(capacity: int, *, batch_size: int) -> ReplayBuffer:
-    """A replay buffer of ``capacity`` transitions sampled uniformly, ``batch_size`` at a time."""
+def uniform_replay_buffer(capacity: int, *, batch_size: int, slice_len: int | None = None) -> ReplayBuffer:
+    """A replay buffer of ``capacity`` transitions sampled uniformly, ``batch_size`` at a time, or
+    ``batch_size`` slices of ``slice_len`` consecutive transitions of one episode (TorchRL's
+    ``SliceSampler`` on the ``("next", "done")`` flags; a sample is ``[batch_size * slice_len]``)."""
     check_positive_int("buffer_size", capacity)
     check_positive_int("batch_size", batch_size)
-    return ReplayBuffer(storage=LazyTensorStorage(capacity), batch_size=batch_size)
+    if slice_len is None:
+        return ReplayBuffer(storage=LazyTensorStorage(capacity), batch_size=batch_size)
+    sampler = SliceSampler(slice_len=check_positive_int("slice_len", slice_len), end_key=("next", "done"), strict_length=True)
+    return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=sampler, batch_size=batch_size * slice_len)
 
 
 def target_updater(loss, *, kind: str, tau: float = 0.005, interval: int = 1000):

@@ -62,7 +62,7 @@ class OffPolicyLoop:
 
     Keyword Args:
         env: the training environment (TorchRL, unbatched).
-        target_updater: TorchRL's ``SoftUpdate`` / ``HardUpdate`` of the loss.
+        target_updater: TorchRL's ``SoftUpdate`` / ``HardUpdate`` of the loss (``None``: no targets).
         evaluator: an :class:`~maxent_components.training.evaluation.Evaluator`.
         run: the :class:`~maxent_components.runs.directory.RunDirectory` to checkpoint into and log under.
         total_frames: env-step budget.
@@ -70,6 +70,9 @@ class OffPolicyLoop:
         init_random_frames: uniformly random steps before the actor acts and learning starts.
         utd_ratio: gradient updates per env step.
         batch_size, buffer_size: the uniform replay buffer.
+        slice_len: sample trajectory slices of this length instead of transitions (TorchRL's
+            ``SliceSampler``, slices inside one episode): ``batch_size`` slices of shape
+            ``[batch_size, slice_len]``, as path consistency learning needs.
         eval_interval, log_interval: env steps between evaluations and between logged rows (the
             last batch is always evaluated and logged).
         checkpoint_interval: env steps between checkpoints (``None``: a tenth of the budget).
@@ -88,7 +91,7 @@ class OffPolicyLoop:
         optimizer: torch.optim.Optimizer,
         *,
         env,
-        target_updater,
+        target_updater=None,
         evaluator: Evaluator,
         run: RunDirectory,
         total_frames: int,
@@ -97,6 +100,7 @@ class OffPolicyLoop:
         utd_ratio: float = 1.0,
         batch_size: int = 256,
         buffer_size: int = 1_000_000,
+        slice_len: int | None = None,
         eval_interval: int = 5_000,
         log_interval: int = 1_000,
         checkpoint_interval: int | None = None,
@@ -116,6 +120,7 @@ class OffPolicyLoop:
         self.frames_per_batch = check_positive_int("frames_per_batch", frames_per_batch)
         self.init_random_frames = check_nonnegative_int("init_random_frames", init_random_frames)
         self.batch_size, self.buffer_size = batch_size, buffer_size
+        self.slice_len = None if slice_len is None else check_positive_int("slice_len", slice_len)
         self.reward_scale = check_positive_float("reward_scale", reward_scale)
         interval = checkpoint_interval or max(self.total_frames // 10, 1)
         self.schedule = UpdateSchedule(utd_ratio=utd_ratio, learning_starts=self.init_random_frames)
@@ -138,7 +143,7 @@ class OffPolicyLoop:
             self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
             total_frames=self.total_frames, init_random_frames=self.init_random_frames,
         )
-        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size)
+        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len)
         self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
         logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
         if self.run_dir.checkpoint_path.exists():
@@ -153,7 +158,8 @@ class OffPolicyLoop:
                 self.episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
                 with self.timer("update"):
                     for _ in range(self.schedule.due(c["frames"], batch.numel())):
-                        self._update(buffer.sample())
+                        sample = buffer.sample()
+                        self._update(sample if self.slice_len is None else sample.reshape(-1, self.slice_len))
                 evaluated = self.eval_cadence.due(c["frames"]) or c["frames"] >= self.total_frames
                 if evaluated:
                     self._evaluate()
@@ -177,7 +183,8 @@ class OffPolicyLoop:
         self.optimizer.zero_grad(set_to_none=True)
         sum(value for key, value in out.items() if key.startswith("loss_")).backward()
         self.optimizer.step()
-        self.target_updater.step()
+        if self.target_updater is not None:
+            self.target_updater.step()
         self.loss.temperature.step()
         self.counters["updates"] += 1
         self.means.add(**{key: value for key, value in out.items() if value.ndim == 0})
@@ -239,7 +246,7 @@ class OffPolicyLoop:
         state = {
             "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "target_updater": self.target_updater.state_dict(),
+            "target_updater": None if self.target_updater is None else self.target_updater.state_dict(),
             "buffer": buffer.state_dict(),
             "collector": collector.state_dict(),
             "carrier": collector._carrier.clone(),
@@ -255,7 +262,8 @@ class OffPolicyLoop:
     def _restore(self, state: dict[str, Any], collector, buffer, logger) -> None:
         self.loss.load_state_dict(state["loss"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.target_updater.load_state_dict(state["target_updater"])
+        if self.target_updater is not None:
+            self.target_updater.load_state_dict(state["target_updater"])
         buffer.load_state_dict(state["buffer"])
         collector.load_state_dict(state["collector"])
         for name in _PIECES:

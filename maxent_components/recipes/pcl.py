@@ -1,0 +1,94 @@
+"""Path consistency learning (PCL) on trajectory slices, on CartPole-v1 by default.
+
+PCL (Nachum, Norouzi, Xu and Schuurmans, 2017, "Bridging the Gap Between Value and Policy Based
+Reinforcement Learning") minimises the squared soft path consistency of ``d``-step paths,
+
+    C = −V(s_t) + γ^d V(s_{t+d}) + Σ_{j<d} γ^j (r_{t+j} − α log π(a_{t+j}|s_{t+j})),
+
+which vanishes exactly at the optimal soft value and policy. ``variant=pcl`` learns a value network
+``V_φ`` and the actor's ``log π_θ`` (``sampler=categorical`` on discrete actions, ``gaussian`` on
+continuous ones); ``variant=unified`` learns one soft Q function that gives both,
+``V = α log ∫ exp(Q/α)`` (``soft_value=exact`` on discrete actions) and ``log π = (Q − V)/α``, and
+acts with its Boltzmann policy (``sampler=boltzmann``). Paths are slices of ``horizon`` steps of one
+episode from TorchRL's ``SliceSampler`` replay; every suffix of a slice is a path.
+
+Run ``python -m maxent_components.recipes.pcl --help`` for every option. Examples::
+
+    python -m maxent_components.recipes.pcl seed=1
+    python -m maxent_components.recipes.pcl variant=unified sampler=boltzmann
+    python -m maxent_components.recipes.pcl env=pendulum sampler=gaussian
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from omegaconf import DictConfig
+from torchrl.modules import MLP, ValueOperator
+
+from maxent_components.modules import continuous_qvalue_network, discrete_qvalue_network
+from maxent_components.objectives import PathConsistencyLoss
+from maxent_components.recipes.common import OffPolicyConfig, make_envs, off_policy_loop, off_policy_recipe
+from maxent_components.runs import RunDirectory, option
+from maxent_components.training import build_part
+
+NAME = "pcl"
+
+
+@dataclasses.dataclass
+class PCLConfig(OffPolicyConfig):
+    variant: str = option(
+        "pcl", "pcl: a value network and the actor's log-probability; unified: one soft Q gives both.",
+        choices=("pcl", "unified"),
+    )
+    horizon: int = option(10, "Path length d: slices of this many steps of one episode (batch_size slices per update).", ge=1)
+
+
+def build(cfg: DictConfig):
+    """The parts of PCL: environments, the actor, V (or Q), the loss and its optimiser."""
+    env, eval_env, parts = make_envs(cfg)
+    actor = build_part(cfg.sampler, **parts)
+    temperature = build_part(cfg.temperature, **parts)
+    if temperature.learned:
+        raise ValueError("temperature: PCL keeps alpha fixed or annealed (temperature=fixed|annealed).")
+    obs_dim, spec = parts["observation_dim"], parts["action_spec"]
+    if cfg.variant == "pcl":
+        value = ValueOperator(MLP(in_features=obs_dim, out_features=1, num_cells=list(parts["num_cells"])), in_keys=["observation"])
+        loss = PathConsistencyLoss(actor, value, alpha=temperature, gamma=cfg.loss.gamma)
+    else:
+        if actor.has_loss:
+            raise ValueError(f"variant=unified acts with the Boltzmann policy of Q: choose a sampler with nothing to train (boltzmann, langevin), not {type(actor).__name__}.")
+        discrete = hasattr(spec.space, "n")
+        qnet = (discrete_qvalue_network(obs_dim, spec.space.n, num_cells=parts["num_cells"]) if discrete
+                else continuous_qvalue_network(obs_dim, spec.shape[-1], num_cells=parts["num_cells"]))
+        soft_value = build_part(cfg.soft_value, actor=actor, **parts)
+        loss = PathConsistencyLoss(actor, qvalue_network=qnet, soft_value=soft_value, alpha=temperature, gamma=cfg.loss.gamma)
+    lr = cfg.optim.lr_qvalue
+    optimizer = torch.optim.Adam(loss.parameter_groups(lr_value=lr, lr_actor=cfg.optim.lr_actor or lr), lr=lr)
+    return env, eval_env, loss, optimizer
+
+
+def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
+    env, eval_env, loss, optimizer = build(cfg)
+    loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name, slice_len=cfg.horizon)
+    summary = loop.run()
+    if cfg.plots:
+        from maxent_components.plotting import plot_learning_curve
+
+        curve = plot_learning_curve(summary["history"], keys=["eval_return"], path=run.path / "learning_curve.png")
+        summary["figures"] = {"learning_curve": str(curve)}
+    return summary
+
+
+recipe = off_policy_recipe(
+    NAME,
+    train,
+    build,
+    description="Path consistency learning: d-step soft consistency of a value network and a policy (or one soft Q).",
+    schema=PCLConfig,
+)
+main = recipe.main
+
+if __name__ == "__main__":
+    main()
