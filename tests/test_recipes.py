@@ -83,6 +83,31 @@ def test_sac_recipe_learns_its_temperature_and_evaluates_the_mean_action(tmp_pat
     assert alphas[-1] != 1.0  # log α moved from its initial value
 
 
+@pytest.mark.parametrize(
+    "overrides, loss_keys",
+    [
+        ([], {"loss_value", "loss_actor"}),
+        (["variant=unified", "sampler=boltzmann"], {"loss_qvalue"}),
+        (["env=pendulum", "sampler=gaussian"], {"loss_value", "loss_actor"}),
+    ],
+)
+def test_pcl_recipe_trains_on_trajectory_slices(overrides, loss_keys, tmp_path):
+    out = run_recipe("pcl", "smoke=true", "plots=false", "horizon=5", *overrides, f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = summary_of(tmp_path)
+    assert summary["finished"] and summary["updates"] > 0 and summary["config"]["horizon"] == 5
+    logged = {p.stem for p in (tmp_path / "logs/metrics/scalars").glob("*.csv")}
+    assert loss_keys <= logged and "consistency" in logged
+    assert not ({"loss_value", "loss_actor", "loss_qvalue"} - loss_keys) & logged
+
+
+def test_pcl_refuses_a_trained_sampler_in_the_unified_variant_and_a_learned_temperature():
+    out = run_recipe("pcl", "variant=unified", timeout=120)
+    assert out.returncode == 2 and "variant=unified" in out.stderr and "CategoricalSampler" in out.stderr
+    out = run_recipe("pcl", "temperature=auto", timeout=120)
+    assert out.returncode == 2 and "PCL keeps alpha fixed" in out.stderr
+
+
 def test_a_users_own_part_plugs_in_from_the_command_line(tmp_path):
     # tests/custom_parts.py defines a sampler subclass; nothing in the recipe names it.
     out = run_recipe(
