@@ -312,11 +312,12 @@ def test_start_finish_and_status(tmp_path):
     config = {"seed": 3, "lr": torch.tensor(0.5), "path": Path("/x")}
     run = RunDirectory(tmp_path / "run")
     assert run.status(HASH_A) == "new"
-    run.start(config, HASH_A)
+    run.start(config, HASH_A, run_only=["progress", "logger.backend"])
     summary = run.read_summary()
     assert summary == {
         "config": {"seed": 3, "lr": 0.5, "path": "/x"},
         "config_hash": HASH_A,
+        "run_only": ["logger.backend", "progress"],  # recorded so that a study compares configs alike
         "code_version": maxent_components.__version__,
         "finished": False,
     }
