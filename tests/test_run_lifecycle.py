@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from recipe_runner import ROOT, run_recipe, summary_of
 
-RUN = ["smoke=true", "plots=false", "threads=1", "total_frames=1500", "frames_per_batch=10", "checkpoint_interval=100"]
+RUN = ["smoke=true", "plots=false", "threads=1", "total_frames=1500", "frames_per_batch=10", "checkpoint_interval=100", "buffer_size=700"]
 LOGGED = ["loss_qvalue", "loss_actor", "eval_return", "goals_reached", "train_return"]
 
 
@@ -44,6 +44,8 @@ def _kill_at(run_dir: Path, step: int) -> int:
 
 
 def test_a_run_killed_twice_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path):
+    """The first kill lands before the replay buffer is full (its rows are saved), the second after it
+    wrapped around (its whole state is saved)."""
     start = time.monotonic()
     full = run_recipe("sql", *RUN, f"hydra.run.dir={tmp_path / 'full'}")
     full_seconds = time.monotonic() - start

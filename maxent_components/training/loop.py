@@ -247,7 +247,7 @@ class OffPolicyLoop:
             "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "target_updater": None if self.target_updater is None else self.target_updater.state_dict(),
-            "buffer": buffer.state_dict(),
+            "buffer": _buffer_state(buffer),
             "collector": collector.state_dict(),
             "carrier": collector._carrier.clone(),
             "env": env_state(self.env),
@@ -264,7 +264,7 @@ class OffPolicyLoop:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.target_updater is not None:
             self.target_updater.load_state_dict(state["target_updater"])
-        buffer.load_state_dict(state["buffer"])
+        _restore_buffer(buffer, state["buffer"])
         collector.load_state_dict(state["collector"])
         for name in _PIECES:
             getattr(self, name).load_state_dict(state[name])
@@ -277,6 +277,21 @@ class OffPolicyLoop:
         else:
             warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])
+
+
+def _buffer_state(buffer) -> dict[str, Any]:
+    """The replay buffer's contents: the filled rows only while it has not wrapped around (a 10⁶-row
+    storage holding 10⁴ transitions is saved as 10⁴ rows), else its whole state."""
+    if len(buffer) < buffer.storage.max_size:
+        return {"rows": buffer.storage[: len(buffer)].clone()} if len(buffer) else {"rows": None}
+    return {"state": buffer.state_dict()}
+
+
+def _restore_buffer(buffer, state: dict[str, Any]) -> None:
+    if "state" in state:
+        buffer.load_state_dict(state["state"])
+    elif state["rows"] is not None:
+        buffer.extend(state["rows"])
 
 
 def _truncate_csv_logs(log_dir, step: int) -> None:
