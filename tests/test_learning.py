@@ -52,3 +52,9 @@ def test_sac_reaches_minus_200_on_pendulum(tmp_path):
     assert summary["solved"] and summary["solved_at_step"] <= 15_000, summary["history"]
     by_6k = [row["eval_return"] for row in summary["history"] if row["step"] <= 6_000]
     assert max(by_6k) >= -400.0, summary["history"]
+
+
+def test_pcl_solves_cartpole(tmp_path):
+    summary = _train("pcl", tmp_path, "seed=0")
+    assert summary["solved"], f"best evaluation return {summary['best_eval_return']} < 475 within 200k steps"
+    assert summary["eval_return_mean"] >= 475.0 and summary["solved_at_step"] <= 200_000

@@ -9,7 +9,7 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from maxent_components.checks import check_choice, check_positive_int
+from maxent_components.checks import check_choice, check_nonnegative_int, check_positive_int
 
 __all__ = ["Evaluator", "evaluate_episodes"]
 
@@ -52,8 +52,11 @@ class Evaluator:
         max_steps: step limit of an episode.
         exploration: ``"deterministic"`` (the policy's mode or mean action) or ``"random"`` (samples).
         diagnostics: ``f(rollouts) -> {name: float}`` of the task (e.g. goals reached on MultiGoal).
+        random_episodes: further episodes with sampled actions, whose mean return is reported as
+            ``eval_return_random`` (the maximum-entropy policy itself, beside its mode or mean).
 
-    Calling it returns ``(metrics, rollouts)``: ``eval_return``, ``eval_length`` and the diagnostics.
+    Calling it returns ``(metrics, rollouts)``: ``eval_return``, ``eval_length``, the diagnostics
+    (of the ``exploration`` episodes) and ``eval_return_random``.
     """
 
     def __init__(
@@ -65,12 +68,14 @@ class Evaluator:
         max_steps: int,
         exploration: Literal["deterministic", "random"] = "deterministic",
         diagnostics: Callable[[Sequence[TensorDictBase]], dict[str, float]] | None = None,
+        random_episodes: int = 0,
     ) -> None:
         self.env, self.policy = env, policy
         self.num_episodes = check_positive_int("eval_episodes", num_episodes)
         self.max_steps = check_positive_int("max_steps", max_steps)
         self.exploration = check_choice("eval_exploration", exploration, ("deterministic", "random"))
         self.diagnostics = diagnostics
+        self.random_episodes = check_nonnegative_int("eval_random_episodes", random_episodes)
 
     def __call__(self) -> tuple[dict[str, float], list[TensorDictBase]]:
         rollouts = evaluate_episodes(
@@ -84,4 +89,9 @@ class Evaluator:
         }
         if self.diagnostics is not None:
             metrics.update(self.diagnostics(rollouts))
+        if self.random_episodes:
+            sampled = evaluate_episodes(
+                self.env, self.policy, num_episodes=self.random_episodes, max_steps=self.max_steps, exploration="random"
+            )
+            metrics["eval_return_random"] = float(torch.stack([r.get(("next", "reward")).sum() for r in sampled]).double().mean())
         return metrics, rollouts
