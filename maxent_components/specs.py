@@ -63,6 +63,17 @@ def box_bounds(
     return low.detach().clone(), high.detach().clone()
 
 
+def outside_box(action: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Whether each action ``[*S, *action_shape]`` lies outside the closed box ``[low, high]``: ``[*S]``."""
+    action_ndim = low.dim()
+    if tuple(action.shape[action.ndim - action_ndim :]) != tuple(low.shape):
+        raise ValueError(
+            f"action of shape {tuple(action.shape)} does not end with the action shape {tuple(low.shape)} of action_spec."
+        )
+    outside = (action < low) | (action > high)
+    return outside.flatten(action.ndim - action_ndim).any(-1) if action_ndim else outside
+
+
 def box_log_volume(low: Tensor, high: Tensor) -> Tensor:
     """``log vol(A) = Σ_i log(high_i − low_i)`` of the box ``[low, high]`` (a 0-d tensor)."""
     return (high - low).log().sum()

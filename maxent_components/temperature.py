@@ -16,6 +16,7 @@ import torch
 from tensordict import TensorDict
 from torch import Tensor, nn
 
+from maxent_components.checks import check_positive_float, check_probability
 from maxent_components.functional import check_alpha
 
 __all__ = [
@@ -138,17 +139,16 @@ class AutoTemperature(Temperature):
         max_alpha: float | None = None,
     ) -> None:
         super().__init__()
-        if target_entropy == "auto":
+        entropy_ratio = check_probability("entropy_ratio", entropy_ratio, open_low=True)
+        if isinstance(target_entropy, str) and target_entropy == "auto":
             target_entropy = _auto_target_entropy(action_spec, entropy_ratio)
         if isinstance(target_entropy, bool) or not isinstance(target_entropy, (int, float)) or not math.isfinite(
             float(target_entropy)
         ):
             raise ValueError(f"target_entropy must be a finite number or 'auto', got {target_entropy!r}.")
-        check_alpha(float(alpha_init), allow_zero=False, name="alpha_init")
-        if min_alpha is not None:
-            check_alpha(float(min_alpha), allow_zero=False, name="min_alpha")
-        if max_alpha is not None:
-            check_alpha(float(max_alpha), allow_zero=False, name="max_alpha")
+        alpha_init = check_positive_float("alpha_init", alpha_init)
+        min_alpha = None if min_alpha is None else check_positive_float("min_alpha", min_alpha)
+        max_alpha = None if max_alpha is None else check_positive_float("max_alpha", max_alpha)
         if min_alpha is not None and max_alpha is not None and min_alpha > max_alpha:
             raise ValueError(f"min_alpha ({min_alpha}) must not exceed max_alpha ({max_alpha}).")
         self.register_buffer("target_entropy", torch.tensor(float(target_entropy)))
@@ -211,8 +211,6 @@ def _auto_target_entropy(action_spec, entropy_ratio: float) -> float:
     if action_spec is None:
         raise ValueError("target_entropy='auto' needs the action_spec (continuous: -dim(A); discrete: ratio * log|A|).")
     if isinstance(action_spec, (OneHot, Categorical)):
-        if not 0 < float(entropy_ratio) <= 1:
-            raise ValueError(f"entropy_ratio must lie in (0, 1], got {entropy_ratio!r}.")
         return float(entropy_ratio) * math.log(action_spec.space.n)
     return -float(action_spec.shape.numel())
 

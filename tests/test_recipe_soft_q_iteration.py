@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from recipe_runner import PNG_SIGNATURE, run_recipe
 
 from maxent_components.recipes import soft_q_iteration as recipe
-from maxent_components.runs import UsageError
+from maxent_components.runs import UsageError, read_checkpoint
 
 
 def _run(*overrides: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -58,7 +58,7 @@ def test_recipe_writes_its_outputs_and_the_gap_shrinks(tmp_path):
     for (_, mean), (_, stderr), v_start in mc:
         assert abs(mean - v_start) <= 4 * stderr + 1e-9
 
-    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    checkpoint = read_checkpoint(tmp_path / "checkpoint.pt", weights_only=True)
     assert checkpoint["step"] == len(alphas) and checkpoint["config_hash"] == summary["config_hash"]
     tables = checkpoint["state"]
     assert tables["alphas"] == alphas

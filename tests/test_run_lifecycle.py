@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from recipe_runner import ROOT, run_recipe, summary_of
+
+from maxent_components.runs import CheckpointError
+from maxent_components.runs.checkpoint import verify_checkpoint
 
 RUN = ["smoke=true", "plots=false", "threads=1", "total_frames=1500", "frames_per_batch=10", "checkpoint_interval=100", "buffer_size=700"]
 LOGGED = ["loss_qvalue", "loss_actor", "eval_return", "goals_reached", "train_return"]
@@ -26,8 +28,8 @@ def _start(*overrides: str) -> subprocess.Popen:
 
 def _checkpoint_step(run_dir: Path) -> int:
     try:
-        return torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")["step"]
-    except Exception:  # not written yet, or being replaced at this very moment
+        return verify_checkpoint(run_dir / "checkpoint.pt")["step"]
+    except CheckpointError:  # not written yet, or being replaced at this very moment
         return 0
 
 

@@ -46,6 +46,7 @@ from maxent_components.runs import (
     set_threads,
     validate_options,
 )
+from maxent_components.runs.checkpoint import read_checkpoint, verify_checkpoint
 from maxent_components.runs.config import apply_presets, run_only_keys
 from maxent_components.runs.files import json_safe
 from maxent_components.runs.help import argument_docs, render_help
@@ -197,13 +198,18 @@ def test_killed_process_mid_write_leaves_previous_files(tmp_path):
         assert run.status(HASH_A) == "resumable", name
         payload = run.load_checkpoint()
         assert payload["step"] == 5 and torch.equal(payload["state"]["w"], torch.arange(3)), name
-        # The killed process could not clean up: its temp file is there, hidden and never the target.
-        target = CHECKPOINT_FILE if name == "checkpoint" else SUMMARY_FILE
+        # A checkpoint is serialised before any file is opened; the summary's writer died with its
+        # temp file there (hidden, never the target), which the next start removes.
         leftovers = _leftovers(folder)
-        assert len(leftovers) == 1 and leftovers[0].startswith(f".{target}."), (name, leftovers)
+        if name == "checkpoint":
+            assert leftovers == [] and not run.previous_checkpoint_path.exists(), leftovers
+        else:
+            assert len(leftovers) == 1 and leftovers[0].startswith(f".{SUMMARY_FILE}."), leftovers
     # The summary's temp file was complete (fsync is called after the write): only the rename was missing.
     (tmp_summary,) = _leftovers(folders["summary"])
     assert json.loads((folders["summary"] / tmp_summary).read_text())["finished"] is True
+    RunDirectory(folders["summary"]).start({"seed": 0}, HASH_A, resume=True)
+    assert _leftovers(folders["summary"]) == []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,6 +349,7 @@ def test_summary_of_another_config_is_a_conflict(tmp_path):
     run.start({"seed": 0}, HASH_B)
     with pytest.raises(RunConflictError, match=HASH_B[:12] + ".*" + HASH_A[:12]):
         run.status(HASH_A)
+    run.save_checkpoint({}, step=1)
     run.finish({})
     with pytest.raises(RunConflictError):
         run.status(HASH_A)
@@ -365,16 +372,16 @@ def test_checkpoint_of_another_config_is_a_conflict(tmp_path):
     assert RunDirectory(tmp_path).status(HASH_B) == "resumable"
 
 
-def test_finished_summary_of_the_same_config_wins_over_a_foreign_checkpoint(tmp_path):
+def test_finished_summary_over_a_foreign_checkpoint_is_a_conflict(tmp_path):
+    # A finished run is its summary and its own last checkpoint: one without the other is not a run
+    # of this config to skip.
     other = RunDirectory(tmp_path)
     other.start({"seed": 1}, HASH_B)
     other.save_checkpoint({}, step=1)
-    _write_summary(tmp_path, config_hash=HASH_A, finished=True)
-    assert RunDirectory(tmp_path).status(HASH_A) == "finished"
-    # "finished" must be the JSON true, not a truthy value
-    _write_summary(tmp_path, config_hash=HASH_A, finished="yes")
-    with pytest.raises(RunConflictError):
-        RunDirectory(tmp_path).status(HASH_A)
+    for finished in (True, "yes"):
+        _write_summary(tmp_path, config_hash=HASH_A, finished=finished)
+        with pytest.raises(RunConflictError, match=CHECKPOINT_FILE):
+            RunDirectory(tmp_path).status(HASH_A)
 
 
 def test_summary_must_not_set_finished_and_finish_needs_start(tmp_path):
@@ -409,7 +416,9 @@ def test_checkpoint_round_trip(tmp_path):
 
     payload = RunDirectory(tmp_path / "run").load_checkpoint()
     assert payload["step"] == 123 and payload["config_hash"] == HASH_A
-    assert RunDirectory(tmp_path / "run").checkpoint_hash() == HASH_A
+    header = verify_checkpoint(path)
+    assert header["config_hash"] == HASH_A and header["step"] == 123
+    assert header["library"] == maxent_components.__version__ and header["size"] == len(path.read_bytes()) - path.read_bytes().index(b"}\n") - 2
     loaded = payload["state"]
     assert set(loaded) == set(state)
     fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
@@ -426,9 +435,13 @@ def test_checkpoint_round_trip(tmp_path):
             assert torch.equal(saved_state[key][name], loaded_state[key][name])
     assert torch.equal(loaded["log_alpha"], torch.tensor(-1.5))
     assert loaded["counters"] == state["counters"]
-    # A later checkpoint replaces the earlier one whole.
+    # A later checkpoint replaces the earlier one whole; the earlier one is kept beside it.
     run.save_checkpoint({"only": 1}, step=200)
     assert run.load_checkpoint() == {"step": 200, "config_hash": HASH_A, "state": {"only": 1}}
+    assert read_checkpoint(run.previous_checkpoint_path)["step"] == 123
+    run.save_checkpoint({"only": 2}, step=300)
+    assert read_checkpoint(run.previous_checkpoint_path)["state"] == {"only": 1}
+    assert sorted(os.listdir(run.path)) == sorted([CHECKPOINT_FILE, "checkpoint.prev.pt", SUMMARY_FILE])
 
 
 def test_is_empty_job_folder(tmp_path):

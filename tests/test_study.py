@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from recipe_runner import PNG_SIGNATURE, ROOT, run_recipe
 
-from maxent_components.study import StudyError, collect_runs, group_cells, run_study, varying_keys
+from maxent_components.study import (
+    StudyError,
+    collect_runs,
+    group_cells,
+    run_study,
+    varying_keys,
+)
 from maxent_components.study.stats import interval, steps_to_threshold
 
 

@@ -50,6 +50,14 @@ def reachable_samplers(soft_value, actor) -> Iterator[tuple[str, object]]:
             yield from walk(f"soft_value.samplers()[{i}]", sampler)
 
 
+def actor_spec(actor, soft_value):
+    """The action spec of the actor, else of the first sampler the estimator draws from (``None``
+    for the exact estimator of a discrete Q without an actor)."""
+    if actor is not None:
+        return actor.action_spec
+    return next((s.action_spec for _, s in reachable_samplers(soft_value, None) if hasattr(s, "action_spec")), None)
+
+
 def resolve_temperature(alpha, soft_value, actor) -> Temperature:
     """The one temperature of a loss: ``alpha``, or the one its parts were built with.
 

@@ -19,6 +19,7 @@ from maxent_components.samplers.base import PolicySampler
 from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.specs import gather_action_values
 from maxent_components.temperature import Temperature, as_temperature
+from maxent_components.validation import FirstBatchCheck, check_nonempty
 
 __all__ = ["PathConsistencyLoss"]
 
@@ -101,6 +102,7 @@ class PathConsistencyLoss(LossModule):
         if not unified and not actor.has_log_prob:
             raise ValueError(f"actor ({type(actor).__name__}) has no tractable log-probability; PCL needs log π(a|s).")
         super().__init__()
+        self._first_batch = FirstBatchCheck("PathConsistencyLoss", actor.action_spec)
         self.gamma = check_gamma(gamma)
         self.temperature = as_temperature(alpha)
         self.unified = unified
@@ -162,12 +164,16 @@ class PathConsistencyLoss(LossModule):
             raise ValueError(
                 f"PathConsistencyLoss needs slices [num_slices, L]; got batch size {tuple(tensordict.batch_size)}."
             )
+        check_nonempty("PathConsistencyLoss", tensordict)
+        keys = self.tensor_keys
+        return self._first_batch(tensordict, [keys.observation, keys.action], self._loss)
+
+    def _loss(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
         rewards = tensordict.get(("next", keys.reward)).squeeze(-1)
         terminated = tensordict.get(("next", keys.terminated)).squeeze(-1)[:, -1]
         values, log_pi = self._values_and_log_probs(tensordict)
         if data_checks():
-            check_finite("rewards", rewards)
             check_finite("V along the slices", values)
         alpha = self.temperature.value()
 

@@ -34,6 +34,7 @@ from maxent_components.checks import (
 )
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.objectives._wiring import (
+    actor_spec,
     bind_parts,
     check_gamma,
     check_parts,
@@ -43,6 +44,11 @@ from maxent_components.samplers.base import PolicySampler
 from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.specs import discrete_action_encoding, gather_action_values
 from maxent_components.temperature import Temperature
+from maxent_components.validation import (
+    FirstBatchCheck,
+    check_network_inputs,
+    check_transition_entries,
+)
 
 __all__ = ["SoftQLoss"]
 
@@ -211,6 +217,7 @@ class SoftQLoss(LossModule):
         self.ensemble_mode = ensemble_mode
         self.reduction = "mean"
         self._encoding = None if action_spec is None else discrete_action_encoding(action_spec)[0]
+        self._first_batch = FirstBatchCheck("SoftQLoss", actor_spec(actor, soft_value) if action_spec is None else action_spec)
         self.convert_to_functional(
             qvalue_network,
             "qvalue_network",
@@ -337,7 +344,11 @@ class SoftQLoss(LossModule):
 
     @dispatch
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """The losses of a batch (values checked on the first batch, see ``validation.FirstBatchCheck``)."""
         self._check_inputs(tensordict)
+        return self._first_batch(tensordict, self.in_keys, self._loss)
+
+    def _loss(self, tensordict: TensorDictBase) -> TensorDictBase:
         target, info = self.target_value(tensordict)
         q = self._chosen_q(tensordict)
         loss = distance_loss(q, target.expand_as(q), loss_function=self.loss_function).sum(0)
@@ -369,19 +380,11 @@ class SoftQLoss(LossModule):
         return out
 
     def _check_inputs(self, tensordict: TensorDictBase) -> None:
-        """Keys and shapes always (free); values only under data checks (they read the device)."""
-        batch = tuple(tensordict.batch_size)
-        for name in ("reward", "done", "terminated"):
-            key = ("next", *_as_tuple(getattr(self.tensor_keys, name)))
-            value = tensordict.get(key, None)
-            if value is None:
-                if name == "terminated":
-                    continue
-                raise KeyError(f"SoftQLoss needs {key!r} in the input tensordict.")
-            if tuple(value.shape) != (*batch, 1):
-                raise ValueError(f"{key!r} must have shape [*batch, 1] = {[*batch, 1]}, got {list(value.shape)}.")
-            if name == "reward" and data_checks():
-                check_finite(f"reward {key!r}", value)
+        """Keys, shapes and dtypes on every call (free to read); values in :meth:`forward`."""
+        keys = self.tensor_keys
+        dtype = next(iter(self.qvalue_network_params.values(True, True))).dtype
+        check_network_inputs("SoftQLoss", tensordict, self.qvalue_network.in_keys, keys.action, dtype)
+        check_transition_entries("SoftQLoss", tensordict, *[("next", *_as_tuple(k)) for k in (keys.reward, keys.done, keys.terminated)])
 
 
 def _as_tuple(key: NestedKey) -> tuple[str, ...]:

@@ -29,7 +29,12 @@ from torchrl.modules import MLP, ValueOperator
 
 from maxent_components.modules import continuous_qvalue_network, discrete_qvalue_network
 from maxent_components.objectives import PathConsistencyLoss
-from maxent_components.recipes.common import OffPolicyConfig, make_envs, off_policy_loop, off_policy_recipe
+from maxent_components.recipes.common import (
+    OffPolicyConfig,
+    make_envs,
+    off_policy_loop,
+    off_policy_recipe,
+)
 from maxent_components.runs import RunDirectory, option
 from maxent_components.training import build_part
 

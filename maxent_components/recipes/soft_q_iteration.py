@@ -15,7 +15,7 @@ classic value iteration. For every α in ``alphas`` the recipe solves the grid w
   ``rollouts`` sampled episodes (seeded by ``seed``);
 - logs one row of metrics per α (step = the α's index) through the TorchRL logger ``logger.backend``
   (csv: ``logs/metrics/scalars/<metric>.csv``), saves ``checkpoint.pt`` (the MDP and the solved Q, V
-  and log π of every α, loadable with ``torch.load(..., weights_only=True)``) and writes
+  and log π of every α, read with ``runs.read_checkpoint(path, weights_only=True)``) and writes
   ``soft_q_iteration.png`` (V heatmaps with the policy's mean move as arrows, one panel per α).
 
 With a step cost of 1 and no goal bonus, the entropy bonus α log|A| per step outweighs the cost once
@@ -197,7 +197,7 @@ def train(cfg: DictConfig, run: RunDirectory) -> dict:
 
     # The metrics are logged right before the checkpoint: a run relaunched after an interruption
     # that left a checkpoint has logged them all already (the csv logger appends).
-    if not run.checkpoint_path.exists():
+    if not run.has_checkpoint():
         run.log_dir.mkdir(parents=True, exist_ok=True)
         logger = get_logger(cfg.logger.backend, logger_name=str(run.log_dir), experiment_name="metrics")
         for step, row in enumerate(rows):

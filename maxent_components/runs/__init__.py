@@ -1,12 +1,15 @@
 """Runs: run folders identified by their config, atomic files, recipe configs and command lines.
 
 - :mod:`~maxent_components.runs.files`: files that are never half-written;
-- :mod:`~maxent_components.runs.directory`: the run folder (summary, checkpoint, logs), run identity;
+- :mod:`~maxent_components.runs.checkpoint`: checksummed checkpoint files;
+- :mod:`~maxent_components.runs.errors`: the named errors a run ends with;
+- :mod:`~maxent_components.runs.directory`: the run folder (summary, checkpoints, logs), run identity;
 - :mod:`~maxent_components.runs.config`: option schemas, presets, ``--help``;
 - :mod:`~maxent_components.runs.cli`: the recipe command line (usage errors before anything runs);
 - :mod:`~maxent_components.runs.rng`: seeding, threads, and the RNG states a checkpoint restores.
 """
 
+from maxent_components.runs.checkpoint import read_checkpoint, write_checkpoint
 from maxent_components.runs.cli import Recipe, UsageError
 from maxent_components.runs.config import (
     LoggerConfig,
@@ -23,6 +26,7 @@ from maxent_components.runs.directory import (
     config_identity,
     find_run,
 )
+from maxent_components.runs.errors import CheckpointError, RunFailure, RunWriteError
 from maxent_components.runs.files import (
     atomic_torch_save,
     atomic_write_bytes,
@@ -39,11 +43,14 @@ from maxent_components.runs.rng import (
 __all__ = [
     "CHECKPOINT_FILE",
     "SUMMARY_FILE",
+    "CheckpointError",
     "LoggerConfig",
     "Recipe",
     "RunConfig",
     "RunConflictError",
     "RunDirectory",
+    "RunFailure",
+    "RunWriteError",
     "UsageError",
     "atomic_torch_save",
     "atomic_write_bytes",
@@ -53,9 +60,11 @@ __all__ = [
     "find_run",
     "group",
     "option",
+    "read_checkpoint",
     "rng_state",
     "seed_everything",
     "set_rng_state",
     "set_threads",
     "validate_options",
+    "write_checkpoint",
 ]

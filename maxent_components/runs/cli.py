@@ -34,7 +34,15 @@ from maxent_components.runs.directory import (
     config_identity,
     find_run,
 )
+from maxent_components.runs.errors import RunFailure
 from maxent_components.runs.help import render_help
+from maxent_components.runs.overrides import (
+    dotted_keys,
+    expand,
+    hydra_settings,
+    key_of,
+    one_line,
+)
 from maxent_components.runs.rng import seed_everything, set_threads
 
 __all__ = ["Recipe", "UsageError"]
@@ -91,7 +99,7 @@ class Recipe:
         self.run_only = run_only_keys(schema)
         store = ConfigStore.instance()
         store.store(name=f"{name}_schema", node=schema)
-        store.store(name=f"{name}_hydra", node={"hydra": _hydra_settings(name, self.run_only)})
+        store.store(name=f"{name}_hydra", node={"hydra": hydra_settings(name, self.run_only)})
         self.description, self.group_docs = description, dict(group_docs or {})
         # Hydra's own --help is replaced by help(), which knows the composed defaults.
         store.store(group="hydra/help", name=name, node={"app_name": name, "header": "", "footer": "", "template": ""})
@@ -128,7 +136,7 @@ class Recipe:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        own = [o for o in overrides if not _key(o).startswith("hydra")]
+        own = [o for o in overrides if not key_of(o).startswith("hydra")]
         with initialize_config_module(config_module=CONF_MODULE, version_base=None):
             try:
                 cfg = compose(self.name, overrides=own)
@@ -143,18 +151,21 @@ class Recipe:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        own = [o for o in overrides if not _key(o).startswith("hydra")]
-        hydra_overrides = [o for o in overrides if _key(o).startswith("hydra")]
+        own = [o for o in overrides if not key_of(o).startswith("hydra")]
+        hydra_overrides = [o for o in overrides if key_of(o).startswith("hydra")]
         missing = object()
         with initialize_config_module(config_module=CONF_MODULE, version_base=None):
             defaults = compose(self.name)  # the known options, for "did you mean"
             for override in own:
-                key = _key(override)
+                key = key_of(override)
+                parent = key.rpartition(".")[0]
+                open_dict_key = parent.endswith("kwargs") and OmegaConf.select(defaults, parent, default=None) is not None
                 if override.startswith("~") or (
-                    override.startswith("+") and OmegaConf.select(defaults, key, default=missing) is missing
+                    override.startswith("+") and not open_dict_key
+                    and OmegaConf.select(defaults, key, default=missing) is missing
                 ):
                     raise UsageError(self._unknown(key, defaults, override))
-            jobs = _expand(own) if multirun else [own]
+            jobs = expand(own) if multirun else [own]
             for index, job in enumerate(itertools.islice(jobs, _MAX_JOBS_CHECKED)):
                 choices = ""
                 try:
@@ -164,13 +175,13 @@ class Recipe:
                     choices = " ".join(f"{g}={chosen[g]}" for g in self.groups if g in chosen)
                     with open_dict(cfg):
                         del cfg["hydra"]
-                    self.prepare(cfg, explicit=[_key(o) for o in job])
+                    self.prepare(cfg, explicit=[key_of(o) for o in job])
                     if self.check is not None:
                         self.check(cfg)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UsageError(self._explain(err, base=defaults)) from None
                 except (ValueError, TypeError, KeyError) as err:
-                    text = _one_line(str(err) if not isinstance(err, KeyError) else err.args[0])
+                    text = one_line(str(err) if not isinstance(err, KeyError) else err.args[0])
                     raise UsageError(f"{text} [{choices}]" if choices else text) from None
 
     def prepare(self, cfg: DictConfig, *, explicit: Iterable[str]) -> DictConfig:
@@ -180,7 +191,7 @@ class Recipe:
         return cfg
 
     def _unknown(self, key: str, base: DictConfig | None, shown: str) -> str:
-        known = _dotted_keys(OmegaConf.to_container(base)) if base is not None else []
+        known = dotted_keys(OmegaConf.to_container(base)) if base is not None else []
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {close[0]}?" if close else "; see --help for the options"
         return f"unknown option {key!r} ({shown}){hint}"
@@ -198,12 +209,12 @@ class Recipe:
         if unknown:
             return self._unknown(unknown.group(2), base, unknown.group(2))
         if "Ambiguous value for argument" in text:
-            return f"{_one_line(text).split(' 1.')[0]}: a comma list is a sweep (add -m), a list value is key=[a,b]"
+            return f"{one_line(text).split(' 1.')[0]}: a comma list is a sweep (add -m), a list value is key=[a,b]"
         converted = re.search(r"Value '(.*)' of type '(\w+)' could not be converted to (\w+)\s+full_key: (\S+)", text)
         if converted:
             value, _, kind, key = converted.groups()
             return f"option {key}={value} is invalid; expected {kind.lower()}"
-        return _one_line(text)
+        return one_line(text)
 
     # -- one job -------------------------------------------------------------------------------
     def _job(self, cfg: DictConfig) -> dict | None:
@@ -211,7 +222,7 @@ class Recipe:
         from hydra.types import RunMode
 
         hydra_cfg = HydraConfig.get()
-        self.prepare(cfg, explicit=[_key(o) for o in hydra_cfg.overrides.task])
+        self.prepare(cfg, explicit=[key_of(o) for o in hydra_cfg.overrides.task])
         config = OmegaConf.to_container(cfg, resolve=True)
         _, digest = config_identity(config, self.run_only)
         job_dir = Path(hydra_cfg.runtime.output_dir)
@@ -233,67 +244,28 @@ class Recipe:
             if self.report is not None:
                 print(self.report(cfg, summary))
             return summary
+        for note in run.notes:
+            print(f"{self.name}: {note}")
         if status == "resumable":
             print(f"{self.name}: resuming {run.path} from its checkpoint.")
-        run.start(config, digest, run_only=self.run_only)
+        try:
+            run.start(config, digest, run_only=self.run_only, resume=status == "resumable")
+            run.check_writable()
+        except OSError as err:
+            print(f"{self.name}: error: cannot write into the run folder {run.path}: {err.strerror or err}", file=sys.stderr)
+            raise SystemExit(1) from None
         set_threads(cfg.threads)
         seed_everything(cfg.seed)  # a resumed run restores the generators' states from its checkpoint
-        summary = self.train(cfg, run)
-        run.finish(summary)
+        try:
+            summary = self.train(cfg, run)
+            run.finish(summary)
+        except RunFailure as err:
+            try:
+                run.fail(err.summary, str(err))
+            except OSError:
+                pass  # a disk that refused the checkpoint may refuse the summary too
+            print(f"{self.name}: error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
         if self.report is not None:
             print(self.report(cfg, summary))
         return summary
-
-
-def _hydra_settings(name: str, run_only: Sequence[str]) -> dict:
-    """Run folders named by the overrides (run-only options left out): ``runs/<name>/<overrides>``.
-
-    The same command therefore lands in the same folder, where a finished run is skipped and an
-    interrupted one resumes; a sweep's cells are named by their own overrides.
-    """
-    OmegaConf.register_new_resolver("maxent_run_name", lambda overrides: overrides or "default", replace=True)
-    folder = "${maxent_run_name:${hydra.job.override_dirname}}"
-    return {
-        "job": {"name": name, "config": {"override_dirname": {"exclude_keys": list(run_only)}}},
-        "run": {"dir": f"runs/{name}/{folder}"},
-        "sweep": {"dir": f"runs/{name}", "subdir": folder},
-    }
-
-
-def _key(override: str) -> str:
-    """The dotted key of an override (``+a.b=1`` → ``a.b``; a group choice ``sampler=svgd`` → ``sampler``)."""
-    return override.split("=", 1)[0].lstrip("+~").replace("/", ".")
-
-
-def _expand(overrides: Sequence[str]) -> Iterable[list[str]]:
-    """Every job of a ``-m`` sweep: the product of the comma lists, ``choice(...)`` and ``range(...)``."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    options = []
-    for override in OverridesParser.create().parse_overrides(list(overrides)):
-        if override.is_sweep_override():
-            try:
-                values = list(override.sweep_string_iterator())
-            except Exception:  # glob sweeps need the config repository: left to Hydra
-                values = []
-            key = override.get_key_element()
-            options.append([f"{key}={v}" for v in values] or [None])
-        else:
-            options.append([override.input_line])
-    for job in itertools.product(*options):
-        yield [o for o in job if o is not None]
-
-
-def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
-    if not isinstance(node, dict):
-        return []
-    keys = []
-    for key, value in node.items():
-        keys.append(prefix + str(key))
-        keys += _dotted_keys(value, f"{prefix}{key}.")
-    return keys
-
-
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else "invalid configuration"

@@ -4,8 +4,9 @@ A run writes into one folder:
 
 - ``summary.json``: written at the start (``"finished": false``) and at the end (``true``), always
   with the resolved ``config``, its ``config_hash`` and the ``code_version``;
-- ``checkpoint.pt``: everything needed to continue the run (see
-  :class:`~maxent_components.training.loop.OffPolicyLoop`), written atomically every N env steps;
+- ``checkpoint.pt`` (and the one before, ``checkpoint.prev.pt``): everything needed to continue the
+  run (see :class:`~maxent_components.training.loop.OffPolicyLoop`), written atomically with a
+  checksum every N env steps;
 - ``logs/``: the metrics, through a TorchRL logger (``logger.backend``).
 
 The identity of a run is the hash of its resolved config minus the run-only options (those that
@@ -20,13 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
-from maxent_components.runs.files import atomic_torch_save, atomic_write_json, json_safe
+from maxent_components.runs.checkpoint import (
+    CheckpointError,
+    read_checkpoint,
+    verify_checkpoint,
+    write_checkpoint,
+)
+from maxent_components.runs.files import atomic_write_json, damaged_csv_logs, json_safe
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -40,6 +46,7 @@ __all__ = [
 
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.pt"
 LOG_DIR = "logs"
 
 
@@ -75,13 +82,19 @@ def _read_json(path: Path) -> dict | None:
     try:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return content if isinstance(content, dict) else None
 
 
 class RunDirectory:
-    """The folder of one run: its summary, its checkpoint and its logs.
+    """The folder of one run: its summary, its checkpoints and its logs.
+
+    Checkpoints carry a checksum (:mod:`maxent_components.runs.checkpoint`); the previous one is kept
+    beside the last (``checkpoint.prev.pt``), so a damaged last checkpoint falls back to the one before.
+    A folder holds a *finished* run only if its summary says so and its last checkpoint and CSV logs
+    verify; anything else is resumed (from the newest good checkpoint) or restarted, and
+    :attr:`notes` says which and why.
 
     Args:
         path: the folder (created on :meth:`start`).
@@ -93,6 +106,7 @@ class RunDirectory:
         >>> run.status(digest)
         'new'
         >>> run.start({"seed": 0}, digest)
+        >>> _ = run.save_checkpoint({"w": 1}, step=10)
         >>> run.finish({"eval_return_mean": 12.0})
         >>> run.status(digest)
         'finished'
@@ -103,6 +117,7 @@ class RunDirectory:
         self.config: dict | None = None
         self.config_hash: str | None = None
         self.run_only: list[str] = []
+        self.notes: list[str] = []
 
     @property
     def summary_path(self) -> Path:
@@ -113,6 +128,10 @@ class RunDirectory:
         return self.path / CHECKPOINT_FILE
 
     @property
+    def previous_checkpoint_path(self) -> Path:
+        return self.path / PREVIOUS_CHECKPOINT_FILE
+
+    @property
     def log_dir(self) -> Path:
         return self.path / LOG_DIR
 
@@ -120,42 +139,82 @@ class RunDirectory:
         """The summary, or ``None`` when there is none (or it is not valid JSON)."""
         return _read_json(self.summary_path)
 
+    def _checkpoints(self) -> list[tuple[Path, dict | None, str | None]]:
+        """``(path, verified header or None, error or None)`` of the last and the previous checkpoint."""
+        found = []
+        for path in (self.checkpoint_path, self.previous_checkpoint_path):
+            if path.exists():
+                try:
+                    found.append((path, verify_checkpoint(path), None))
+                except CheckpointError as err:
+                    found.append((path, None, str(err)))
+        return found
+
     def status(self, config_hash: str) -> Literal["new", "finished", "resumable"]:
         """What this folder holds for the config with hash ``config_hash``.
 
-        ``"finished"``: a finished run of that config; ``"resumable"``: a checkpoint of that config;
-        ``"new"``: nothing. A summary or checkpoint of another config raises :class:`RunConflictError`.
+        ``"finished"``: a finished run of that config whose last checkpoint and logs verify;
+        ``"resumable"``: a good checkpoint of that config; ``"new"``: nothing usable (damaged files
+        are listed in :attr:`notes`). A summary or a good checkpoint of another config raises
+        :class:`RunConflictError`.
         """
+        self.notes = []
         summary = self.read_summary()
         if summary is not None and summary.get("config_hash") != config_hash:
             raise RunConflictError(
                 f"{self.path} holds a run of another config (hash {str(summary.get('config_hash'))[:12]}, "
                 f"this one {config_hash[:12]}); choose another hydra.run.dir or hydra.sweep.dir."
             )
-        if summary is not None and summary.get("finished") is True and summary.get("config_hash") == config_hash:
-            return "finished"
-        if self.checkpoint_path.exists():
-            held = self.checkpoint_hash()
-            if held != config_hash:
+        checkpoints = self._checkpoints()
+        for path, header, _ in checkpoints:
+            if header is not None and header.get("config_hash") != config_hash:
                 raise RunConflictError(
-                    f"{self.checkpoint_path} belongs to another config (hash {str(held)[:12]}, this one "
+                    f"{path} belongs to another config (hash {str(header.get('config_hash'))[:12]}, this one "
                     f"{config_hash[:12]}); choose another hydra.run.dir or hydra.sweep.dir."
                 )
+        self.notes = [error for _, _, error in checkpoints if error is not None]
+        if summary is not None and summary.get("finished") is True:
+            last = checkpoints[0] if checkpoints and checkpoints[0][0] == self.checkpoint_path else None
+            damaged_logs = damaged_csv_logs(self.log_dir)
+            if last is not None and last[1] is not None and not damaged_logs:
+                return "finished"
+            self.notes.append(
+                f"{self.path} is marked finished but {'its logs are damaged: ' + damaged_logs if damaged_logs else 'its last checkpoint does not verify'}; it is run again."
+            )
+        good = [path for path, header, _ in checkpoints if header is not None]
+        if good:
+            if good[0] != self.checkpoint_path:
+                self.notes.append(f"resuming from {good[0].name}, the checkpoint before the damaged last one.")
             return "resumable"
+        if checkpoints:
+            self.notes.append("no checkpoint verifies: the run restarts from the beginning.")
         return "new"
 
-    def checkpoint_hash(self) -> str | None:
-        """The config hash recorded in the checkpoint."""
-        return self.load_checkpoint().get("config_hash")
-
     # -- writing ---------------------------------------------------------------------------------
-    def start(self, config: Mapping[str, Any], config_hash: str, *, run_only: Iterable[str] = ()) -> None:
-        """Mark the folder as holding an unfinished run of ``config`` (``run_only``: the options left
-        out of its identity, recorded so that a study can compare configs the same way)."""
+    def start(self, config: Mapping[str, Any], config_hash: str, *, run_only: Iterable[str] = (), resume: bool = False) -> None:
+        """Mark the folder as holding an unfinished run of ``config`` (which invalidates an old
+        finished mark at once). Left-over temporary files of a killed write are removed; without
+        ``resume``, so are old checkpoints and logs (a restarted run never mixes with the old one). ``run_only``: the options left out of the run's identity,
+        recorded so that a study can compare configs the same way."""
         self.path.mkdir(parents=True, exist_ok=True)
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        if not resume:
+            for path in (self.checkpoint_path, self.previous_checkpoint_path):
+                path.unlink(missing_ok=True)
+            shutil.rmtree(self.log_dir, ignore_errors=True)
         self.config, self.config_hash = json_safe(config), config_hash
         self.run_only = sorted(run_only)
         self._write_summary({}, finished=False)
+
+    def check_writable(self) -> None:
+        """Raise an ``OSError`` naming the folder unless a file can be written there (before training)."""
+        probe = self.path / ".write-check.tmp"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as err:
+            raise OSError(err.errno, err.strerror or str(err), str(probe)) from None
 
     def _write_summary(self, summary: Mapping[str, Any], *, finished: bool) -> None:
         if "finished" in summary:
@@ -178,19 +237,37 @@ class RunDirectory:
             raise RuntimeError("RunDirectory.finish() before start().")
         self._write_summary(summary, finished=True)
 
+    def fail(self, summary: Mapping[str, Any], cause: str) -> None:
+        """Write the summary so far, marked failed with ``cause`` (and not finished)."""
+        self._write_summary({**summary, "failed": cause}, finished=False)
+
     def save_checkpoint(self, state: Mapping[str, Any], *, step: int) -> Path:
-        """Save ``state`` (state dicts, RNG states, counters) atomically with the step and config hash."""
+        """Save ``state`` atomically with its step, config hash and checksum; the last checkpoint
+        becomes the previous one."""
         payload = {"step": int(step), "config_hash": self.config_hash, "state": dict(state)}
-        atomic_torch_save(payload, self.checkpoint_path)
+        write_checkpoint(
+            self.checkpoint_path, payload, keep_previous=self.previous_checkpoint_path,
+            config_hash=self.config_hash, step=int(step),
+        )
         return self.checkpoint_path
 
     def load_checkpoint(self) -> dict[str, Any]:
-        """The payload written by :meth:`save_checkpoint` (``step``, ``config_hash``, ``state``).
+        """The payload (``step``, ``config_hash``, ``state``) of the newest checkpoint that verifies.
 
-        The checkpoint holds pickled environments and RNG states, so it is loaded with
-        ``weights_only=False``: load only checkpoints of runs you made.
+        Raises :class:`~maxent_components.runs.checkpoint.CheckpointError` naming every file and what
+        is wrong with it when none does.
         """
-        return torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        errors = []
+        for path in (self.checkpoint_path, self.previous_checkpoint_path):
+            if path.exists():
+                try:
+                    return read_checkpoint(path)
+                except CheckpointError as err:
+                    errors.append(str(err))
+        raise CheckpointError(" ".join(errors) or f"{self.path} holds no checkpoint.")
+
+    def has_checkpoint(self) -> bool:
+        return any(header is not None for _, header, _ in self._checkpoints())
 
     def is_empty_job_folder(self) -> bool:
         """Whether the folder holds only what Hydra writes before a job starts (``.hydra``, the job log)."""

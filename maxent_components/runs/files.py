@@ -20,11 +20,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "json_safe"]
+__all__ = [
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "damaged_csv_logs",
+    "json_safe",
+]
 
 
 @contextmanager
-def _atomic_file(path: str | os.PathLike) -> Iterator[io.BufferedWriter]:
+def _atomic_file(path: str | os.PathLike, *, keep_previous: str | os.PathLike | None = None) -> Iterator[io.BufferedWriter]:
     """A binary file that replaces ``path`` only once the ``with`` block has completed.
 
     The temporary file lives in the target's folder because ``os.replace`` is atomic only within
@@ -33,11 +40,16 @@ def _atomic_file(path: str | os.PathLike) -> Iterator[io.BufferedWriter]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600, widened to what the umask allows, as open() would
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)  # the old file stays whole, under its new name
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -62,9 +74,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with _atomic_file(path) as handle:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, keep_previous: str | os.PathLike | None = None) -> None:
+    """Write ``data`` to ``path`` atomically; with ``keep_previous``, the file it replaces is moved there
+    (only once the new one is complete on disk)."""
+    with _atomic_file(path, keep_previous=keep_previous) as handle:
         handle.write(data)
 
 
@@ -101,3 +114,15 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def damaged_csv_logs(log_dir: Path) -> str:
+    """The first CSV metric file whose lines are not all ``step,value`` (a truncated write), or ``""``."""
+    for path in sorted(log_dir.glob("*/scalars/*.csv")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            step, _, value = line.partition(",")
+            try:
+                int(step), float(value)
+            except ValueError:
+                return str(path)
+    return ""

@@ -26,6 +26,7 @@ from maxent_components.functional import entropy
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._discrete import DiscreteSampler
 from maxent_components.temperature import Temperature
+from maxent_components.validation import check_nonempty
 
 __all__ = ["CategoricalSampler", "categorical_policy_network"]
 
@@ -163,6 +164,7 @@ class CategoricalSampler(DiscreteSampler):
         eq. 12) with ``qvalue`` (default: the bound one) evaluated without gradient; ``entropy`` is
         the batch mean of the exact ``H(s) = −Σ_a π_φ(a|s) log π_φ(a|s)``.
         """
+        check_nonempty(type(self).__name__, tensordict)
         log_pi = self.log_probs(tensordict)
         with torch.no_grad():
             q = self.action_values(tensordict, self._q(qvalue).detached())

@@ -14,7 +14,9 @@ from maxent_components.checks import check_positive_int, data_checks
 from maxent_components.modules.policies import tanh_normal_actor_network
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
+from maxent_components.specs import outside_box
 from maxent_components.temperature import Temperature
+from maxent_components.validation import check_nonempty
 
 __all__ = ["GaussianSampler"]
 
@@ -123,10 +125,15 @@ class GaussianSampler(ContinuousSampler):
         """``log π(a|s)`` of actions ``[*S, *B, *action_shape]`` (any leading sample dims); returns ``[*S, *B]``.
 
         Actions on the boundary of the box are moved inside by ``1e-6`` (in ``tanh u``) so that the
-        result is finite.
+        result is finite; actions outside the box have density zero, ``−inf`` (as for every sampler
+        with a density; under :class:`~maxent_components.checks.set_data_checks`, an error).
         """
+        outside = outside_box(action, self.low, self.high)
+        if data_checks() and bool(outside.any()):
+            raise ValueError(f"{type(self).__name__}.log_prob: actions outside the box low={self.low.tolist()}, high={self.high.tolist()}.")
         loc, scale = self.distribution_params(tensordict)
-        return self._log_prob_u(self.unsquash(action), loc, scale)
+        log_prob = self._log_prob_u(self.unsquash(action), loc, scale)
+        return log_prob.masked_fill(outside, -math.inf)
 
     def sample(
         self,
@@ -167,6 +174,7 @@ class GaussianSampler(ContinuousSampler):
         detached parameters, and ``α`` is detached (a learned ``α`` has its own loss, which
         ``SoftQLoss`` adds from the ``entropy`` reported here: the mean of ``−log π``).
         """
+        check_nonempty(type(self).__name__, tensordict)
         actions, log_prob = self.sample(tensordict, self.num_loss_samples, generator=generator)
         q = self._qvalue(tensordict, actions, self._q(qvalue).detached())
         alpha = self._temperature().value()

@@ -25,6 +25,7 @@ from maxent_components.modules.policies import noise_input_policy_network
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
 from maxent_components.temperature import Temperature
+from maxent_components.validation import check_nonempty
 
 __all__ = ["SVGDSampler"]
 
@@ -210,6 +211,7 @@ class SVGDSampler(ContinuousSampler):
 
         ``qvalue``: the Q function whose ``exp(min_i Q_i/α)`` is the target (default: the bound one).
         """
+        check_nonempty(type(self).__name__, tensordict)
         # The fixed particles take no gradient: drawing them without a graph halves the backward pass.
         with torch.no_grad():
             fixed = self._particles_u(tensordict, self.num_fixed, None, generator)

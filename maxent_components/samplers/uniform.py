@@ -27,9 +27,9 @@ from tensordict import TensorDictBase
 from torch import Tensor
 from torchrl.data import Bounded
 
-from maxent_components.checks import check_positive_int, check_probability
+from maxent_components.checks import check_positive_int, check_probability, data_checks
 from maxent_components.samplers.base import PolicySampler
-from maxent_components.specs import box_bounds, box_log_volume
+from maxent_components.specs import box_bounds, box_log_volume, outside_box
 
 __all__ = [
     "MixtureSampler",
@@ -126,18 +126,11 @@ class UniformSampler(PolicySampler):
 
         ``−log vol(A)`` inside the closed box, ``−inf`` outside.
         """
-        action_ndim = len(self.action_shape)
-        if tuple(action.shape[action.ndim - action_ndim :]) != tuple(self.action_shape):
-            raise ValueError(
-                f"action of shape {tuple(action.shape)} does not end with the action shape "
-                f"{tuple(self.action_shape)} of action_spec."
-            )
-        dims = tuple(range(action.ndim - action_ndim, action.ndim))
-        inside = ((action >= self.low) & (action <= self.high)).all(dim=dims) if dims else (
-            (action >= self.low) & (action <= self.high)
-        )
+        outside = outside_box(action, self.low, self.high)
+        if data_checks() and bool(outside.any()):
+            raise ValueError(f"{type(self).__name__}.log_prob: actions outside the box low={self.low.tolist()}, high={self.high.tolist()}.")
         log_q = (-self.log_volume).to(action.dtype)
-        return torch.where(inside, log_q, torch.full_like(log_q, -math.inf))
+        return torch.where(outside, torch.full_like(log_q, -math.inf), log_q)
 
 
 class MixtureSampler(PolicySampler):
@@ -195,7 +188,10 @@ class MixtureSampler(PolicySampler):
         shapes = {tuple(s.action_spec.shape) for s in samplers}
         if len(shapes) != 1:
             raise ValueError(f"samplers must share one action shape, got {sorted(shapes)}.")
-        weights = torch.as_tensor(weights, dtype=torch.get_default_dtype()).detach().clone()
+        try:
+            weights = torch.as_tensor(weights, dtype=torch.get_default_dtype()).detach().clone()
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"weights must be a sequence of numbers, one per sampler, got {weights!r}.") from None
         if weights.shape != (len(samplers),):
             raise ValueError(
                 f"weights must hold one weight per sampler ({len(samplers)}), got shape "

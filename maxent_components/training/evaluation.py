@@ -9,7 +9,12 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from maxent_components.checks import check_choice, check_nonnegative_int, check_positive_int
+from maxent_components.checks import (
+    check_choice,
+    check_nonnegative_int,
+    check_positive_int,
+)
+from maxent_components.validation import check_env_data
 
 __all__ = ["Evaluator", "evaluate_episodes"]
 
@@ -56,7 +61,10 @@ class Evaluator:
             ``eval_return_random`` (the maximum-entropy policy itself, beside its mode or mean).
 
     Calling it returns ``(metrics, rollouts)``: ``eval_return``, ``eval_length``, the diagnostics
-    (of the ``exploration`` episodes) and ``eval_return_random``.
+    (of the ``exploration`` episodes) and ``eval_return_random``. Every rollout is checked first
+    (:func:`~maxent_components.validation.check_env_data`): a non-finite reward or
+    observation is an :class:`~maxent_components.validation.EnvironmentDataError` naming
+    the episode and its frame, never a ``nan`` return.
     """
 
     def __init__(
@@ -82,6 +90,7 @@ class Evaluator:
             self.env, self.policy, num_episodes=self.num_episodes, max_steps=self.max_steps,
             exploration=self.exploration,
         )
+        self._check(rollouts, "evaluation episode")
         returns = torch.stack([r.get(("next", "reward")).sum() for r in rollouts]).double()
         metrics = {
             "eval_return": float(returns.mean()),
@@ -93,5 +102,11 @@ class Evaluator:
             sampled = evaluate_episodes(
                 self.env, self.policy, num_episodes=self.random_episodes, max_steps=self.max_steps, exploration="random"
             )
+            self._check(sampled, "sampled-action evaluation episode")
             metrics["eval_return_random"] = float(torch.stack([r.get(("next", "reward")).sum() for r in sampled]).double().mean())
         return metrics, rollouts
+
+    def _check(self, rollouts: Sequence[TensorDictBase], where: str) -> None:
+        spec = self.env.action_spec
+        for index, rollout in enumerate(rollouts, start=1):
+            check_env_data(rollout, action_spec=spec, where=f"{where} {index}")

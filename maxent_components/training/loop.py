@@ -31,6 +31,8 @@ from maxent_components.checks import (
     check_positive_int,
 )
 from maxent_components.runs.directory import RunDirectory
+from maxent_components.runs.errors import RunFailure, RunWriteError
+from maxent_components.runs.files import atomic_write_text
 from maxent_components.runs.rng import rng_state, set_rng_state
 from maxent_components.training.builders import (
     off_policy_collector,
@@ -47,6 +49,7 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
+from maxent_components.validation import EnvironmentDataError, check_env_data
 
 __all__ = ["OffPolicyLoop"]
 
@@ -146,13 +149,23 @@ class OffPolicyLoop:
         buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len)
         self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
         logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
-        if self.run_dir.checkpoint_path.exists():
+        if self.run_dir.has_checkpoint():
             self._restore(self.run_dir.load_checkpoint()["state"], collector, buffer, logger)
+        try:
+            self._train(collector, buffer, logger)
+        except (EnvironmentDataError, FloatingPointError) as err:
+            raise RunFailure(str(err), summary=self.summary()) from None
+        finally:
+            collector.shutdown()
+        return self.summary()
+
+    def _train(self, collector, buffer, logger) -> None:
         c = self.counters
         with progress_bar(self.total_frames, enabled=self.progress, desc=self.name) as bar:
             bar.skip_to(c["frames"])
             for batch in self.timer.iterate(collector, "collect"):
                 batch = batch.reshape(-1)
+                check_env_data(batch, first_frame=c["frames"], action_spec=self.env.action_spec)
                 c["frames"] += batch.numel()
                 buffer.extend(batch)
                 self.episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
@@ -169,11 +182,9 @@ class OffPolicyLoop:
                 bar.update(batch.numel(), **{k: v for k, v in last.items() if k != "step" and v is not None})
                 stop = self.stop_when_solved and c["solved_at"] is not None
                 if self.checkpoint_cadence.due(c["frames"]) or stop or c["frames"] >= self.total_frames:
-                    self.run_dir.save_checkpoint(self._state(collector, buffer, logger), step=c["frames"])
+                    self._checkpoint(collector, buffer, logger)
                 if stop:
                     break
-        collector.shutdown()
-        return self.summary()
 
     def _update(self, sample: TensorDictBase) -> None:
         if self.reward_scale != 1.0:
@@ -192,7 +203,10 @@ class OffPolicyLoop:
     def _evaluate(self) -> None:
         c = self.counters
         with self.timer("eval"):
-            metrics, self.last_rollouts = self.evaluator()
+            try:
+                metrics, self.last_rollouts = self.evaluator()
+            except EnvironmentDataError as err:
+                raise EnvironmentDataError(f"evaluation at step {c['frames']}, {err}") from None
         for name, value in metrics.items():
             if not math.isfinite(value):
                 raise FloatingPointError(f"evaluation at step {c['frames']} gave {name}={value}.")
@@ -242,6 +256,14 @@ class OffPolicyLoop:
         return summary
 
     # -- checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self, collector, buffer, logger) -> None:
+        try:
+            self.run_dir.save_checkpoint(self._state(collector, buffer, logger), step=self.counters["frames"])
+        except OSError as err:
+            raise RunWriteError(
+                f"could not write {self.run_dir.checkpoint_path}: {err.strerror or err}", summary=self.summary()
+            ) from None
+
     def _state(self, collector, buffer, logger) -> dict[str, Any]:
         state = {
             "loss": self.loss.state_dict(),
@@ -295,7 +317,18 @@ def _restore_buffer(buffer, state: dict[str, Any]) -> None:
 
 
 def _truncate_csv_logs(log_dir, step: int) -> None:
-    """Drop the rows a killed run logged after its last checkpoint (the CSV backend appends)."""
+    """Drop the rows a killed run logged after its last checkpoint (the CSV backend appends), and
+    a row cut short by the kill."""
     for path in log_dir.glob("*/scalars/*.csv"):
-        rows = [line for line in path.read_text().splitlines() if line and int(line.split(",")[0]) <= step]
-        path.write_text("".join(row + "\n" for row in rows))
+        rows = [line for line in path.read_text(errors="replace").splitlines() if _csv_step(line, step)]
+        atomic_write_text(path, "".join(row + "\n" for row in rows))
+
+
+def _csv_step(line: str, step: int) -> bool:
+    """Whether ``line`` is a whole ``step,value`` row logged at or before ``step``."""
+    head, _, value = line.partition(",")
+    try:
+        float(value)
+        return int(head) <= step
+    except ValueError:
+        return False
