@@ -155,13 +155,14 @@ def check_network_inputs(owner: str, data: TensorDictBase, in_keys: Iterable[Any
     check_input_dtypes(owner, data, read, dtype)
 
 
-def check_transition_entries(owner: str, data: TensorDictBase, reward_key: Any, done_key: Any, terminated_key: Any) -> None:
-    """``reward``, ``done`` (and, if present, ``terminated``) of shape ``[*batch, 1]``; the flags bool."""
+def check_transition_entries(owner: str, data: TensorDictBase, reward_key: Any, *flag_keys: Any, optional: Any = None) -> None:
+    """The reward and the done flags (``optional``: a flag that may be absent) of shape ``[*batch, 1]``;
+    the flags bool."""
     batch = list(data.batch_size)
-    for key in (reward_key, done_key, terminated_key):
+    for key in (reward_key, *flag_keys, *([] if optional is None else [optional])):
         value = data.get(key, None)
         if value is None:
-            if key is terminated_key:
+            if key is optional:
                 continue
             raise KeyError(f"{owner} needs {key!r} in the input tensordict.")
         if list(value.shape) != [*batch, 1]:

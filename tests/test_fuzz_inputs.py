@@ -14,18 +14,23 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tensordict.nn import TensorDictModule
 from test_ownership import ALGORITHMS, BOX, DISCRETE, OBS, batch
-from torchrl.data import Unbounded
+from test_pcl import A, S, deterministic_mdp, slices, table_module
+from torchrl.data import OneHot, Unbounded
 
 from maxent_components import (
     AnnealedTemperature,
     AutoTemperature,
     BoltzmannSampler,
+    CategoricalSampler,
+    ExactSoftValue,
     FixedTemperature,
     GaussianSampler,
     ImportanceSoftValue,
     LangevinSampler,
     MixtureSampler,
+    PathConsistencyLoss,
     PolicySoftValue,
     SoftQLoss,
     SVGDSampler,
@@ -77,6 +82,10 @@ CASES = [
     (LangevinSampler, {"action_spec": BOX}, "num_steps", "positive_int"),
     (LangevinSampler, {"action_spec": BOX}, "step_size", "positive_float"),
     (BoltzmannSampler, {"action_spec": DISCRETE}, "alpha", "nonnegative_float"),
+    (ExactSoftValue, {}, "alpha", "nonnegative_float"),
+    (CategoricalSampler, {"action_spec": DISCRETE}, "observation_dim", "positive_int"),
+    (PathConsistencyLoss, {"actor": "categorical", "value_network": "value", "alpha": 1.0}, "gamma", "probability"),
+    (PathConsistencyLoss, {"actor": "categorical", "value_network": "value"}, "alpha", "nonnegative_float"),
     (SoftQLoss, {"qvalue_network": "qnet", "soft_value": "exact", "alpha": 1.0}, "num_qvalue_nets", "positive_int"),
     (SoftQLoss, {"qvalue_network": "qnet", "soft_value": "exact", "alpha": 1.0}, "target_reduction", "choice"),
     (SoftQLoss, {"qvalue_network": "qnet", "soft_value": "exact", "alpha": 1.0}, "loss_function", "choice"),
@@ -85,9 +94,11 @@ CASES = [
 
 
 def _build(kwargs):
-    from maxent_components import ExactSoftValue
-
     made = dict(kwargs)
+    if made.get("actor") == "categorical":
+        made["actor"] = CategoricalSampler(action_spec=DISCRETE, observation_dim=OBS, num_cells=[8])
+    if made.get("value_network") == "value":
+        made["value_network"] = TensorDictModule(torch.nn.Linear(OBS, 1), in_keys=["observation"], out_keys=["state_value"])
     if made.get("qvalue_network") == "qnet":
         made["qvalue_network"] = _qnet()
     if made.get("soft_value") == "exact":
@@ -165,3 +176,36 @@ def test_a_spoiled_batch_is_a_named_error_or_a_finite_loss(name, key, how):
     # losses are finite.
     for k in loss_keys:
         assert torch.isfinite(out[k]), (key, how, k)
+
+
+def _pcl(unified: bool):
+    """A PCL (or unified PCL) loss on the test MDP of tests/test_pcl.py and a batch of its slices."""
+    P, R, terminal, nxt = deterministic_mdp(0)
+    td = slices(P, R, terminal, nxt, torch.full((S, A), 1.0 / A), num=8, seed=0)
+    if unified:
+        loss = PathConsistencyLoss(
+            BoltzmannSampler(action_spec=OneHot(A)), qvalue_network=table_module(torch.zeros(S, A), "action_value"),
+            soft_value=ExactSoftValue(), alpha=0.5,
+        )
+    else:
+        actor = CategoricalSampler(policy_network=table_module(torch.zeros(S, A), "logits"), action_spec=OneHot(A))
+        loss = PathConsistencyLoss(actor, table_module(torch.zeros(S), "state_value"), alpha=0.5)
+    return loss, td
+
+
+@pytest.mark.parametrize("unified", [False, True], ids=["pcl", "unified"])
+@settings(max_examples=30, deadline=None)
+@given(key=st.sampled_from([k for k in KEYS if k != ("next", "done")]), how=SPOIL)
+def test_a_spoiled_slice_batch_is_a_named_error_or_a_finite_loss(unified, key, how):
+    loss, td = _pcl(unified)
+    td = _spoil(td, key, how)
+    try:
+        out = loss(td)
+    except (InputError, EnvironmentDataError) as err:
+        assert str(err).startswith("PathConsistencyLoss"), str(err)
+        return
+    except (KeyError, ValueError) as err:
+        assert "PathConsistencyLoss" in str(err), str(err)
+        return
+    for k in out.keys():
+        assert torch.isfinite(out[k]).all(), (key, how, k)

@@ -19,7 +19,7 @@ from maxent_components.samplers.base import PolicySampler
 from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.specs import gather_action_values
 from maxent_components.temperature import Temperature, as_temperature
-from maxent_components.validation import FirstBatchCheck, check_nonempty
+from maxent_components.validation import FirstBatchCheck, check_network_inputs, check_transition_entries
 
 __all__ = ["PathConsistencyLoss"]
 
@@ -164,8 +164,11 @@ class PathConsistencyLoss(LossModule):
             raise ValueError(
                 f"PathConsistencyLoss needs slices [num_slices, L]; got batch size {tuple(tensordict.batch_size)}."
             )
-        check_nonempty("PathConsistencyLoss", tensordict)
         keys = self.tensor_keys
+        network = self.qvalue_network if self.unified else self.value_network
+        dtype = next(network.parameters()).dtype
+        check_network_inputs("PathConsistencyLoss", tensordict, [keys.observation], keys.action, dtype)
+        check_transition_entries("PathConsistencyLoss", tensordict, ("next", keys.reward), ("next", keys.terminated))
         return self._first_batch(tensordict, [keys.observation, keys.action], self._loss)
 
     def _loss(self, tensordict: TensorDictBase) -> TensorDictBase:

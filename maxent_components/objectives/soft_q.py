@@ -384,7 +384,8 @@ class SoftQLoss(LossModule):
         keys = self.tensor_keys
         dtype = next(iter(self.qvalue_network_params.values(True, True))).dtype
         check_network_inputs("SoftQLoss", tensordict, self.qvalue_network.in_keys, keys.action, dtype)
-        check_transition_entries("SoftQLoss", tensordict, *[("next", *_as_tuple(k)) for k in (keys.reward, keys.done, keys.terminated)])
+        reward, done, terminated = [("next", *_as_tuple(k)) for k in (keys.reward, keys.done, keys.terminated)]
+        check_transition_entries("SoftQLoss", tensordict, reward, done, optional=terminated)
 
 
 def _as_tuple(key: NestedKey) -> tuple[str, ...]:
