@@ -126,3 +126,33 @@ def test_a_two_sampler_two_seed_smoke_sweep_becomes_a_table_with_intervals_and_p
     assert "| maxent_components/MultiGoal-v0 | SVGDSampler | 2 |" in table
     assert "too few seeds (2 < 3)" in table
     assert (tmp_path / "study" / "curves.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def _png(path, color):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2, 2))
+    figure.add_subplot(1, 1, 1).imshow(np.full((4, 4, 3), color, dtype=np.float32))
+    figure.savefig(path, format="png")
+
+
+def test_a_figure_of_every_run_is_tiled_across_the_cells(tmp_path):
+    for task in ("Pendulum-v1", "MultiGoal"):
+        for seed in (0, 1):
+            for sampler in ("svgd", "gaussian", "langevin"):
+                folder = tmp_path / "runs" / task / sampler / str(seed)
+                _write_run(folder, seed=seed, sampler=sampler, task=task)
+                if task == "MultiGoal" and sampler != "langevin":  # one cell without the figure: skipped
+                    _png(folder / "q_contours.png", (0.9, 0.1, 0.1) if seed == 0 else (0.1, 0.1, 0.9))
+    result = run_study([tmp_path / "runs"], tmp_path / "out", reps=200, tile=["q_contours.png"])
+    assert set(result["files"]) >= {"q_contours_by_cell_MultiGoal"}
+    assert not any("Pendulum" in name for name in result["files"])  # no run of that task wrote one
+    from matplotlib.image import imread
+
+    image = imread(result["files"]["q_contours_by_cell_MultiGoal"])
+    # two panels of seed 0 (red), none of seed 1 (blue)
+    red = (image[..., 0] > 0.8) & (image[..., 2] < 0.2)
+    blue = (image[..., 2] > 0.8) & (image[..., 0] < 0.2)
+    assert red.sum() > 1000 and blue.sum() == 0
+    columns = red.any(0).nonzero()[0]
+    assert np.diff(columns).max() > 10  # two separate panels side by side

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maxent_components.study.collect import StudyError, collect_runs, group_cells
-from maxent_components.study.report import cell_label, write_figures, write_tables
+from maxent_components.study.report import cell_label, tile_run_figures, write_figures, write_tables
 from maxent_components.study.stats import cell_row
 
 __all__ = ["main", "run_study"]
@@ -24,6 +24,7 @@ def run_study(
     reps: int = 10_000,
     allow_mixed_versions: bool = False,
     plots: bool = True,
+    tile: Sequence[str] = (),
 ) -> dict:
     """Collect, aggregate and write a study; return ``{"cells": [...], "keys": [...], "files": {...}, "notes": [...]}``."""
     runs, notes = collect_runs(folders, allow_mixed_versions=allow_mixed_versions)
@@ -42,6 +43,8 @@ def run_study(
     files = {"results.csv": str(out / "results.csv"), "results.md": str(out / "results.md")}
     if plots:
         files.update(write_figures(out, keys, cells, reps=min(reps, 2000)))
+        for name in tile:
+            files.update(tile_run_figures(out, keys, cells, name))
     return {"cells": [dict(zip(keys, cell.key)) | row for cell, row in zip(cells, rows)], "keys": keys, "files": files, "notes": notes}
 
 
@@ -58,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples of the intervals (default 10000)")
     parser.add_argument("--allow-mixed-versions", action="store_true", help="mix runs of different code versions")
     parser.add_argument("--no-plots", action="store_true", help="write the tables only")
+    parser.add_argument(
+        "--tile", action="append", default=[], metavar="FIGURE",
+        help="a figure every run wrote (e.g. q_contours.png): the lowest seed's of each cell side by side (repeatable)",
+    )
     args = parser.parse_args(argv)
     if (args.metric is None) != (args.threshold is None):
         parser.error("--metric and --threshold go together")
@@ -67,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_study(
             args.folders, args.out, metric=args.metric, threshold=args.threshold, min_seeds=args.min_seeds,
             reps=args.reps, allow_mixed_versions=args.allow_mixed_versions, plots=not args.no_plots,
+            tile=args.tile,
         )
     except StudyError as err:
         print(f"study: error: {err}", file=sys.stderr)

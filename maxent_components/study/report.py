@@ -1,5 +1,6 @@
 """Writing a study: ``results.csv``, ``results.md``, ``curves.png`` and, with several tasks,
-``profiles.png`` and ``aggregate.png``. Every file is written atomically."""
+``profiles.png`` and ``aggregate.png``; on request, a figure every run wrote tiled across the cells.
+Every file is written atomically."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from maxent_components.runs.files import atomic_write_bytes, atomic_write_text
 from maxent_components.study.collect import Cell
 from maxent_components.study.stats import curve, normalized_scores
 
-__all__ = ["cell_label", "write_figures", "write_tables"]
+__all__ = ["cell_label", "tile_run_figures", "write_figures", "write_tables"]
 
 
 def short(value: str) -> str:
@@ -133,4 +134,38 @@ def _multi_task(out: Path, scores: dict[str, np.ndarray], *, reps: int) -> dict[
     axis.grid(True, axis="x", alpha=0.3)
     figure.tight_layout()
     written["aggregate"] = _save(figure, out / "aggregate.png")
+    return written
+
+
+def tile_run_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], name: str) -> dict[str, str]:
+    """Per task, the figure ``name`` (e.g. ``q_contours.png``) of each cell's lowest-seed run, side by
+    side with the cell as its title, in ``<stem>_by_cell[_<task>].png``; cells without it are skipped."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    written = {}
+    tasks = sorted({cell.task for cell in cells})
+    task_keys = [k for k in keys if k.startswith("env.")]
+    for task in tasks:
+        found = []
+        for cell in (c for c in cells if c.task == task):
+            run = min(cell.runs, key=lambda r: r.config.get("seed", 0))
+            if (run.path / name).is_file():
+                found.append((cell_label(keys, cell, skip=task_keys) + f" (seed {run.config.get('seed', 0)})", imread(run.path / name)))
+        if not found:
+            continue
+        columns = min(len(found), 3)
+        rows = math.ceil(len(found) / columns)
+        height, width = found[0][1].shape[:2]
+        figure = Figure(figsize=(columns * 6.0, rows * 6.0 * height / width + 0.4 * rows))
+        FigureCanvasAgg(figure)
+        for index, (title, image) in enumerate(found):
+            axis = figure.add_subplot(rows, columns, index + 1)
+            axis.imshow(image)
+            axis.set_title(title, fontsize=9)
+            axis.axis("off")
+        figure.tight_layout()
+        stem = Path(name).stem + "_by_cell" + (f"_{task.replace('/', '_').replace(':', '_')}" if len(tasks) > 1 else "")
+        written[stem] = _save(figure, out / f"{stem}.png")
     return written
