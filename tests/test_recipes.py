@@ -74,10 +74,13 @@ def test_discrete_recipes(name, sampler, learned, tmp_path):
 
 
 def test_sac_recipe_learns_its_temperature_and_evaluates_the_mean_action(tmp_path):
-    out = run_recipe("sac", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}")
+    out = run_recipe("sac", "smoke=true", "plots=false", "eval_random_episodes=2", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-3000:]
     summary = _check(tmp_path)
     assert summary["config"]["eval_exploration"] == "deterministic" and summary["config"]["loss"]["num_qvalue_nets"] == 2
+    # both recorded: the mean action's return and the maximum-entropy policy's (sampled actions)
+    assert all("eval_return_random" in row for row in summary["history"])
+    assert len(scalars(tmp_path, "eval_return_random")) == len(summary["history"])
     assert (tmp_path / "logs/metrics/scalars/loss_alpha.csv").exists()
     alphas = [value for _, value in scalars(tmp_path, "alpha")]
     assert alphas[-1] != 1.0  # log α moved from its initial value

@@ -446,6 +446,12 @@ def test_evaluator_metrics_and_diagnostics():
     metrics, _ = Evaluator(env, _recording_policy(seen), num_episodes=2, max_steps=4, exploration="random")()
     assert metrics == {"eval_return": 10.0, "eval_length": 4.0}
     assert {e for e, _ in seen} == {ExplorationType.RANDOM}
+    seen.clear()
+    both = Evaluator(env, _recording_policy(seen), num_episodes=2, max_steps=100, random_episodes=3)
+    metrics, rollouts = both()
+    assert metrics == {"eval_return": 28.0, "eval_length": 7.0, "eval_return_random": 28.0}
+    assert len(rollouts) == 2  # the exploration episodes; the sampled ones only give their return
+    assert [e for e, _ in seen] == [ExplorationType.DETERMINISTIC] * 14 + [ExplorationType.RANDOM] * 21
 
 
 def test_evaluation_rejects_bad_arguments():

@@ -115,6 +115,9 @@ class OffPolicyConfig(RunConfig):
         "deterministic", "Evaluation actions: the policy's mode or mean, or samples of it.",
         choices=("deterministic", "random"),
     )
+    eval_random_episodes: int = option(
+        0, "Further evaluation episodes with sampled actions, reported as eval_return_random.", ge=0
+    )
     log_interval: int = option(1_000, "Log a row of metrics every this many environment steps.", ge=1, run_only=True)
     checkpoint_interval: int | None = option(
         None, "Environment steps between checkpoints a relaunch resumes from (null: a tenth of total_frames).",
@@ -198,7 +201,7 @@ def off_policy_loop(
         diagnostics = get_method(task.diagnostics)
     evaluator = Evaluator(
         eval_env, loss.actor, num_episodes=cfg.eval_episodes, max_steps=task.max_episode_steps,
-        exploration=cfg.eval_exploration, diagnostics=diagnostics,
+        exploration=cfg.eval_exploration, diagnostics=diagnostics, random_episodes=cfg.eval_random_episodes,
     )
     updater = None
     if isinstance(loss, SoftQLoss):  # the losses with target parameters
