@@ -27,7 +27,10 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
+	# The SAC comparison needs Stable-Baselines3 (the bench extra); keep the pinned torch.
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" -e ".[bench]"
 	$(PY) benchmarks/update_step.py --threads 1 2
+	$(PY) benchmarks/sac_update.py --threads 1 2
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .hypothesis

@@ -1,0 +1,255 @@
+"""One SAC training update: this library, TorchRL's SACLoss and Stable-Baselines3, side by side.
+
+Soft actor-critic assembled from maxent_components parts should update about as fast as the
+reference implementations. Each contender does one full update at HalfCheetah-v5 shapes —
+observation 17, action 6 in [-1, 1], 256×256 ReLU MLPs for the actor and for each of two
+critics, batch 256, learned temperature (target entropy −6, α₀ = 1), γ = 0.99, Polyak τ = 0.005,
+Adam lr 3e-4, MSE critic loss — and they are timed interleaved in one process, so that machine
+noise hits all of them alike.
+
+Contenders (every update includes drawing the batch, the critic, actor and α losses, backward,
+the optimiser step(s) and the target update):
+
+- ``library``: ``SoftQLoss(qnet, PolicySoftValue(), actor=GaussianSampler(...),
+  alpha=AutoTemperature(-6.0), num_qvalue_nets=2)``, one Adam over ``loss.parameters()``,
+  TorchRL's ``SoftUpdate``; ``sum(loss_*)`` backpropagated. Batch: 256 random rows of a
+  10,000-row TensorDict of transitions (``data[torch.randint(...)]``).
+- ``torchrl``: ``torchrl.objectives.SACLoss`` (ProbabilisticActor with TanhNormal, twin critics,
+  learned α, ``loss_function="l2"``), one Adam, ``SoftUpdate``; batch drawn the same way.
+- ``sb3``: ``stable_baselines3.SAC.train(gradient_steps=1, batch_size=256)`` — its own replay
+  buffer sample (NumPy indexing and conversion to tensors), three Adam optimisers (critic, actor,
+  α), ``polyak_update`` and its logger's bookkeeping. Its buffer holds the same transitions.
+
+The actors differ slightly in their scale head: the library and TorchRL use TorchRL's
+``NormalParamExtractor`` (biased softplus); SB3 clamps a log-std to [−20, 2] and exponentiates.
+
+Reported: updates per second, the median over ``--rounds`` rounds of ``--updates`` updates each
+(after ``--warmup`` untimed updates per contender per round), and the ratio to SB3 (higher is
+faster), as a Markdown table and one JSON line prefixed ``RESULT``. Needs the ``bench`` extra
+(``pip install -e ".[bench]"``).
+
+Usage::
+
+    python benchmarks/sac_update.py --threads 1 2 --rounds 5 --updates 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
+
+import stable_baselines3  # noqa: E402
+import torchrl  # noqa: E402
+from stable_baselines3 import SAC  # noqa: E402
+from stable_baselines3.common.logger import Logger  # noqa: E402
+from torchrl.data import Bounded  # noqa: E402
+from torchrl.modules import ProbabilisticActor, TanhNormal  # noqa: E402
+from torchrl.objectives import SACLoss, SoftUpdate  # noqa: E402
+
+from maxent_components import AutoTemperature, GaussianSampler, PolicySoftValue, SoftQLoss  # noqa: E402
+from maxent_components.modules import continuous_qvalue_network, tanh_normal_actor_network  # noqa: E402
+
+OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
+GAMMA, TAU, LR, TARGET_ENTROPY = 0.99, 0.005, 3e-4, -6.0
+BOX = Bounded(-1.0, 1.0, shape=(ACT_DIM,))
+CONTENDERS = ("library", "torchrl", "sb3")
+
+
+def _transitions(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random transitions (float32 observations, actions in the box, never terminal)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "observation": rng.standard_normal((n, OBS_DIM), dtype=np.float32),
+        "action": rng.uniform(-1.0, 1.0, (n, ACT_DIM)).astype(np.float32),
+        "reward": rng.standard_normal((n, 1), dtype=np.float32),
+        "next_observation": rng.standard_normal((n, OBS_DIM), dtype=np.float32),
+        "done": np.zeros((n, 1), dtype=bool),
+    }
+
+
+def _tensordict(data: dict[str, np.ndarray]) -> TensorDict:
+    done = torch.from_numpy(data["done"])
+    return TensorDict(
+        {
+            "observation": torch.from_numpy(data["observation"]),
+            "action": torch.from_numpy(data["action"]),
+            "next": {
+                "observation": torch.from_numpy(data["next_observation"]),
+                "reward": torch.from_numpy(data["reward"]),
+                "done": done,
+                "terminated": done.clone(),
+            },
+        },
+        batch_size=[len(done)],
+    )
+
+
+def _sgd_step(loss_module, data: TensorDict):
+    """An update for a TensorDict loss: sample, sum(loss_*) backward, one Adam step, Polyak."""
+    optimiser = torch.optim.Adam(loss_module.parameters(), lr=LR)
+    updater = SoftUpdate(loss_module, tau=TAU)
+    n = data.shape[0]
+
+    def step():
+        out = loss_module(data[torch.randint(n, (BATCH,))])
+        total = sum(v for k, v in out.items() if k.startswith("loss_"))
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        optimiser.step()
+        updater.step()
+
+    return step
+
+
+def library_update(data: TensorDict):
+    actor = GaussianSampler(policy_network=tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS), action_spec=BOX)
+    loss = SoftQLoss(
+        continuous_qvalue_network(OBS_DIM, ACT_DIM, num_cells=CELLS),
+        PolicySoftValue(),
+        actor=actor,
+        alpha=AutoTemperature(TARGET_ENTROPY),
+        num_qvalue_nets=2,
+    )
+    loss.make_value_estimator(gamma=GAMMA)
+    return _sgd_step(loss, data)
+
+
+def torchrl_update(data: TensorDict):
+    body = TensorDictModule(
+        tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS), in_keys=["observation"], out_keys=["loc", "scale"]
+    )
+    actor = ProbabilisticActor(
+        body,
+        in_keys=["loc", "scale"],
+        spec=BOX,
+        distribution_class=TanhNormal,
+        distribution_kwargs={"low": BOX.space.low, "high": BOX.space.high},
+        return_log_prob=True,
+    )
+    loss = SACLoss(
+        actor,
+        continuous_qvalue_network(OBS_DIM, ACT_DIM, num_cells=CELLS),
+        num_qvalue_nets=2,
+        loss_function="l2",
+        alpha_init=1.0,
+        target_entropy=TARGET_ENTROPY,
+        action_spec=BOX,
+    )
+    loss.make_value_estimator(gamma=GAMMA)
+    return _sgd_step(loss, data)
+
+
+class _DummyEnv(gym.Env):
+    """An environment with HalfCheetah-v5's spaces; SB3 needs one to build its networks and buffer."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(OBS_DIM, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(OBS_DIM, np.float32), 0.0, False, False, {}
+
+
+def sb3_update(data: dict[str, np.ndarray]):
+    model = SAC(
+        "MlpPolicy",
+        _DummyEnv(),
+        learning_rate=LR,
+        buffer_size=BUFFER,
+        learning_starts=0,
+        batch_size=BATCH,
+        tau=TAU,
+        gamma=GAMMA,
+        ent_coef="auto",
+        target_entropy=TARGET_ENTROPY,
+        policy_kwargs={"net_arch": list(CELLS)},
+        seed=0,
+        device="cpu",
+    )
+    model.set_logger(Logger(None, []))  # train() records its losses; write them nowhere
+    for i in range(len(data["done"])):
+        model.replay_buffer.add(
+            data["observation"][i : i + 1], data["next_observation"][i : i + 1], data["action"][i : i + 1],
+            data["reward"][i], data["done"][i], [{}],
+        )  # fmt: skip
+    return lambda: model.train(gradient_steps=1, batch_size=BATCH)
+
+
+def _updates_per_s(step, updates: int, warmup: int) -> float:
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(updates):
+        step()
+    return updates / (time.perf_counter() - start)
+
+
+def run(threads: int, rounds: int, updates: int, warmup: int) -> list[dict]:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    data = _transitions(BUFFER)
+    td = _tensordict(data)
+    steps = {"library": library_update(td), "torchrl": torchrl_update(td), "sb3": sb3_update(data)}
+    torch.set_num_threads(threads)  # in case building a contender changed it
+    rates: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    # Interleave rounds so that drift in machine load affects every contender alike.
+    for _ in range(rounds):
+        for name in CONTENDERS:
+            rates[name].append(_updates_per_s(steps[name], updates, warmup))
+    sb3 = statistics.median(rates["sb3"])
+    return [
+        {
+            "contender": name,
+            "threads": threads,
+            "updates_per_s": statistics.median(rates[name]),
+            "ratio_to_sb3": statistics.median(rates[name]) / sb3,
+            "rounds_updates_per_s": rates[name],
+        }
+        for name in CONTENDERS
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2],
+                        help="torch intra-op thread counts to run the comparison with (default: 1 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
+    parser.add_argument("--updates", type=int, default=200, help="timed updates per contender per round (default: 200)")
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="untimed updates per contender before each round (default: 20)")
+    args = parser.parse_args()
+    if args.rounds < 1 or args.updates < 1 or args.warmup < 0 or min(args.threads) < 1:
+        parser.error("--rounds, --updates and every --threads value must be >= 1; --warmup >= 0")
+
+    versions = {
+        "torch": torch.__version__,
+        "torchrl": torchrl.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+    }
+    print(", ".join(f"{k} {v}" for k, v in versions.items()) + "; median updates/s; ratio = contender / sb3")
+    print("| contender | threads | updates/s (median) | ratio to SB3 |")
+    print("|---|---|---|---|")
+    results = []
+    for threads in args.threads:
+        for r in run(threads, args.rounds, args.updates, args.warmup):
+            print(f"| {r['contender']} | {r['threads']} | {r['updates_per_s']:.1f} | {r['ratio_to_sb3']:.2f} |")
+            results.append(r)
+    print("RESULT " + json.dumps({"benchmark": "sac_update", "args": vars(args), "versions": versions, "results": results}))
+
+
+if __name__ == "__main__":
+    main()
