@@ -271,3 +271,19 @@ def test_checkpoint_bytes_do_not_depend_on_the_umask_or_the_path(tmp_path):
     buffer = io.BytesIO()
     torch.save(PAYLOAD, buffer)
     assert verify_checkpoint(a)["size"] == len(buffer.getvalue())
+
+
+def test_a_checkpoint_of_another_layout_is_one_line_not_a_traceback(tmp_path):
+    folder = tmp_path / "run"
+    first = run_recipe("soft_dqn", *RUN, "total_frames=200", f"hydra.run.dir={folder}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    run = RunDirectory(folder)
+    summary = summary_of(folder)
+    # An unfinished run whose (verifying) checkpoint holds a state this version does not know.
+    run.start(summary["config"], summary["config_hash"], resume=True)
+    run.save_checkpoint({"loss": {}, "buffer": {"layout": "old"}}, step=100)
+    again = run_recipe("soft_dqn", *RUN, "total_frames=200", f"hydra.run.dir={folder}")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    (line,) = [line for line in again.stderr.splitlines() if "error" in line]
+    assert line.startswith(f"soft_dqn: error: the checkpoint in {folder} verifies but this library version cannot restore it")
+    assert summary_of(folder)["finished"] is False and "cannot restore" in summary_of(folder)["failed"]

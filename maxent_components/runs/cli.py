@@ -34,7 +34,7 @@ from maxent_components.runs.directory import (
     config_identity,
     find_run,
 )
-from maxent_components.runs.errors import RunFailure
+from maxent_components.runs.errors import CheckpointError, RunFailure
 from maxent_components.runs.help import render_help
 from maxent_components.runs.overrides import (
     dotted_keys,
@@ -259,9 +259,9 @@ class Recipe:
         try:
             summary = self.train(cfg, run)
             run.finish(summary)
-        except RunFailure as err:
+        except (RunFailure, CheckpointError) as err:
             try:
-                run.fail(err.summary, str(err))
+                run.fail(getattr(err, "summary", {}), str(err))
             except OSError:
                 pass  # a disk that refused the checkpoint may refuse the summary too
             print(f"{self.name}: error: {err}", file=sys.stderr)

@@ -150,7 +150,14 @@ class OffPolicyLoop:
         self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
         logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
         if self.run_dir.has_checkpoint():
-            self._restore(self.run_dir.load_checkpoint()["state"], collector, buffer, logger)
+            try:
+                self._restore(self.run_dir.load_checkpoint()["state"], collector, buffer, logger)
+            except (KeyError, ValueError, TypeError, RuntimeError) as err:  # a layout of another version
+                collector.shutdown()
+                raise RunFailure(
+                    f"the checkpoint in {self.run_dir.path} verifies but this library version cannot restore it "
+                    f"({type(err).__name__}: {err}); move it away to restart the run."
+                ) from None
         try:
             self._train(collector, buffer, logger)
         except (EnvironmentDataError, FloatingPointError) as err:
