@@ -25,22 +25,8 @@ from maxent_components.training import (
     target_updater,
 )
 
-__all__ = [
-    "ENV_DOCS",
-    "GROUPS",
-    "LossConfig",
-    "NetworkConfig",
-    "OffPolicyConfig",
-    "OptimConfig",
-    "SMOKE",
-    "adam",
-    "closing",
-    "make_envs",
-    "off_policy_loop",
-    "off_policy_recipe",
-    "report",
-    "soft_q_loss",
-]
+__all__ = ["ENV_DOCS", "GROUPS", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig", "SMOKE", "adam",
+           "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "report", "soft_q_loss"]
 
 GROUPS = ("env", "sampler", "soft_value", "temperature")
 
