@@ -86,6 +86,15 @@ def test_sac_recipe_learns_its_temperature_and_evaluates_the_mean_action(tmp_pat
     assert alphas[-1] != 1.0  # log α moved from its initial value
 
 
+@pytest.mark.parametrize(("recipe", "task"), [("sac", "hopper"), ("sql", "swimmer")])
+def test_mujoco_tasks_run_end_to_end(recipe, task, tmp_path):
+    out = run_recipe(recipe, f"env={task}", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = _check(tmp_path)
+    assert summary["config"]["env"]["name"].endswith("-v5") and summary["config"]["eval_random_episodes"] == 5
+    assert all("eval_return_random" in row for row in summary["history"])
+
+
 @pytest.mark.parametrize(
     "overrides, loss_keys",
     [

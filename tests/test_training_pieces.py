@@ -612,6 +612,14 @@ def test_make_env_any_gymnasium_id():
     assert observation_dim(make_env({"name": "gymnasium.envs.classic_control:CartPole-v1"}, seed=0)) == 4
 
 
+def test_make_env_gives_float32_observations_of_float64_tasks():
+    env = make_env({"name": "Hopper-v5"}, seed=0)  # MuJoCo observations are float64 in Gymnasium
+    assert env.observation_spec["observation"].dtype == torch.float32
+    rollout = env.rollout(5)
+    assert rollout["observation"].dtype == rollout["next", "observation"].dtype == torch.float32
+    assert make_env({"name": "CartPole-v1"}, seed=0).observation_spec["observation"].dtype == torch.float32
+
+
 def test_make_env_eval_kwargs_only_for_evaluation():
     node = {"name": "Pendulum-v1", "kwargs": {"g": 5.0}, "eval_kwargs": {"g": 2.0}}
     assert make_env(node, seed=0)._env.unwrapped.g == 5.0

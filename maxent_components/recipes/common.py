@@ -232,7 +232,7 @@ def report(name: str, cfg: DictConfig, summary: dict) -> str:
     last = summary["history"][-1] if summary.get("history") else {}
     for key in (k for k in last if k not in ("step", "eval_return", "eval_length")):
         lines.append(f"{key}: last {last[key]:g}, best {summary.get('best_' + key, last[key]):g}")
-    if summary["solved_metric"] is not None:
+    if summary["solved_metric"] is not None and summary["solved_threshold"] is not None:
         bar = f"{summary['solved_metric']} >= {summary['solved_threshold']:g}"
         met = f"first met at step {summary['solved_at_step']}" if summary["solved"] else "not met"
         lines.append(f"bar {bar}: {met}")

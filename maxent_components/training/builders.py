@@ -22,11 +22,12 @@ warnings.filterwarnings(
     "ignore", message=r"Creating \w+ which inherits from WeightUpdaterBase is deprecated", category=DeprecationWarning
 )
 
+import torch  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from tensordict.nn import TensorDictModuleBase  # noqa: E402
 from torchrl.collectors import Collector  # noqa: E402
 from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: E402
-from torchrl.envs import EnvBase, GymEnv  # noqa: E402
+from torchrl.envs import DoubleToFloat, EnvBase, GymEnv, TransformedEnv  # noqa: E402
 from torchrl.objectives import HardUpdate, SoftUpdate  # noqa: E402
 
 from maxent_components.checks import check_choice, check_positive_int  # noqa: E402
@@ -72,12 +73,13 @@ def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
     return instantiate(node, _partial_=True, _convert_="all")(**nested, **given)
 
 
-def make_env(env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool = False) -> GymEnv:
+def make_env(env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool = False) -> EnvBase:
     """The TorchRL ``GymEnv`` of an ``env`` config node (``name``, ``kwargs``, ``eval_kwargs``, ``max_episode_steps``).
 
     ``name`` is any Gymnasium id, ``module:Id-v0`` included (Gymnasium imports the module, which
     registers the id). Evaluation environments get ``eval_kwargs`` on top of ``kwargs`` and their
-    own seed.
+    own seed. Tasks with float64 observations (MuJoCo) get TorchRL's ``DoubleToFloat``, so that
+    the networks (float32) read them.
     """
     env = _plain(env)
     kwargs = dict(env.get("kwargs") or {})
@@ -89,6 +91,8 @@ def make_env(env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool
         made = GymEnv(env["name"], **kwargs)
     except Exception as err:  # Gymnasium raises several error types for unknown ids and bad kwargs
         raise ValueError(f"env.name={env['name']!r} could not be made: {str(err).splitlines()[0]}") from None
+    if any(spec.dtype == torch.float64 for spec in made.observation_spec.values(True, True)):
+        made = TransformedEnv(made, DoubleToFloat())
     made.set_seed(seed + (1000 if evaluation else 0))
     return made
 
