@@ -13,11 +13,17 @@ rejection (mixtures truncated to the box) or from a fine grid (the banana). Repo
 
 Samplers: amortized SVGD and the Gaussian trained ``--train-steps`` steps on their own losses,
 non-amortized SVGD (``refine``) from uniform particles, ULA and MALA from uniform starts, and MALA
-warm-started from the trained amortized SVGD (``svgd+mala``).
+warm-started from the trained amortized SVGD (``svgd+mala``, ``--mala-steps`` steps).
+
+The ``--svgd-*`` options set the amortized SVGD's particles per state, fixed share, bandwidth rule
+and floor, noise size, hidden sizes and Adam learning rate (also used by ``svgd+mala``); their
+defaults reproduce the published numbers (32 particles, half fixed, ``reference`` bandwidth floored
+at 1e-3, noise size = action size, 2×128, 1e-3).
 
 Usage::
 
     python benchmarks/sampler_quality.py --threads 1 --train-steps 3000 --json results.json
+    python benchmarks/sampler_quality.py --targets four_modes_2d --samplers svgd --svgd-particles 128
 """
 
 from __future__ import annotations
@@ -129,13 +135,18 @@ def train(sampler, steps, *, batch=32, lr=1e-3):
     return sampler
 
 
-def draw(name, target, spec, train_steps, gen):
+def draw(name, target, spec, train_steps, gen, args):
     q = q_network(target)
     td = TensorDict(observation=torch.zeros(1, 1), batch_size=[1])
     if name in ("svgd", "svgd+mala"):
-        sampler = train(SVGDSampler(q, action_spec=spec, alpha=1.0, observation_dim=1, num_cells=(128, 128)), train_steps)
+        svgd = SVGDSampler(q, action_spec=spec, alpha=1.0, observation_dim=1, num_cells=tuple(args.svgd_cells),
+                           num_particles=args.svgd_particles, fixed_fraction=args.svgd_fixed_fraction,
+                           bandwidth=args.svgd_bandwidth, min_bandwidth=args.svgd_min_bandwidth,
+                           noise_dim=args.svgd_noise_dim)
+        sampler = train(svgd, train_steps, lr=args.svgd_lr)
         if name == "svgd+mala":
-            sampler = LangevinSampler(q, action_spec=spec, alpha=1.0, num_steps=20, step_size=0.01, metropolis=True, init=sampler)
+            sampler = LangevinSampler(q, action_spec=spec, alpha=1.0, num_steps=args.mala_steps, step_size=0.01,
+                                      metropolis=True, init=sampler)
     elif name == "gaussian":
         sampler = train(GaussianSampler(q, action_spec=spec, alpha=1.0, observation_dim=1, num_cells=(128, 128)), train_steps)
     elif name in ("ula", "mala"):
@@ -163,6 +174,15 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", default=list(targets()), choices=list(targets()))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    svgd = parser.add_argument_group("amortized SVGD (svgd, svgd+mala)")
+    svgd.add_argument("--svgd-particles", type=int, default=32, help="particles per state K (default 32)")
+    svgd.add_argument("--svgd-fixed-fraction", type=float, default=0.5, help="share of fixed particles (default 0.5)")
+    svgd.add_argument("--svgd-bandwidth", default="reference", choices=("reference", "paper"), help="median rule")
+    svgd.add_argument("--svgd-min-bandwidth", type=float, default=1e-3, help="bandwidth floor (default 1e-3)")
+    svgd.add_argument("--svgd-noise-dim", type=int, default=None, help="noise size (default: action size)")
+    svgd.add_argument("--svgd-cells", type=int, nargs="+", default=[128, 128], help="hidden sizes (default 128 128)")
+    svgd.add_argument("--svgd-lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--mala-steps", type=int, default=20, help="MALA steps of svgd+mala (default 20)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results = []
@@ -184,7 +204,7 @@ def main() -> None:
         print(f"| {tname} | exact (noise floor) | {floor['mmd_rel']:.4f} | – | – | – |", flush=True)
         for name in args.samplers:
             torch.manual_seed(args.seed)
-            x, ms = draw(name, target, spec, args.train_steps, torch.Generator().manual_seed(args.seed + 1))
+            x, ms = draw(name, target, spec, args.train_steps, torch.Generator().manual_seed(args.seed + 1), args)
             share, off = target.modes(x)
             row = {"target": tname, "sampler": name, "mmd_rel": mmd2(x, exact, h) / base, "mode_mass": share,
                    "off_mode": off, "exact_mode_mass": exact_share, "exact_off_mode": exact_off, "ms_per_1000": ms}

@@ -96,23 +96,25 @@ def check_env_data(
     if rows == 0:  # nothing collected (and TensorDict.reshape(-1) of an empty batch fails)
         return
     flat = data.reshape(-1)
+    floats = [(key, value) for key, value in flat.items(include_nested=True, leaves_only=True)
+              if isinstance(value, Tensor) and value.is_floating_point()]
+    action = flat.get("action", None) if action_spec is not None else None
+    if action is not None and (shape_error := _action_shape_error(action_spec, action)) is not None:
+        raise InputError(f"{where}: {shape_error}.")
+    rule = None if action is None else _action_violations(action_spec, action)
+    flags = [torch.isfinite(value).all() for _, value in floats] + ([] if rule is None else [~rule[0].any()])
+    if not flags or bool(torch.stack(flags).all()):  # one read of the data when all is well
+        return
     first = None  # (row, key) of the earliest non-finite entry over all keys
-    for key in flat.keys(include_nested=True, leaves_only=True):
-        value = flat.get(key)
-        if isinstance(value, Tensor) and value.is_floating_point():
-            row = _first_bad_row(~torch.isfinite(value), rows)
-            if row is not None and (first is None or row < first[0]):
-                first = (row, key)
+    for key, value in floats:
+        row = _first_bad_row(~torch.isfinite(value), rows)
+        if row is not None and (first is None or row < first[0]):
+            first = (row, key)
     if first is not None:
         row, key = first
         raise EnvironmentDataError(_message(where, unit, first_frame + row, key, flat.get(key)[row], "is not finite"))
-    if action_spec is not None and "action" in flat.keys():
-        action = flat.get("action")
-        shape_error = _action_shape_error(action_spec, action)
-        if shape_error is not None:
-            raise InputError(f"{where}: {shape_error}.")
-        rule = _action_violations(action_spec, action)
-        row = None if rule is None else _first_bad_row(rule[0], rows)
+    if rule is not None:
+        row = _first_bad_row(rule[0], rows)
         if row is not None:
             raise EnvironmentDataError(_message(where, unit, first_frame + row, "action", action[row], rule[1]))
 
