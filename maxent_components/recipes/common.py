@@ -26,7 +26,7 @@ from maxent_components.training import (
 )
 
 __all__ = ["ENV_DOCS", "GROUPS", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig", "SMOKE", "adam",
-           "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "report", "soft_q_loss"]
+           "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "report", "soft_q_loss", "with_learning_curve"]
 
 GROUPS = ("env", "sampler", "soft_value", "temperature")
 
@@ -219,6 +219,16 @@ def off_policy_recipe(
         group_docs={"env": ENV_DOCS},
         report=functools.partial(report, name),
     )
+
+
+def with_learning_curve(cfg: DictConfig, run: RunDirectory, summary: dict) -> dict:
+    """``summary`` with ``learning_curve.png`` drawn into the run folder (unless ``plots=false``)."""
+    if cfg.plots:
+        from maxent_components.plotting import plot_learning_curve
+
+        curve = plot_learning_curve(summary["history"], keys=["eval_return"], path=run.path / "learning_curve.png")
+        summary["figures"] = {"learning_curve": str(curve)}
+    return summary
 
 
 def report(name: str, cfg: DictConfig, summary: dict) -> str:

@@ -28,6 +28,7 @@ from maxent_components.recipes.common import (
     off_policy_loop,
     off_policy_recipe,
     soft_q_loss,
+    with_learning_curve,
 )
 from maxent_components.runs import RunDirectory
 from maxent_components.training import build_part
@@ -48,13 +49,7 @@ def build(cfg: DictConfig):
 def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
     env, eval_env, loss, optimizer = build(cfg)
     loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name)
-    summary = loop.run()
-    if cfg.plots:
-        from maxent_components.plotting import plot_learning_curve
-
-        curve = plot_learning_curve(summary["history"], keys=["eval_return"], path=run.path / "learning_curve.png")
-        summary["figures"] = {"learning_curve": str(curve)}
-    return summary
+    return with_learning_curve(cfg, run, loop.run())
 
 
 recipe = off_policy_recipe(
