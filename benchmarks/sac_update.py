@@ -23,6 +23,11 @@ the optimiser step(s) and the target update):
 The actors differ slightly in their scale head: the library and TorchRL use TorchRL's
 ``NormalParamExtractor`` (biased softplus); SB3 clamps a log-std to [−20, 2] and exponentiates.
 
+On a GPU (``--device cuda``) the transitions live on the device. ``--compile MODE`` wraps the whole
+update of the TensorDict contenders (loss, backward, optimiser step, target update) in
+``torch.compile(mode=MODE)``, and ``--cudagraphs`` additionally captures it with tensordict's
+``CudaGraphModule`` (the two switches TorchRL's own SAC script exposes); SB3 always runs eagerly.
+
 Reported: updates per second, the median over ``--rounds`` rounds of ``--updates`` updates each
 (after ``--warmup`` untimed updates per contender per round), and the ratio to SB3 (higher is
 faster), as a Markdown table and one JSON line prefixed ``RESULT``. Needs the ``bench`` extra
@@ -31,6 +36,7 @@ faster), as a Markdown table and one JSON line prefixed ``RESULT``. Needs the ``
 Usage::
 
     python benchmarks/sac_update.py --threads 1 2 --rounds 5 --updates 200
+    python benchmarks/sac_update.py --device cuda --threads 1 --compile reduce-overhead --cudagraphs
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from tensordict import TensorDict
-from tensordict.nn import TensorDictModule
+from tensordict.nn import CudaGraphModule, TensorDictModule
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
 
@@ -95,24 +101,32 @@ def _tensordict(data: dict[str, np.ndarray]) -> TensorDict:
     )
 
 
-def _sgd_step(loss_module, data: TensorDict):
+def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace):
     """An update for a TensorDict loss: sample, sum(loss_*) backward, one Adam step, Polyak."""
-    optimiser = torch.optim.Adam(loss_module.parameters(), lr=LR)
+    loss_module.to(data.device)
+    graphs = options.cudagraphs
+    kind = {"foreach": {"foreach": True}, "fused": {"fused": True}}.get(options.adam, {})
+    optimiser = torch.optim.Adam(loss_module.parameters(), lr=LR, capturable=graphs, **kind)
     updater = SoftUpdate(loss_module, tau=TAU)
     n = data.shape[0]
 
-    def step():
-        out = loss_module(data[torch.randint(n, (BATCH,))])
+    def update(batch: TensorDict) -> TensorDict:
+        out = loss_module(batch)
         total = sum(v for k, v in out.items() if k.startswith("loss_"))
-        optimiser.zero_grad(set_to_none=True)
         total.backward()
         optimiser.step()
+        optimiser.zero_grad(set_to_none=not graphs)
         updater.step()
+        return out.detach()
 
-    return step
+    if options.compile != "none":
+        update = torch.compile(update, mode=options.compile)
+    if graphs:
+        update = CudaGraphModule(update, in_keys=[], out_keys=[], warmup=5)
+    return lambda: update(data[torch.randint(n, (BATCH,), device=data.device)])
 
 
-def library_update(data: TensorDict):
+def library_update(data: TensorDict, options: argparse.Namespace):
     actor = GaussianSampler(policy_network=tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS), action_spec=BOX)
     loss = SoftQLoss(
         continuous_qvalue_network(OBS_DIM, ACT_DIM, num_cells=CELLS),
@@ -122,10 +136,10 @@ def library_update(data: TensorDict):
         num_qvalue_nets=2,
     )
     loss.make_value_estimator(gamma=GAMMA)
-    return _sgd_step(loss, data)
+    return _sgd_step(loss, data, options)
 
 
-def torchrl_update(data: TensorDict):
+def torchrl_update(data: TensorDict, options: argparse.Namespace):
     body = TensorDictModule(
         tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS), in_keys=["observation"], out_keys=["loc", "scale"]
     )
@@ -134,7 +148,7 @@ def torchrl_update(data: TensorDict):
         in_keys=["loc", "scale"],
         spec=BOX,
         distribution_class=TanhNormal,
-        distribution_kwargs={"low": BOX.space.low, "high": BOX.space.high},
+        distribution_kwargs={"low": BOX.space.low.to(data.device), "high": BOX.space.high.to(data.device)},
         return_log_prob=True,
     )
     loss = SACLoss(
@@ -147,7 +161,7 @@ def torchrl_update(data: TensorDict):
         action_spec=BOX,
     )
     loss.make_value_estimator(gamma=GAMMA)
-    return _sgd_step(loss, data)
+    return _sgd_step(loss, data, options)
 
 
 class _DummyEnv(gym.Env):
@@ -164,7 +178,7 @@ class _DummyEnv(gym.Env):
         return np.zeros(OBS_DIM, np.float32), 0.0, False, False, {}
 
 
-def sb3_update(data: dict[str, np.ndarray]):
+def sb3_update(data: dict[str, np.ndarray], options: argparse.Namespace):
     model = SAC(
         "MlpPolicy",
         _DummyEnv(),
@@ -178,7 +192,7 @@ def sb3_update(data: dict[str, np.ndarray]):
         target_entropy=TARGET_ENTROPY,
         policy_kwargs={"net_arch": list(CELLS)},
         seed=0,
-        device="cpu",
+        device=options.device,
     )
     model.set_logger(Logger(None, []))  # train() records its losses; write them nowhere
     for i in range(len(data["done"])):
@@ -189,37 +203,43 @@ def sb3_update(data: dict[str, np.ndarray]):
     return lambda: model.train(gradient_steps=1, batch_size=BATCH)
 
 
-def _updates_per_s(step, updates: int, warmup: int) -> float:
+def _updates_per_s(step, updates: int, warmup: int, device: torch.device) -> float:
     for _ in range(warmup):
         step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     start = time.perf_counter()
     for _ in range(updates):
         step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return updates / (time.perf_counter() - start)
 
 
-def run(threads: int, rounds: int, updates: int, warmup: int) -> list[dict]:
+def run(threads: int, options: argparse.Namespace) -> list[dict]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    device = torch.device(options.device)
     data = _transitions(BUFFER)
-    td = _tensordict(data)
-    steps = {"library": library_update(td), "torchrl": torchrl_update(td), "sb3": sb3_update(data)}
+    td = _tensordict(data).to(device)
+    builders = {"library": library_update, "torchrl": torchrl_update, "sb3": sb3_update}
+    steps = {name: builders[name](data if name == "sb3" else td, options) for name in options.contenders}
     torch.set_num_threads(threads)  # in case building a contender changed it
-    rates: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    rates: dict[str, list[float]] = {name: [] for name in steps}
     # Interleave rounds so that drift in machine load affects every contender alike.
-    for _ in range(rounds):
-        for name in CONTENDERS:
-            rates[name].append(_updates_per_s(steps[name], updates, warmup))
-    sb3 = statistics.median(rates["sb3"])
+    for _ in range(options.rounds):
+        for name, step in steps.items():
+            rates[name].append(_updates_per_s(step, options.updates, options.warmup, device))
+    base = statistics.median(rates["sb3"]) if "sb3" in rates else float("nan")
     return [
         {
             "contender": name,
             "threads": threads,
             "updates_per_s": statistics.median(rates[name]),
-            "ratio_to_sb3": statistics.median(rates[name]) / sb3,
+            "ratio_to_sb3": statistics.median(rates[name]) / base,
             "rounds_updates_per_s": rates[name],
         }
-        for name in CONTENDERS
+        for name in rates
     ]
 
 
@@ -231,9 +251,22 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="timed updates per contender per round (default: 200)")
     parser.add_argument("--warmup", type=int, default=20,
                         help="untimed updates per contender before each round (default: 20)")
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
+                        help="which updates to time (default: all three)")
+    parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
+    parser.add_argument("--compile", default="none", choices=("none", "default", "reduce-overhead", "max-autotune"),
+                        help="torch.compile mode of the library and TorchRL updates (default: none)")
+    parser.add_argument("--adam", default="default", choices=("default", "foreach", "fused"),
+                        help="Adam implementation of the library and TorchRL updates (default: PyTorch's choice)")
+    parser.add_argument("--cudagraphs", action="store_true",
+                        help="capture the library and TorchRL updates with tensordict's CudaGraphModule (CUDA only)")
     args = parser.parse_args()
     if args.rounds < 1 or args.updates < 1 or args.warmup < 0 or min(args.threads) < 1:
         parser.error("--rounds, --updates and every --threads value must be >= 1; --warmup >= 0")
+    if args.cudagraphs and not args.device.startswith("cuda"):
+        parser.error(f"--cudagraphs needs a CUDA --device, got --device {args.device}")
+    if args.cudagraphs and args.warmup < 6:
+        parser.error("--cudagraphs needs --warmup >= 6 (five warm-up calls before the capture)")
 
     versions = {
         "torch": torch.__version__,
@@ -245,7 +278,7 @@ def main() -> None:
     print("|---|---|---|---|")
     results = []
     for threads in args.threads:
-        for r in run(threads, args.rounds, args.updates, args.warmup):
+        for r in run(threads, args):
             print(f"| {r['contender']} | {r['threads']} | {r['updates_per_s']:.1f} | {r['ratio_to_sb3']:.2f} |")
             results.append(r)
     print("RESULT " + json.dumps({"benchmark": "sac_update", "args": vars(args), "versions": versions, "results": results}))
