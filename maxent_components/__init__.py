@@ -14,6 +14,7 @@ skip_absent_pandas_lookup()
 
 from maxent_components import functional, tabular  # noqa: E402
 from maxent_components.envs import register_envs as _register_envs  # noqa: E402
+from maxent_components.modules import ComposedQ  # noqa: E402
 from maxent_components.objectives import (  # noqa: E402
     AnnealedTemperature,
     AutoTemperature,
@@ -44,6 +45,7 @@ _register_envs()
 __all__ = [
     "functional",
     "tabular",
+    "ComposedQ",
     "SoftQLoss",
     "PathConsistencyLoss",
     "FixedTemperature",

@@ -24,6 +24,7 @@ from maxent_components.functional.langevin import (
 from maxent_components.functional.soft import (
     boltzmann_log_prob,
     check_alpha,
+    composition_divergence,
     effective_sample_size,
     entropy,
     expected_soft_value,
@@ -42,6 +43,7 @@ from maxent_components.functional.svgd import (
 
 __all__ = [
     "check_alpha",
+    "composition_divergence",
     "soft_value",
     "boltzmann_log_prob",
     "expected_soft_value",

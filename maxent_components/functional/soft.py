@@ -131,6 +131,32 @@ def expected_soft_value(
     return (p * (q.masked_fill(zero, 0.0) - alpha * log_probs.masked_fill(zero, 0.0))).sum(dim)
 
 
+def composition_divergence(log_probs: Tensor, weights: Tensor, dim: int = -1) -> Tensor:
+    """``J_w(π_1, …, π_n) = −log Σ_a Π_i π_i(a)^{w_i}``: the price of composing soft Q-functions.
+
+    ``log_probs`` stacks the ``n`` policies on the leading dimension (``[n, *B, A]``, actions along
+    ``dim``); ``weights`` ``[n]`` lie on the simplex. Then ``J_w ≥ 0`` (Hölder's inequality), with
+    equality iff the policies of positive weight agree; for two policies and ``w = (½, ½)`` it is
+    half the Rényi divergence of order ½, ``−log Σ_a √(π_1 π_2)``.
+
+    Why it matters: with ``V_i = α log Σ_a exp(Q_i/α)``, ``π_i ∝ exp(Q_i/α)`` and the composed
+    ``V_w = α log Σ_a exp(Σ_i w_i Q_i / α)``, writing ``Q_i = V_i + α log π_i`` gives
+
+    .. math:: \\sum_i w_i V_i − V_w = α J_w(π_1, …, π_n),
+
+    the one-step loss of the composed soft value, from which Haarnoja et al. (2018), "Composable
+    Deep Reinforcement Learning for Robotic Manipulation", section 4, bound the composed policy.
+    Actions where some ``π_i = 0`` (``log π_i = −inf``, ``w_i > 0``) contribute nothing.
+    """
+    if dim == 0 or dim < -(log_probs.dim() - 1):
+        raise ValueError(f"composition_divergence: dim={dim} must name an action axis after the policy axis 0.")
+    if log_probs.shape[0] != weights.shape[0]:
+        raise ValueError(f"composition_divergence: {log_probs.shape[0]} policies but {weights.shape[0]} weights.")
+    w = weights.to(log_probs.dtype).reshape(-1, *([1] * (log_probs.dim() - 1)))
+    weighted = torch.where(w == 0, torch.zeros_like(log_probs), w * log_probs)
+    return -torch.logsumexp(weighted.sum(0), dim=dim if dim < 0 else dim - 1)
+
+
 def log_mean_exp(x: Tensor, dim: int = 0, *, keepdim: bool = False) -> Tensor:
     """``log((1/K) Σ_k exp(x_k))`` along ``dim``, computed stably."""
     return torch.logsumexp(x, dim=dim, keepdim=keepdim) - math.log(x.shape[dim])

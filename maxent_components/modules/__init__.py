@@ -1,5 +1,6 @@
 """Network factories in the key layout the estimators, samplers and losses expect."""
 
+from maxent_components.modules.composed import ComposedQ
 from maxent_components.modules.policies import (
     NoiseInputNetwork,
     noise_input_policy_network,
@@ -11,6 +12,7 @@ from maxent_components.modules.qvalue import (
 )
 
 __all__ = [
+    "ComposedQ",
     "discrete_qvalue_network",
     "continuous_qvalue_network",
     "NoiseInputNetwork",

@@ -26,9 +26,12 @@ written for clarity and exactness (float64 recommended), not for large state spa
 - :mod:`~maxent_components.tabular.gridworld`: grid worlds, from sizes or a text layout, and their
   values and policies shown as text;
 - :mod:`~maxent_components.tabular.sampling`: Monte Carlo soft returns, an independent check of an
-  exact solution.
+  exact solution;
+- :mod:`~maxent_components.tabular.composition`: composing soft Q-functions of several rewards,
+  with the exact composed, optimal and achieved values and the bounds between them.
 """
 
+from maxent_components.tabular.composition import CompositionResult, compose_soft_q
 from maxent_components.tabular.gridworld import (
     GRID_ACTION_ARROWS,
     GRID_ACTION_NAMES,
@@ -50,6 +53,8 @@ from maxent_components.tabular.solvers import (
 )
 
 __all__ = [
+    "CompositionResult",
+    "compose_soft_q",
     "GRID_ACTION_ARROWS",
     "GRID_ACTION_NAMES",
     "GRID_MOVES",
