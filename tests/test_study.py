@@ -90,8 +90,9 @@ def test_study_files_and_the_multi_task_plots(tmp_path):
     for task in ("Pendulum-v1", "MultiGoal"):
         for seed in range(5):
             for sampler, base in (("svgd", -200.0), ("gaussian", -400.0)):
+                # Each task has its own preset temperature: an option set by the task, not a cell option.
                 _write_run(tmp_path / "runs" / task / sampler / str(seed), seed=seed, sampler=sampler, task=task,
-                           returns=(-900.0, base - 10 * seed))
+                           returns=(-900.0, base - 10 * seed), extra={"alpha": 0.2 if task == "Pendulum-v1" else 1.0})
     result = run_study([tmp_path / "runs"], tmp_path / "out", reps=500)
     assert set(result["files"]) == {"results.csv", "results.md", "curves", "profiles", "aggregate"}
     for name in ("curves.png", "profiles.png", "aggregate.png"):
@@ -99,7 +100,7 @@ def test_study_files_and_the_multi_task_plots(tmp_path):
         assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
     table = (tmp_path / "out" / "results.md").read_text()
     assert table.startswith("| task | sampler | seeds |") and table.count("\n| ") == 4  # 4 cells
-    assert "the cells differ in: env.name, sampler._target_" in table
+    assert "the cells differ in: sampler._target_; set by the task: alpha, env.name." in table
     rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("task,sampler,seeds")
 

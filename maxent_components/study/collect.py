@@ -121,6 +121,18 @@ def varying_keys(runs: Iterable[Run], *, exclude: Iterable[str] = (SEED,)) -> li
     return kept
 
 
+def task_keys(keys: Sequence[str], cells: Sequence[Cell]) -> list[str]:
+    """The keys set by the task: ``env.*``, and with several tasks, every key that is the same in all
+    cells of each task (a task's preset temperature, say). Tables and labels show the task instead."""
+    tasks = {cell.task for cell in cells}
+    fixed = []
+    for i, key in enumerate(keys):
+        per_task = {task: {cell.key[i] for cell in cells if cell.task == task} for task in tasks}
+        if key.startswith("env.") or (len(tasks) > 1 and all(len(values) == 1 for values in per_task.values())):
+            fixed.append(key)
+    return fixed
+
+
 def group_cells(runs: Sequence[Run]) -> tuple[list[Cell], list[str]]:
     """The cells (runs differing only by seed) and the keys that distinguish them (the cell key holds
     every varying option, the listed keys leave out a part's options that follow from its class)."""

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from maxent_components.study.collect import StudyError, collect_runs, group_cells
+from maxent_components.study.collect import StudyError, collect_runs, group_cells, task_keys
 from maxent_components.study.report import cell_label, tile_run_figures, write_figures, write_tables
 from maxent_components.study.stats import cell_row
 
@@ -33,10 +33,13 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     rows = [cell_row(cell, reps=reps, metric=metric, threshold=threshold) for cell in cells]
     notes = list(notes)
-    notes.insert(0, f"{len(runs)} finished runs in {len(cells)} cells; the cells differ in: {', '.join(keys) or 'nothing (one cell)'}.")
+    by_task = task_keys(keys, cells)
+    options = [k for k in keys if k not in by_task]
+    notes.insert(0, f"{len(runs)} finished runs in {len(cells)} cells; the cells differ in: {', '.join(options) or 'nothing but the task'}"
+                 + (f"; set by the task: {', '.join(by_task)}." if by_task else "."))
     for cell, row in zip(cells, rows):
         if row["seeds"] < min_seeds:
-            notes.append(f"too few seeds ({row['seeds']} < {min_seeds}): {cell_label(keys, cell)}; its intervals are wide.")
+            notes.append(f"too few seeds ({row['seeds']} < {min_seeds}): {cell.task}, {cell_label(keys, cell, skip=by_task)}; its intervals are wide.")
     bar = f"{metric} >= {threshold}" if metric is not None and threshold is not None else "each run's own solved bar"
     notes.append(f"'reached bar': runs whose evaluation met {bar}; IQM: interquartile mean (rliable).")
     write_tables(out, keys, cells, rows, notes)

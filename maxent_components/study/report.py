@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from maxent_components.runs.files import atomic_write_bytes, atomic_write_text
-from maxent_components.study.collect import Cell
+from maxent_components.study.collect import Cell, task_keys
 from maxent_components.study.stats import curve, normalized_scores
 
 __all__ = ["cell_label", "tile_run_figures", "write_figures", "write_tables"]
@@ -40,7 +40,7 @@ def _number(value: Any, digits: int = 1) -> str:
 
 def write_tables(out: Path, keys: Sequence[str], cells: Sequence[Cell], rows: Sequence[dict], notes: Sequence[str]) -> None:
     """``results.csv`` (every number) and ``results.md`` (the table people read, then the notes)."""
-    shown = [i for i, k in enumerate(keys) if k != "env.name"]  # the task column shows env.name
+    shown = [i for i, k in enumerate(keys) if k not in task_keys(keys, cells)]  # the task column stands for them
     names = [keys[i].replace("._target_", "") for i in shown]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -79,14 +79,14 @@ def write_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], *, reps
     from matplotlib.figure import Figure
 
     tasks = sorted({cell.task for cell in cells})
-    task_keys = [k for k in keys if k.startswith("env.")]
+    by_task = task_keys(keys, cells)
     figure = Figure(figsize=(6.5 * len(tasks), 4.5))
     FigureCanvasAgg(figure)
     for index, task in enumerate(tasks):
         axis = figure.add_subplot(1, len(tasks), index + 1)
         for cell in (c for c in cells if c.task == task):
             band = curve(cell, reps=reps)
-            line = axis.plot(band["step"], band["iqm"], label=cell_label(keys, cell, skip=task_keys))[0]
+            line = axis.plot(band["step"], band["iqm"], label=cell_label(keys, cell, skip=by_task))[0]
             axis.fill_between(band["step"], band["low"], band["high"], color=line.get_color(), alpha=0.2)
         axis.set_title(task)
         axis.set_xlabel("env steps")
@@ -96,7 +96,7 @@ def write_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], *, reps
     figure.tight_layout()
     written = {"curves": _save(figure, out / "curves.png")}
     if len(tasks) > 1:
-        names = [cell_label(keys, cell, skip=task_keys) for cell in cells]
+        names = [cell_label(keys, cell, skip=by_task) for cell in cells]
         scores = normalized_scores(cells, names, tasks)
         if scores:
             written.update(_multi_task(out, scores, reps=reps))
@@ -146,13 +146,13 @@ def tile_run_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], name
 
     written = {}
     tasks = sorted({cell.task for cell in cells})
-    task_keys = [k for k in keys if k.startswith("env.")]
+    by_task = task_keys(keys, cells)
     for task in tasks:
         found = []
         for cell in (c for c in cells if c.task == task):
             run = min(cell.runs, key=lambda r: r.config.get("seed", 0))
             if (run.path / name).is_file():
-                found.append((cell_label(keys, cell, skip=task_keys) + f" (seed {run.config.get('seed', 0)})", imread(run.path / name)))
+                found.append((cell_label(keys, cell, skip=by_task) + f" (seed {run.config.get('seed', 0)})", imread(run.path / name)))
         if not found:
             continue
         columns = min(len(found), 3)
