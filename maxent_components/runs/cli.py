@@ -257,7 +257,7 @@ class Recipe:
         set_threads(cfg.threads)
         seed_everything(cfg.seed)  # a resumed run restores the generators' states from its checkpoint
         try:
-            summary = self.train(cfg, run)
+            summary = {"recipe": self.name, **self.train(cfg, run)}
             run.finish(summary)
         except (RunFailure, CheckpointError) as err:
             try:

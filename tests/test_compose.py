@@ -1,0 +1,78 @@
+"""``python -m maxent_components.compose``: skills from finished runs, composed and run without training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from recipe_runner import PNG_SIGNATURE, ROOT, run_recipe
+from tensordict import TensorDict
+
+from maxent_components.compose import CompositionError, load_skill
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three smoke SQL runs on MultiGoal: seeds 0 and 1 (a two-member ensemble) at α = 1, one at α = 0.5."""
+    root = tmp_path_factory.mktemp("skills")
+    made = {}
+    for name, extra in (("a", ["seed=0"]), ("b", ["seed=1", "loss.num_qvalue_nets=2"]), ("hot", ["seed=2", "alpha=0.5"])):
+        out = run_recipe("sql", "smoke=true", "plots=false", *extra, f"hydra.run.dir={root / name}")
+        assert out.returncode == 0, out.stderr[-3000:]
+        made[name] = root / name
+    return made
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "maxent_components.compose", *args], capture_output=True, text=True,
+                          cwd=ROOT, check=False, timeout=600)
+
+
+def test_composed_policy_runs_and_its_q_is_the_mean_of_the_skills(runs, tmp_path):
+    out = _compose(str(runs["a"]), str(runs["b"]), "--out", str(tmp_path / "c"), "--episodes", "2", "--mala-steps", "5")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["weights"] == [0.5, 0.5] and summary["alpha"] == 1.0 and len(summary["eval_returns"]) == 2
+    assert all(-1e4 < r < 1e3 for r in summary["eval_returns"])
+    assert (tmp_path / "c" / "q_contours.png").read_bytes().startswith(PNG_SIGNATURE)
+    # The saved composition reproduces the mean of the two skills (skill b: the mean of its two members).
+    a, b = load_skill(runs["a"]), load_skill(runs["b"])
+    saved = torch.load(tmp_path / "c" / "composed_q.pt", weights_only=True)
+    assert saved["runs"] == [str(runs["a"]), str(runs["b"])]
+    td = TensorDict(observation=torch.randn(7, 2), action=torch.rand(7, 2) * 2 - 1, batch_size=[7])
+    q_a = a.qnet(td.clone())["state_action_value"]
+    q_b = b.qnet(td.clone())["state_action_value"]
+    members = [net(td.clone())["state_action_value"] for net in b.qnet.qvalue_networks]
+    torch.testing.assert_close(q_b, (members[0] + members[1]) / 2)
+    assert not torch.allclose(members[0], members[1])
+    from maxent_components import ComposedQ
+
+    rebuilt = ComposedQ(a.qnet, b.qnet)
+    rebuilt.load_state_dict(saved["state_dict"])
+    torch.testing.assert_close(rebuilt(td.clone())["state_action_value"], (q_a + q_b) / 2)
+    for skill in (a, b):
+        skill.close()
+
+
+def test_skills_at_different_temperatures_are_refused_in_one_line(runs, tmp_path):
+    out = _compose(str(runs["a"]), str(runs["hot"]), "--out", str(tmp_path / "c"))
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "share the temperature: alpha=1" in out.stderr and "alpha=0.5" in out.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_bad_folders_and_arguments_are_refused(runs, tmp_path):
+    out = _compose(str(runs["a"]), str(tmp_path), "--out", str(tmp_path / "c"))
+    assert out.returncode == 2 and "holds no readable summary.json" in out.stderr and out.stderr.strip().count("\n") == 0
+    out = _compose(str(runs["a"]), str(runs["b"]), "--out", str(tmp_path / "c"), "--weights", "1")
+    assert out.returncode == 2 and "--weights needs one number per run" in out.stderr
+    out = _compose(str(runs["a"]), "--out", str(tmp_path / "c"))
+    assert out.returncode == 2 and "at least two runs" in out.stderr
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "summary.json").write_text(json.dumps({"finished": False}))
+    with pytest.raises(CompositionError, match="not a finished run"):
+        load_skill(unfinished)
