@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,9 @@ def short(value: str) -> str:
 
 
 def cell_label(keys: Sequence[str], cell: Cell, *, skip: Sequence[str] = ()) -> str:
-    parts = [f"{k.replace('._target_', '')}={short(v)}" for k, v in zip(keys, cell.key) if k not in skip]
+    """``sampler=SVGDSampler, soft_value=UniformSoftValue``: the cell's options, leaving out those it
+    does not have (``None``, e.g. the proposal of an estimator that takes none)."""
+    parts = [f"{k.replace('._target_', '')}={short(v)}" for k, v in zip(keys, cell.key) if k not in skip and v != "None"]
     return ", ".join(parts) or "all runs"
 
 
@@ -122,7 +125,7 @@ def _multi_task(out: Path, scores: dict[str, np.ndarray], *, reps: int) -> dict[
     axis.legend(list(scores), fontsize=7)
     figure.tight_layout()
     written = {"profiles": _save(figure, out / "profiles.png")}
-    figure = Figure(figsize=(7, 0.5 * len(scores) + 1.5))
+    figure = Figure(figsize=(7 + 0.06 * max(len(n) for n in scores), 0.5 * len(scores) + 1.5))
     FigureCanvasAgg(figure)
     axis = figure.add_subplot(1, 1, 1)
     names = list(scores)
@@ -163,7 +166,7 @@ def tile_run_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], name
         for index, (title, image) in enumerate(found):
             axis = figure.add_subplot(rows, columns, index + 1)
             axis.imshow(image)
-            axis.set_title(title, fontsize=9)
+            axis.set_title(textwrap.fill(title, 70), fontsize=8)
             axis.axis("off")
         figure.tight_layout()
         stem = Path(name).stem + "_by_cell" + (f"_{task.replace('/', '_').replace(':', '_')}" if len(tasks) > 1 else "")
