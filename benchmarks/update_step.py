@@ -13,9 +13,14 @@ Cases:
   32 SVGD particles (16 fixed), Q and sampler updates (the library: one loss, one optimiser; the
   plain update: the critic step, then the sampler step against the updated Q).
 
+On a GPU (``--device cuda``) every tensor and network is created on the device (as the default
+device) and each update is timed to its completion; ``--cudagraphs`` captures both sides' updates
+with tensordict's ``CudaGraphModule``.
+
 Usage::
 
     python benchmarks/update_step.py --threads 1 2 --repeats 300
+    python benchmarks/update_step.py --device cuda --threads 1 --cudagraphs
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import warnings
 
 import torch
 from tensordict import TensorDict
+from tensordict.nn import CudaGraphModule
 from torch import nn
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
@@ -172,26 +178,33 @@ def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, parti
 CASES = {"soft_dqn": soft_dqn_case, "sql": sql_case}
 
 
-def _median_us(step, repeats: int, warmup: int) -> list[float]:
+def _median_us(step, repeats: int, warmup: int, sync) -> list[float]:
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         step()
+        sync()
         times.append((time.perf_counter() - start) * 1e6)
     return times
 
 
-def run(case: str, threads: int, repeats: int, warmup: int, rounds: int) -> dict:
+def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device: str = "cpu", cudagraphs: bool = False) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    library_step, plain_step = CASES[case]()
-    library, plain = [], []
-    # Interleave short rounds so that drift in machine load affects both sides equally.
-    for _ in range(rounds):
-        library += _median_us(library_step, repeats // rounds, warmup)
-        plain += _median_us(plain_step, repeats // rounds, warmup)
+    device = torch.device(device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    with torch.device(device):
+        library_step, plain_step = CASES[case]()
+        if cudagraphs:
+            library_step, plain_step = (CudaGraphModule(s, in_keys=[], out_keys=[], warmup=5) for s in (library_step, plain_step))
+        library, plain = [], []
+        # Interleave short rounds so that drift in machine load affects both sides equally.
+        for _ in range(rounds):
+            library += _median_us(library_step, repeats // rounds, warmup, sync)
+            plain += _median_us(plain_step, repeats // rounds, warmup, sync)
     lib, pln = statistics.median(library), statistics.median(plain)
     return {"case": case, "threads": threads, "library_us": lib, "plain_us": pln, "ratio": lib / pln}
 
@@ -205,16 +218,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=300, help="timed updates per side (default: 300)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed updates before each round (default: 10)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per side (default: 5)")
+    parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
+    parser.add_argument("--cudagraphs", action="store_true", help="capture both updates as CUDA graphs (CUDA only)")
     args = parser.parse_args()
     if args.repeats < args.rounds or min(args.threads) < 1:
         parser.error("--repeats must be >= --rounds and every --threads value >= 1")
+    if args.cudagraphs and (not args.device.startswith("cuda") or args.warmup < 6):
+        parser.error("--cudagraphs needs a CUDA --device and --warmup >= 6")
 
     print(f"torch {torch.__version__}; median µs per update; ratio = library / plain")
     print("| case | threads | library (µs) | plain PyTorch (µs) | ratio |")
     print("|---|---|---|---|---|")
     for case in args.cases:
         for threads in args.threads:
-            r = run(case, threads, args.repeats, args.warmup, args.rounds)
+            r = run(case, threads, args.repeats, args.warmup, args.rounds, args.device, args.cudagraphs)
             print(f"| {r['case']} | {r['threads']} | {r['library_us']:.0f} | {r['plain_us']:.0f} | {r['ratio']:.2f} |")
 
 
