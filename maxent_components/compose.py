@@ -10,8 +10,12 @@ exact sampling for discrete ones. The skills must share the temperature (the com
 stated at one α) and the observation and action spaces.
 
 Written into ``--out``: ``composed_q.pt`` (the composed network's state with the runs and weights
-it came from), ``summary.json`` (evaluation returns of the composed policy on the environment of
-``--eval-run``, the first run by default) and, on MultiGoal, ``q_contours.png``.
+it came from), ``summary.json`` (evaluation returns and the task's diagnostics of the composed policy
+on the environment of ``--eval-run``, the first run by default) and, on MultiGoal, ``q_contours.png``.
+The summary is that of a run, so ``python -m maxent_components.study`` puts compositions beside
+trained runs: its config is the evaluation run's at ``--seed`` plus a ``compose`` node (the skills'
+config hashes without their seeds, the weights, the MALA options), its curve is one point at the
+skills' env steps added up.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import importlib
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -32,9 +37,11 @@ from maxent_components.modules import ComposedQ
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.runs import read_checkpoint
 from maxent_components.runs.errors import CheckpointError
-from maxent_components.runs.files import atomic_torch_save, atomic_write_json
+from maxent_components.runs.files import atomic_torch_save
 from maxent_components.samplers import BoltzmannSampler, LangevinSampler
-from maxent_components.training.evaluation import evaluate_episodes
+from maxent_components.recipes.common import task_diagnostics
+from maxent_components.runs.directory import RunDirectory, config_identity
+from maxent_components.training.evaluation import Evaluator
 
 __all__ = ["Skill", "load_skill", "main"]
 
@@ -64,6 +71,8 @@ def load_skill(folder: str | Path) -> Skill:
         raise CompositionError(f"{path} holds no readable summary.json: not a run folder.") from None
     if not summary.get("finished"):
         raise CompositionError(f"{path} is not a finished run (its summary says finished: false).")
+    if "composed_from" in summary:
+        raise CompositionError(f"{path} holds a composition, not a trained skill; compose its skills directly.")
     recipe = summary.get("recipe")
     if recipe is None:
         raise CompositionError(f"{path}: its summary does not name its recipe (written by an older version); rerun it.")
@@ -111,36 +120,74 @@ def composed_policy(qnet: ComposedQ, action_spec, alpha: float, args: argparse.N
     return BoltzmannSampler(qnet, action_spec=action_spec, alpha=alpha)
 
 
+def _skill_identity(skill: Skill) -> str:
+    """The skill's config hash without its seed: the same skill trained on another seed matches."""
+    config = OmegaConf.to_container(skill.cfg, resolve=True)
+    run_only = json.loads((skill.path / "summary.json").read_text()).get("run_only", [])
+    return config_identity(config, [*run_only, "seed"])[1][:12]
+
+
+def composed_run(skills: list[Skill], judge: Skill, qnet: ComposedQ, args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The composed policy's config, as a run the study tool reads: the evaluation run's config at
+    ``--seed`` plus a ``compose`` node naming the skills (seed-free config hashes) and the policy's
+    options; and the run-only keys."""
+    config = OmegaConf.to_container(judge.cfg, resolve=True)
+    config["seed"] = args.seed
+    config["compose"] = {
+        "skills": [_skill_identity(skill) for skill in skills], "weights": [round(w, 12) for w in qnet.weights.tolist()],
+        "mala_steps": args.mala_steps, "step_size": args.step_size, "episodes": args.episodes,
+    }
+    return config, json.loads((judge.path / "summary.json").read_text()).get("run_only", [])
+
+
 def run(args: argparse.Namespace) -> dict:
     skills = [load_skill(folder) for folder in args.runs]
     judge = load_skill(args.eval_run) if args.eval_run else skills[0]
     try:
         qnet = compose(skills, args.weights)
         alpha = skills[0].alpha
+        config, run_only = composed_run(skills, judge, qnet, args)
+        _, digest = config_identity(config, run_only)
+        out = RunDirectory(args.out)
+        held = out.read_summary()
+        if held is not None and held.get("config_hash") != digest:
+            raise CompositionError(f"{out.path} holds another run or composition; choose another --out.")
+        out.start(config, digest, run_only=run_only)
+        started = time.perf_counter()
         torch.manual_seed(args.seed)
         policy = composed_policy(qnet, judge.eval_env.action_spec, alpha, args)
         judge.eval_env.set_seed(args.seed)
-        rollouts = evaluate_episodes(judge.eval_env, policy, num_episodes=args.episodes,
-                                     max_steps=int(judge.cfg.env.max_episode_steps), exploration="random")
-        returns = [float(r["next", "reward"].sum()) for r in rollouts]
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        task = judge.cfg.env
+        evaluator = Evaluator(judge.eval_env, policy, num_episodes=args.episodes, max_steps=int(task.max_episode_steps),
+                              exploration="random", diagnostics=task_diagnostics(task))
+        metrics, rollouts = evaluator()
         sources = [str(skill.path) for skill in skills]
         atomic_torch_save({"runs": sources, "weights": qnet.weights.tolist(), "alpha": alpha, "state_dict": qnet.state_dict()},
-                          out / "composed_q.pt")
+                          out.path / "composed_q.pt")
+        sources_summaries = [json.loads((skill.path / "summary.json").read_text()) for skill in skills]
+        env_steps = sum(int(s.get("env_steps") or 0) for s in sources_summaries)
+        row = {"step": env_steps, **metrics}
+        metric, threshold = task.get("solved_metric"), task.get("solved_threshold")
+        solved = metric is not None and threshold is not None and row.get(metric, -math.inf) >= threshold
         summary = {
-            "runs": sources, "weights": qnet.weights.tolist(), "alpha": alpha, "eval_run": str(judge.path),
-            "episodes": args.episodes, "eval_return_mean": sum(returns) / len(returns), "eval_returns": returns,
+            "composed_from": sources, "weights": qnet.weights.tolist(), "alpha": alpha, "eval_run": str(judge.path),
+            "env_steps": env_steps, "updates": sum(int(s.get("updates") or 0) for s in sources_summaries),
+            "updates_per_s": None, "eval_return_mean": metrics["eval_return"], "best_eval_return": metrics["eval_return"],
+            "eval_returns": [float(r["next", "reward"].sum()) for r in rollouts],
             "eval_lengths": [int(r.shape[0]) for r in rollouts],
+            "solved": bool(solved), "solved_at_step": env_steps if solved else None,
+            "solved_metric": metric, "solved_threshold": threshold,
+            "wall_time_s": time.perf_counter() - started, "history": [row],
+            **{k: v for k, v in metrics.items() if k not in ("eval_return", "eval_length")},
         }
         if judge.cfg.env.name.endswith("MultiGoal-v0") and isinstance(judge.eval_env.action_spec, Bounded):
             from maxent_components.plotting import plot_q_contours
 
             summary["q_contours"] = str(plot_q_contours(
-                QFunction(qnet), policy, action_spec=judge.eval_env.action_spec, path=out / "q_contours.png",
+                QFunction(qnet), policy, action_spec=judge.eval_env.action_spec, path=out.path / "q_contours.png",
                 generator=torch.Generator().manual_seed(args.seed), title="composed skills: Q_w(s, ·) and MALA samples",
             ))  # fmt: skip
-        atomic_write_json(out / "summary.json", summary)
+        out.finish(summary)
         return summary
     finally:
         for skill in {id(s): s for s in [*skills, judge]}.values():

@@ -16,10 +16,12 @@ from maxent_components.compose import CompositionError, load_skill
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Three smoke SQL runs on MultiGoal: seeds 0 and 1 (a two-member ensemble) at α = 1, one at α = 0.5."""
+    """Smoke SQL runs on MultiGoal: seeds 0 and 1 (a two-member ensemble) at α = 1, one at α = 0.5, and
+    the config of the first at seed 1."""
     root = tmp_path_factory.mktemp("skills")
     made = {}
-    for name, extra in (("a", ["seed=0"]), ("b", ["seed=1", "loss.num_qvalue_nets=2"]), ("hot", ["seed=2", "alpha=0.5"])):
+    for name, extra in (("a", ["seed=0"]), ("b", ["seed=1", "loss.num_qvalue_nets=2"]), ("hot", ["seed=2", "alpha=0.5"]),
+                        ("a1", ["seed=1"])):
         out = run_recipe("sql", "smoke=true", "plots=false", *extra, f"hydra.run.dir={root / name}")
         assert out.returncode == 0, out.stderr[-3000:]
         made[name] = root / name
@@ -76,3 +78,26 @@ def test_bad_folders_and_arguments_are_refused(runs, tmp_path):
     (unfinished / "summary.json").write_text(json.dumps({"finished": False}))
     with pytest.raises(CompositionError, match="not a finished run"):
         load_skill(unfinished)
+
+
+def test_compositions_are_runs_the_study_puts_in_one_cell_per_skill_set(runs, tmp_path):
+    """Composing the same skills trained on other seeds gives the same cell; the curve is one point
+    at the skills' env steps added up; a composition is not a skill and keeps its folder to itself."""
+    from maxent_components.study.collect import collect_runs, group_cells
+
+    for seed, first in ((0, runs["a"]), (1, runs["a1"])):
+        out = _compose(str(first), str(runs["b"]), "--out", str(tmp_path / "study" / f"c{seed}"), "--seed", str(seed),
+                       "--weights", "1", "1", "--episodes", "2", "--mala-steps", "5")
+        assert out.returncode == 0, out.stderr[-3000:]
+    found, notes = collect_runs([tmp_path / "study"])
+    cells, keys = group_cells(found)
+    assert len(found) == 2 and len(cells) == 1 and cells[0].seeds == [0, 1] and not notes
+    composed = found[0]
+    steps = sum(json.loads((runs[name] / "summary.json").read_text())["env_steps"] for name in ("a", "b"))
+    assert composed.summary["history"][0]["step"] == composed.summary["env_steps"] == steps
+    assert composed.config["compose.weights"] == (1.0, 1.0) and len(composed.config["compose.skills"]) == 2
+    assert composed.summary["goals_reached"] in {0.0, 1.0, 2.0, 3.0, 4.0} and "success_rate" in composed.summary
+    with pytest.raises(CompositionError, match="holds a composition"):
+        load_skill(composed.path)
+    out = _compose(str(runs["a"]), str(runs["a1"]), "--out", str(tmp_path / "study" / "c0"), "--episodes", "2", "--mala-steps", "5")
+    assert out.returncode == 2 and "holds another run or composition" in out.stderr

@@ -188,3 +188,80 @@ def test_step_matches_the_specification(start, action):
     assert reward == pytest.approx(expected, rel=1e-12, abs=1e-12)
     assert terminated == (d < 1)
     assert goals_reached(obs) == int(terminated)
+
+
+# -- the task family with several reward terms -------------------------------------------------------
+
+CORNERS = [[5.0, 5.0], [-5.0, 5.0], [5.0, -5.0], [-5.0, -5.0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.tuples(st.floats(-7, 7), st.floats(-7, 7)),
+    actions=st.lists(st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5)), min_size=1, max_size=8),
+)
+def test_the_summed_task_is_the_sum_of_its_terms_with_the_same_dynamics(start, actions):
+    """r_{right+top} = r_right + r_top at every step, and the family shares states and termination."""
+    envs = [MultiGoalEnv(goals=CORNERS, reward_goals=terms) for terms in ([[0, 2]], [[0, 1]], [[0, 2], [0, 1]])]
+    for env in envs:
+        env.reset(options={"initial_position": start})
+    for action in actions:
+        (o1, r1, t1, u1, _), (o2, r2, t2, u2, _), (o3, r3, t3, u3, _) = (_step(env, action) for env in envs)
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(o1, o3)
+        assert (t1, u1) == (t2, u2) == (t3, u3)
+        assert r3 == pytest.approx(r1 + r2, rel=1e-12, abs=1e-12)
+        d = distances_to_goals(o1, goals=np.array(CORNERS))[0]
+        a = np.clip(np.asarray(action, dtype=np.float32).astype(np.float64), -1, 1)
+        expected_right = -(30 * np.sum(a**2) + min(d[0], d[2]) ** 2) + (10.0 if min(d[0], d[2]) < 1 else 0.0)
+        assert r1 == pytest.approx(expected_right, rel=1e-12, abs=1e-12)
+        assert t1 == (d.min() < 1)  # every goal ends the episode, rewarded or not
+        if t1:
+            break
+
+
+def test_one_term_over_every_goal_is_the_papers_reward():
+    paper, explicit = MultiGoalEnv(), MultiGoalEnv(reward_goals=[[0, 1, 2, 3]])
+    for env in (paper, explicit):
+        env.reset(options={"initial_position": (0.3, 3.6)})
+    # (0.3, 3.6) + (0.2, 0.7) = (0.5, 4.3): 0.86 from (0, 5), so the bonus is paid and the episode ends.
+    first, second = _step(paper, [0.2, 0.7]), _step(explicit, [0.2, 0.7])
+    np.testing.assert_array_equal(first[0], second[0])
+    assert first[1:4] == second[1:4]
+    assert first[1] == pytest.approx(-(30 * (0.04 + 0.49) + 0.25 + 0.49) + 10) and first[2]
+
+
+def test_an_unrewarded_goal_ends_the_episode_without_its_bonus():
+    env = MultiGoalEnv(reward_goals=[[0]])  # only (5, 0) pays
+    env.reset(options={"initial_position": (0.0, 4.0)})
+    _, reward, terminated, _, _ = _step(env, [0.0, 0.5])  # lands at (0, 4.5), 0.5 from (0, 5)
+    assert terminated and reward == pytest.approx(-(30 * 0.25 + 25 + 4.5**2))
+
+
+def test_bad_goal_layouts_and_reward_terms_are_refused():
+    for goals in ([], [[1.0, 2.0, 3.0]], [[8.0, 0.0]], [[np.nan, 0.0]]):
+        with pytest.raises(ValueError, match="goals must be"):
+            MultiGoalEnv(goals=goals)
+    for terms in ([], [[]], [[4]], [[0, 0]], [[True]], [["0"]], 3):
+        with pytest.raises(ValueError, match=r"reward_goals must be .*goal indices in \[0, 4\)"):
+            MultiGoalEnv(reward_goals=terms)
+
+
+def test_evaluation_metrics_count_the_goals_every_term_rewards():
+    from tensordict import TensorDict
+
+    from maxent_components.envs.multigoal import evaluation_metrics
+
+    def rollout(final):
+        start = torch.zeros(1, 2)
+        return TensorDict(observation=start, next=TensorDict(observation=torch.tensor([final]), batch_size=[1]), batch_size=[1])
+
+    finals = [[4.8, 4.9], [-5.0, 4.5], [5.0, -5.2], [0.0, 0.0]]
+    rollouts = [rollout(f) for f in finals]
+    right_top = evaluation_metrics(rollouts, goals=CORNERS, reward_goals=[[0, 2], [0, 1]])
+    assert right_top == {"goals_reached": 3.0, "success_rate": 0.25}  # only (5, 5) is rewarded by both
+    assert evaluation_metrics(rollouts, goals=CORNERS, reward_goals=[[0, 2]])["success_rate"] == 0.5
+    assert evaluation_metrics(rollouts, goals=CORNERS)["success_rate"] == 0.75
+    assert evaluation_metrics(rollouts, goals=CORNERS, reward_goals=[[1], [2]])["success_rate"] == 0.0
+    paper = evaluation_metrics([rollout([5.0, 0.5]), rollout([0.0, 0.0])])
+    assert paper == {"goals_reached": 1.0, "success_rate": 0.5}

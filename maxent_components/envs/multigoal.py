@@ -18,6 +18,14 @@ with the observation box ``[−7, 7]²``, the action box ``[−1, 1]²``, ``σ_0
 ``c_a = 30``, ``c_d = 1``, ``r_g = 10`` and ``ρ = 1``. An episode terminates when a goal is reached
 (``min_g ‖s' − g‖ < ρ``) and is truncated after 30 steps.
 
+**A task family with several reward terms.** ``goals`` moves the goals and ``reward_goals`` splits
+the reward into terms, one per subset ``G_k`` of the goals, each the reward above restricted to its
+subset: ``r = Σ_k r_{G_k}``. The dynamics, termination at *any* goal included, are the same for every
+choice, so tasks of one family differ only by their rewards: the setting of skill composition, where
+soft Q-functions learned for ``r_{G_1}`` and ``r_{G_2}`` are summed into one for ``r_{G_1} + r_{G_2}``
+(Haarnoja, Pong, Zhou, Dalal, Abbeel and Levine, 2018, "Composable Deep Reinforcement Learning for
+Robotic Manipulation"), and of fine-tuning a policy pretrained on all goals to one goal.
+
 The diagnostic of the task is the number of distinct goals reached by the final states of a set of
 episodes (:func:`goals_reached`).
 """
@@ -32,6 +40,7 @@ from gymnasium import spaces
 
 __all__ = [
     "MultiGoalEnv",
+    "evaluation_metrics",
     "GOAL_POSITIONS",
     "ENV_ID",
     "register_envs",
@@ -69,6 +78,9 @@ class MultiGoalEnv(gym.Env):
             episode at the origin, which is how the paper's trajectories are drawn).
         dynamics_noise: standard deviation ``σ_d`` of Gaussian noise added to each move (default 0).
         episode_length: steps before truncation (default 30).
+        goals: goal positions ``[num_goals, 2]`` inside the box (default: the four of the paper).
+        reward_goals: one list of goal indices per reward term (default: one term over every goal,
+            the paper's reward); the reward is the sum of the terms.
 
     Reset options: ``env.reset(options={"initial_position": (x, y)})`` starts at a given position
     (clipped to the box) instead of drawing one.
@@ -95,6 +107,8 @@ class MultiGoalEnv(gym.Env):
         init_sigma: float = 0.1,
         dynamics_noise: float = 0.0,
         episode_length: int = 30,
+        goals: Any = None,
+        reward_goals: Any = None,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -118,7 +132,8 @@ class MultiGoalEnv(gym.Env):
         self.init_sigma = float(init_sigma)
         self.dynamics_noise = float(dynamics_noise)
         self.episode_length = int(episode_length)
-        self.goal_positions = GOAL_POSITIONS.copy()
+        self.goal_positions = GOAL_POSITIONS.copy() if goals is None else _goal_layout(goals)
+        self.reward_goals = _reward_terms(reward_goals, len(self.goal_positions))
         self.observation_space = spaces.Box(low=-7.0, high=7.0, shape=(2,), dtype=np.float32)
         self.action_space = spaces.Box(low=-1.0, high=1.0, shape=(2,), dtype=np.float32)
         self._position = np.zeros(2, dtype=np.float32)
@@ -160,16 +175,46 @@ class MultiGoalEnv(gym.Env):
         self._position = self._clip_position(self._position.astype(np.float64) + move)
         self._elapsed += 1
 
-        distance = float(distances_to_goals(self._position, goals=self.goal_positions).min())
-        action_cost = self.action_cost_coeff * float(np.sum(action**2))
-        goal_cost = self.distance_cost_coeff * distance**2
-        reward = -(action_cost + goal_cost)
+        distances = distances_to_goals(self._position, goals=self.goal_positions)[0]
+        distance = float(distances.min())
         terminated = distance < self.goal_radius
-        if terminated:
-            reward += self.goal_reward
+        action_cost = goal_cost = bonus = 0.0
+        for term in self.reward_goals:  # r = Σ_k r_{G_k}: each term charges the action and its own goals
+            nearest = float(distances[list(term)].min())
+            action_cost += self.action_cost_coeff * float(np.sum(action**2))
+            goal_cost += self.distance_cost_coeff * nearest**2
+            bonus += self.goal_reward if nearest < self.goal_radius else 0.0
+        reward = -(action_cost + goal_cost) + bonus
         truncated = (not terminated) and self._elapsed >= self.episode_length
         info = {"distance_to_goal": distance, "action_cost": action_cost, "goal_cost": goal_cost}
         return self._position.copy(), float(reward), bool(terminated), bool(truncated), info
+
+
+def _goal_layout(goals: Any) -> np.ndarray:
+    array = np.asarray(goals, dtype=np.float64)
+    if array.ndim != 2 or array.shape[-1] != 2 or len(array) == 0:
+        raise ValueError(f"goals must be a non-empty list of 2-D positions [[x, y], ...], got {goals!r}.")
+    if not (np.isfinite(array).all() and (np.abs(array) <= 7).all()):
+        raise ValueError(f"goals must be finite positions inside the box [-7, 7]^2, got {goals!r}.")
+    return array
+
+
+def _reward_terms(reward_goals: Any, num_goals: int) -> tuple[tuple[int, ...], ...]:
+    """``reward_goals`` checked: non-empty lists of distinct goal indices (``None``: one term, every goal)."""
+    if reward_goals is None:
+        return (tuple(range(num_goals)),)
+    expected = f"a non-empty list of non-empty lists of goal indices in [0, {num_goals}), got {reward_goals!r}"
+    try:
+        terms = tuple(tuple(term) for term in reward_goals)
+    except TypeError:
+        raise ValueError(f"reward_goals must be {expected}.") from None
+    for term in terms:
+        valid = all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= i < num_goals for i in term)
+        if not term or not valid or len(set(term)) != len(term):
+            raise ValueError(f"reward_goals must be {expected}.")
+    if not terms:
+        raise ValueError(f"reward_goals must be {expected}.")
+    return tuple(tuple(int(i) for i in term) for term in terms)
 
 
 # -- diagnostics -----------------------------------------------------------------------------------
@@ -234,9 +279,27 @@ def episode_paths(rollouts: Any) -> list[np.ndarray]:
     return paths
 
 
-def evaluation_metrics(rollouts: Any) -> dict[str, float]:
-    """The MultiGoal diagnostic of a set of evaluation episodes: the number of distinct goals reached."""
-    return {"goals_reached": float(goals_reached(np.stack([path[-1] for path in episode_paths(rollouts)])))}
+def evaluation_metrics(
+    rollouts: Any, *, goals: Any = None, reward_goals: Any = None, radius: float = 1.0
+) -> dict[str, float]:
+    """The MultiGoal diagnostics of a set of evaluation episodes (final states within ``radius``).
+
+    ``goals_reached``: the number of distinct goals reached; ``success_rate``: the fraction of
+    episodes that end at a goal that every reward term rewards (with the default single term: at any
+    goal; with the terms "right" and "top": at the top-right goal). Pass the env's ``goals`` and
+    ``reward_goals`` (the ``env`` config node does it by interpolation).
+    """
+    layout = GOAL_POSITIONS if goals is None else _goal_layout(goals)
+    terms = _reward_terms(reward_goals, len(layout))
+    shared = sorted(set.intersection(*(set(term) for term in terms)))
+    final = np.stack([path[-1] for path in episode_paths(rollouts)])
+    metrics = {"goals_reached": float(goals_reached(final, goals=layout, radius=radius))}
+    if shared:
+        ended_at = (distances_to_goals(final, goals=layout[shared]) < radius).any(axis=-1)
+    else:
+        ended_at = np.zeros(len(final), dtype=bool)
+    metrics["success_rate"] = float(ended_at.mean())
+    return metrics
 
 
 def register_envs() -> None:

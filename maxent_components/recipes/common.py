@@ -24,9 +24,10 @@ from maxent_components.training import (
     observation_dim,
     target_updater,
 )
+from maxent_components.training.warm_start import warm_start
 
 __all__ = ["ENV_DOCS", "GROUPS", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig", "SMOKE", "adam",
-           "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "report", "soft_q_loss", "with_learning_curve"]
+           "closing", "make_envs", "task_diagnostics", "off_policy_loop", "off_policy_recipe", "report", "soft_q_loss", "with_learning_curve"]
 
 GROUPS = ("env", "sampler", "soft_value", "temperature")
 
@@ -39,7 +40,7 @@ ENV_DOCS = {
     "reward_scale": "Rewards are multiplied by it in the update (buffer and returns stay raw).",
     "solved_metric": "Evaluation metric of the solved bar (eval_return, or a task diagnostic).",
     "solved_threshold": "The bar: solved at the first evaluation whose metric reaches it (null: never).",
-    "diagnostics": "Function of the evaluation rollouts returning the task's diagnostics.",
+    "diagnostics": "Function of the evaluation rollouts returning the task's diagnostics (a dotted name, or a node with _target_ and its keyword arguments).",
 }
 
 
@@ -110,6 +111,9 @@ class OffPolicyConfig(RunConfig):
         ge=1, run_only=True,
     )
     stop_when_solved: bool = option(False, "Stop at the first evaluation that meets the env's solved bar.")
+    init_from: str | None = option(
+        None, "Folder of a finished run whose networks (Q, targets, actor) this run starts from (fine-tuning).",
+    )
     plots: bool = option(True, "Write the figures of the run (learning curve; task figures).", run_only=True)
 
 
@@ -149,9 +153,11 @@ def closing(build):
     check every option) and close the environments again."""
 
     def check(cfg: DictConfig) -> None:
-        env, eval_env, *_ = build(cfg)
+        env, eval_env, loss, *_ = build(cfg)
         env.close()
         eval_env.close()
+        if cfg.get("init_from"):
+            warm_start(loss, cfg.init_from)
 
     return check
 
@@ -174,17 +180,31 @@ def adam(cfg: DictConfig, loss: SoftQLoss) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=lr)
 
 
+def task_diagnostics(task: DictConfig):
+    """The ``diagnostics`` function of an ``env`` node: a dotted name, or a node with ``_target_`` and
+    keyword arguments (bound with ``functools.partial``); ``None`` when the task has none."""
+    node = task.get("diagnostics")
+    if not node:
+        return None
+    from hydra.utils import get_method
+
+    if isinstance(node, str):
+        return get_method(node)
+    options = OmegaConf.to_container(node, resolve=True)
+    return functools.partial(get_method(options.pop("_target_")), **options)
+
+
 def off_policy_loop(
     cfg: DictConfig, loss, optimizer, *, env, eval_env, run: RunDirectory, name: str, slice_len: int | None = None
 ) -> OffPolicyLoop:
     """The library's loop with the options of ``cfg`` (evaluation, cadences, the env's solved bar);
-    target updates for a loss with target parameters, trajectory slices of ``slice_len`` when given."""
+    target updates for a loss with target parameters, trajectory slices of ``slice_len`` when given.
+    With ``init_from``, the loss starts from that finished run's networks (a resumed run then
+    restores its own checkpoint over them)."""
     task = cfg.env
-    diagnostics = None
-    if task.get("diagnostics"):
-        from hydra.utils import get_method
-
-        diagnostics = get_method(task.diagnostics)
+    if cfg.get("init_from"):
+        warm_start(loss, cfg.init_from)
+    diagnostics = task_diagnostics(task)
     evaluator = Evaluator(
         eval_env, loss.actor, num_episodes=cfg.eval_episodes, max_steps=task.max_episode_steps,
         exploration=cfg.eval_exploration, diagnostics=diagnostics, random_episodes=cfg.eval_random_episodes,

@@ -93,6 +93,8 @@ def figures(cfg: DictConfig, run: RunDirectory, loss, rollouts, history) -> dict
 
     multigoal = cfg.env.name == MULTIGOAL
     keys = ["eval_return", "goals_reached"] if multigoal else ["eval_return"]
+    if multigoal and cfg.env.solved_metric == "success_rate":
+        keys.append("success_rate")
     written = {"learning_curve": plot_learning_curve(history, keys=keys, path=run.path / "learning_curve.png")}
     if multigoal:
         title = f"{cfg.sampler._target_.rsplit('.', 1)[-1]}: Q(s, ·) and sampled actions"
@@ -105,7 +107,7 @@ def figures(cfg: DictConfig, run: RunDirectory, loss, rollouts, history) -> dict
             title=title,
         )
         written["trajectories"] = plot_multigoal_trajectories(
-            episode_paths(rollouts), path=run.path / "trajectories.png"
+            episode_paths(rollouts), path=run.path / "trajectories.png", goals=(cfg.env.kwargs or {}).get("goals")
         )
     return {key: str(path) for key, path in written.items()}
 

@@ -1,0 +1,75 @@
+"""Starting a run from a finished run's networks: pretraining, then fine-tuning on another task.
+
+Maximum-entropy pretraining keeps every way of solving a task, so a policy pretrained with a
+task-agnostic reward can be fine-tuned to a specific task faster than one trained from scratch
+(Haarnoja, Tang, Abbeel and Levine, 2017, "Reinforcement Learning with Deep Energy-Based Policies",
+section 5.3 and figure 4). :func:`warm_start` loads the learned networks of the run in a folder — the Q
+ensemble, its targets, the actor and any learned proposal — into a freshly built loss of the same
+shapes. The temperature is not carried over (fine-tuning chooses its own, typically an
+``AnnealedTemperature`` starting at the pretraining α), nor is the value estimator's discount, the
+optimiser or the replay buffer: the new run starts with empty ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from maxent_components.runs.checkpoint import read_checkpoint
+from maxent_components.runs.errors import CheckpointError
+
+__all__ = ["WarmStartError", "carried_keys", "warm_start"]
+
+
+class WarmStartError(ValueError):
+    """The run to start from cannot be used: not a finished run, unverifiable, or other networks."""
+
+
+def carried_keys(state: dict[str, Any]) -> list[str]:
+    """The entries of a loss's state dict that a warm start carries over: every learned network and
+    buffer except the temperature's (any ``temperature`` component) and the value estimator's."""
+    return [
+        key for key in state
+        if "temperature" not in key.split(".") and not key.startswith("_value_estimator.")
+    ]  # fmt: skip
+
+
+def warm_start(loss: nn.Module, folder: str | os.PathLike, *, name: str = "init_from") -> dict[str, Any]:
+    """Load the networks of the finished run in ``folder`` into ``loss``; return what was loaded.
+
+    The run must be finished and its checkpoint must verify; the carried entries (see
+    :func:`carried_keys`) must match ``loss``'s by name and shape, else :class:`WarmStartError`
+    names ``name`` (the option that gave the folder) and the first difference.
+
+    Returns ``{"from": folder, "env_steps": the source run's env steps, "keys": number of entries}``.
+    """
+    path = Path(folder)
+    try:
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise WarmStartError(f"{name}={str(folder)!r}: holds no readable summary.json (a run folder was expected).") from None
+    if summary.get("finished") is not True:
+        raise WarmStartError(f"{name}={str(folder)!r}: not a finished run (its summary says finished: false).")
+    try:
+        source = read_checkpoint(path / "checkpoint.pt")["state"]["loss"]
+    except CheckpointError as err:
+        raise WarmStartError(f"{name}={str(folder)!r}: {err}") from None
+    target = loss.state_dict()
+    wanted, given = carried_keys(target), carried_keys(source)
+    missing = sorted(set(wanted) - set(given))
+    extra = sorted(set(given) - set(wanted))
+    if missing or extra:
+        which = f"lacks {missing[0]!r}" if missing else f"has {extra[0]!r}, which this loss lacks"
+        raise WarmStartError(f"{name}={str(folder)!r}: its networks differ from this run's (the source {which}).")
+    for key in wanted:
+        if source[key].shape != target[key].shape:
+            raise WarmStartError(
+                f"{name}={str(folder)!r}: {key} has shape {tuple(source[key].shape)} there and "
+                f"{tuple(target[key].shape)} here (networks of another size or task)."
+            )
+    loss.load_state_dict({**target, **{key: source[key] for key in wanted}})
+    return {"from": str(folder), "env_steps": summary.get("env_steps"), "keys": len(wanted)}
