@@ -11,7 +11,7 @@ from recipe_runner import run_recipe, summary_of
 
 from maxent_components.recipes import sql
 from maxent_components.runs import read_checkpoint
-from maxent_components.training.warm_start import WarmStartError, carried_keys, warm_start
+from maxent_components.training.warm_start import WarmStartError, carried_keys, source_run, warm_start
 
 SMALL = ["network.num_cells=[32]", "sampler.num_particles=4", "soft_value.num_samples=4"]
 
@@ -60,6 +60,16 @@ def test_fine_tuning_runs_from_the_command_line_and_records_its_source(pretraine
     summary = summary_of(tmp_path / "fine")
     assert summary["finished"] and summary["config"]["init_from"] == str(pretrained)
     assert summary["solved_metric"] == "success_rate" and 0.0 <= summary["success_rate"] <= 1.0
+    assert summary["started_from"] == {"from": str(pretrained), "env_steps": 200, "keys": summary["started_from"]["keys"]}
+
+
+def test_a_sweep_folder_serves_the_run_with_the_same_seed(pretrained, tmp_path):
+    sweep = pretrained.parent
+    assert source_run(sweep, seed=3) == pretrained
+    with pytest.raises(WarmStartError, match=r"exactly one finished run with seed=4, found none"):
+        source_run(sweep, seed=4)
+    info = warm_start(_loss("env=multigoal_single"), sweep, seed=3)
+    assert info["from"] == str(pretrained)
 
 
 def test_bad_sources_are_refused_before_anything_runs(pretrained, tmp_path):

@@ -112,7 +112,8 @@ class OffPolicyConfig(RunConfig):
     )
     stop_when_solved: bool = option(False, "Stop at the first evaluation that meets the env's solved bar.")
     init_from: str | None = option(
-        None, "Folder of a finished run whose networks (Q, targets, actor) this run starts from (fine-tuning).",
+        None, "A finished run whose networks (Q, targets, actor) this run starts from (fine-tuning): its folder, "
+        "or a sweep folder holding one finished run with this run's seed.",
     )
     plots: bool = option(True, "Write the figures of the run (learning curve; task figures).", run_only=True)
 
@@ -157,7 +158,7 @@ def closing(build):
         env.close()
         eval_env.close()
         if cfg.get("init_from"):
-            warm_start(loss, cfg.init_from)
+            warm_start(loss, cfg.init_from, seed=cfg.seed)
 
     return check
 
@@ -202,8 +203,7 @@ def off_policy_loop(
     With ``init_from``, the loss starts from that finished run's networks (a resumed run then
     restores its own checkpoint over them)."""
     task = cfg.env
-    if cfg.get("init_from"):
-        warm_start(loss, cfg.init_from)
+    started_from = warm_start(loss, cfg.init_from, seed=cfg.seed) if cfg.get("init_from") else None
     diagnostics = task_diagnostics(task)
     evaluator = Evaluator(
         eval_env, loss.actor, num_episodes=cfg.eval_episodes, max_steps=task.max_episode_steps,
@@ -212,7 +212,7 @@ def off_policy_loop(
     updater = None
     if isinstance(loss, SoftQLoss):  # the losses with target parameters
         updater = target_updater(loss, kind=cfg.loss.target_update, tau=cfg.loss.tau, interval=cfg.loss.hard_update_interval)
-    return OffPolicyLoop(
+    loop = OffPolicyLoop(
         loss, optimizer, env=env, target_updater=updater, evaluator=evaluator, run=run,
         total_frames=cfg.total_frames, frames_per_batch=cfg.frames_per_batch,
         init_random_frames=cfg.init_random_frames, utd_ratio=cfg.utd_ratio, batch_size=cfg.batch_size,
@@ -221,6 +221,8 @@ def off_policy_loop(
         solved_metric=task.solved_metric, solved_threshold=task.solved_threshold,
         stop_when_solved=cfg.stop_when_solved, logger_backend=cfg.logger.backend, progress=cfg.progress, name=name,
     )
+    loop.started_from = started_from  # recorded in the summary: the run (and its env steps) it started from
+    return loop
 
 
 def off_policy_recipe(

@@ -134,6 +134,7 @@ class OffPolicyLoop:
         self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
         self.progress, self.name = bool(progress), name
+        self.started_from: dict[str, Any] | None = None  # set when the loss was warm-started (init_from)
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
         self.last_rollouts: list[TensorDictBase] = []
 
@@ -256,6 +257,8 @@ class OffPolicyLoop:
             **self.timer.summary(),
             "history": history,
         }
+        if self.started_from is not None:
+            summary["started_from"] = self.started_from
         for key in last:
             if key not in ("step", "eval_return", "eval_length"):
                 summary[key] = last[key]

@@ -22,7 +22,7 @@ from torch import nn
 from maxent_components.runs.checkpoint import read_checkpoint
 from maxent_components.runs.errors import CheckpointError
 
-__all__ = ["WarmStartError", "carried_keys", "warm_start"]
+__all__ = ["WarmStartError", "carried_keys", "source_run", "warm_start"]
 
 
 class WarmStartError(ValueError):
@@ -38,16 +38,42 @@ def carried_keys(state: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
-def warm_start(loss: nn.Module, folder: str | os.PathLike, *, name: str = "init_from") -> dict[str, Any]:
+def source_run(folder: str | os.PathLike, *, seed: int | None = None, name: str = "init_from") -> Path:
+    """The run folder to start from: ``folder`` itself when it holds a run, else the one finished run
+    below it (a sweep, searched three levels deep) whose config has ``seed``. A sweep of pretrained
+    runs then serves every seed of a fine-tuning sweep with one value of the option, so the runs of
+    that sweep differ only by seed (one cell for the study tool)."""
+    path = Path(folder)
+    if (path / "summary.json").exists() or not path.is_dir():
+        return path
+    matches = []
+    for summary_path in sorted(p for depth in range(1, 4) for p in path.glob("/".join(["*"] * depth) + "/summary.json")):
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if summary.get("finished") is True and (summary.get("config") or {}).get("seed") == seed:
+            matches.append(summary_path.parent)
+    if len(matches) != 1:
+        found = "none" if not matches else f"{len(matches)}: {', '.join(str(m) for m in matches[:3])}"
+        raise WarmStartError(
+            f"{name}={str(folder)!r}: a folder of runs must hold exactly one finished run with seed={seed}, found {found}."
+        )
+    return matches[0]
+
+
+def warm_start(loss: nn.Module, folder: str | os.PathLike, *, seed: int | None = None, name: str = "init_from") -> dict[str, Any]:
     """Load the networks of the finished run in ``folder`` into ``loss``; return what was loaded.
 
-    The run must be finished and its checkpoint must verify; the carried entries (see
-    :func:`carried_keys`) must match ``loss``'s by name and shape, else :class:`WarmStartError`
-    names ``name`` (the option that gave the folder) and the first difference.
+    ``folder`` is a run's folder, or a folder of runs in which the one with ``seed`` is used
+    (:func:`source_run`). The run must be finished and its checkpoint must verify; the carried
+    entries (see :func:`carried_keys`) must match ``loss``'s by name and shape, else
+    :class:`WarmStartError` names ``name`` (the option that gave the folder) and the first difference.
 
-    Returns ``{"from": folder, "env_steps": the source run's env steps, "keys": number of entries}``.
+    Returns ``{"from": the run's folder, "env_steps": its env steps, "keys": number of entries}``.
     """
-    path = Path(folder)
+    path = source_run(folder, seed=seed, name=name)
+    folder = path
     try:
         summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
