@@ -157,3 +157,18 @@ def test_a_figure_of_every_run_is_tiled_across_the_cells(tmp_path):
     assert red.sum() > 1000 and blue.sum() == 0
     columns = red.any(0).nonzero()[0]
     assert np.diff(columns).max() > 10  # two separate panels side by side
+
+
+def test_tasks_of_one_env_id_with_other_env_options_are_told_apart(tmp_path):
+    """MultiGoal with other reward terms is another task: its own task label, never merged or hidden."""
+    for seed in range(2):
+        for terms in ([[0, 2]], [[0, 2], [0, 1]]):
+            env = {"name": "MultiGoal", "kwargs": {"reward_goals": terms}, "diagnostics": {"reward_goals": terms}}
+            _write_run(tmp_path / f"{len(terms)}-{seed}", seed=seed, extra={"env": env})
+        _write_run(tmp_path / f"p{seed}", seed=seed)
+    runs, _ = collect_runs([tmp_path])
+    cells, _ = group_cells(runs)
+    assert sorted(cell.task for cell in cells) == [
+        "MultiGoal (reward_goals=[[0, 2], [0, 1]])", "MultiGoal (reward_goals=[[0, 2]])", "Pendulum-v1",
+    ]
+    assert all(len(cell.runs) == 2 for cell in cells)

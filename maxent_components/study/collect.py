@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cell", "Run", "StudyError", "collect_runs", "group_cells", "varying_keys"]
+__all__ = ["Cell", "Run", "StudyError", "collect_runs", "group_cells", "name_tasks", "varying_keys"]
 
 SEED = "seed"
 
@@ -31,10 +31,33 @@ class Run:
     path: Path
     config: dict[str, Any]
     summary: dict[str, Any]
+    task_label: str | None = None  # set by name_tasks when runs of one env id differ in other env options
 
     @property
     def task(self) -> str:
-        return str(self.config.get("env.name", "task"))
+        return self.task_label or str(self.config.get("env.name", "task"))
+
+
+def name_tasks(runs: Sequence[Run]) -> None:
+    """Tell apart tasks that share a Gymnasium id but not their ``env`` options (MultiGoal with other
+    reward terms, say): such runs' task becomes ``id (option=value, ...)`` with the options that differ
+    (the diagnostics' arguments, which follow from them, left out). Runs of one task keep the bare id."""
+    by_name: dict[str, list[Run]] = {}
+    for run in runs:
+        by_name.setdefault(str(run.config.get("env.name", "task")), []).append(run)
+    for name, group in by_name.items():
+        keys = [k for k in varying_keys(group, exclude=()) if k.startswith("env.") and not k.startswith("env.diagnostics.")]
+        for run in group:
+            if keys:
+                options = ", ".join(f"{k.removeprefix('env.').removeprefix('kwargs.')}={_plain(run.config.get(k))}" for k in keys)
+                run.task_label = f"{name} ({options})"
+
+
+def _plain(value: Any) -> str:
+    """Tuples (flattened lists) shown as lists: ``((0, 2),)`` → ``[[0, 2]]``."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return str(value)
 
 
 @dataclass
@@ -98,7 +121,9 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
             f"the runs come from different code versions ({', '.join(versions)}); compare runs of one version "
             f"or pass --allow-mixed-versions."
         )
-    return list(runs.values()), notes
+    found = list(runs.values())
+    name_tasks(found)
+    return found, notes
 
 
 def varying_keys(runs: Iterable[Run], *, exclude: Iterable[str] = (SEED,)) -> list[str]:
