@@ -62,6 +62,10 @@ def cell_row(cell: Cell, *, reps: int, metric: str | None, threshold: float | No
     reached = [s for s in steps if s is not None]
     row["reached_bar"] = f"{len(reached)}/{len(steps)}"
     row["steps_to_bar_median"] = float(np.median(reached)) if reached else None
+    # An interval only when every run reached the bar: a run that never did has no step to count.
+    every = interval(np.array([[s] for s in steps], dtype=float), reps=reps) if reached and len(reached) == len(steps) else None
+    for key in ("iqm", "iqm_low", "iqm_high"):
+        row[f"steps_to_bar_{key}"] = every[key] if every else None
     row["wall_time_s"] = float(np.mean([r.summary.get("wall_time_s") or math.nan for r in cell.runs]))
     speeds = [r.summary.get("updates_per_s") for r in cell.runs if r.summary.get("updates_per_s")]
     row["updates_per_s"] = float(np.mean(speeds)) if speeds else None
