@@ -54,11 +54,15 @@ def test_networks_are_loaded_and_the_temperature_is_the_new_runs(pretrained):
 
 
 def test_fine_tuning_runs_from_the_command_line_and_records_its_source(pretrained, tmp_path):
-    out = run_recipe("sql", "smoke=true", "plots=false", "env=multigoal_single", "temperature=annealed",
-                     f"init_from={pretrained}", f"hydra.run.dir={tmp_path / 'fine'}")
+    """A fine-tuning sweep names the pretraining sweep; each run starts from the run of its own seed,
+    and the path in the option does not nest the run folders."""
+    out = run_recipe("sql", "-m", "smoke=true", "plots=false", "env=multigoal_single", "temperature=annealed", "seed=3",
+                     f"init_from={pretrained.parent}", f"hydra.sweep.dir={tmp_path / 'fine'}")
     assert out.returncode == 0, out.stderr[-3000:]
-    summary = summary_of(tmp_path / "fine")
-    assert summary["finished"] and summary["config"]["init_from"] == str(pretrained)
+    (folder,) = [p for p in (tmp_path / "fine").iterdir() if p.is_dir()]
+    assert folder.name.startswith("env=multigoal_single,init_from=_") and "seed=3" in folder.name
+    summary = summary_of(folder)
+    assert summary["finished"] and summary["config"]["init_from"] == str(pretrained.parent)
     assert summary["solved_metric"] == "success_rate" and 0.0 <= summary["success_rate"] <= 1.0
     assert summary["started_from"] == {"from": str(pretrained), "env_steps": 200, "keys": summary["started_from"]["keys"]}
 

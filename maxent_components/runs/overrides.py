@@ -8,7 +8,13 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-__all__ = ["dotted_keys", "expand", "hydra_settings", "key_of", "one_line"]
+__all__ = ["dotted_keys", "expand", "hydra_settings", "key_of", "one_line", "run_name"]
+
+
+def run_name(overrides: str) -> str:
+    """The folder name of a run from its overrides (``hydra.job.override_dirname``): ``default`` for
+    none, and a path in a value (``init_from=runs/x``) kept in one folder level (``runs_x``)."""
+    return overrides.replace("/", "_") if overrides else "default"
 
 
 def hydra_settings(name: str, run_only: Sequence[str]) -> dict:
@@ -17,7 +23,7 @@ def hydra_settings(name: str, run_only: Sequence[str]) -> dict:
     The same command therefore lands in the same folder, where a finished run is skipped and an
     interrupted one resumes; a sweep's cells are named by their own overrides.
     """
-    OmegaConf.register_new_resolver("maxent_run_name", lambda overrides: overrides or "default", replace=True)
+    OmegaConf.register_new_resolver("maxent_run_name", run_name, replace=True)
     folder = "${maxent_run_name:${hydra.job.override_dirname}}"
     return {
         "job": {"name": name, "config": {"override_dirname": {"exclude_keys": list(run_only)}}},
