@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> dict:
         env_steps = sum(int(s.get("env_steps") or 0) for s in sources_summaries)
         row = {"step": env_steps, **metrics}
         metric, threshold = task.get("solved_metric"), task.get("solved_threshold")
+        spent = time.perf_counter() - started
         solved = metric is not None and threshold is not None and row.get(metric, -math.inf) >= threshold
         summary = {
             "composed_from": sources, "weights": qnet.weights.tolist(), "alpha": alpha, "eval_run": str(judge.path),
@@ -177,7 +178,9 @@ def run(args: argparse.Namespace) -> dict:
             "eval_lengths": [int(r.shape[0]) for r in rollouts],
             "solved": bool(solved), "solved_at_step": env_steps if solved else None,
             "solved_metric": metric, "solved_threshold": threshold,
-            "wall_time_s": time.perf_counter() - started, "history": [row],
+            # the cost of the composed policy: the skills' training and this evaluation, as its env steps
+            "wall_time_s": sum(float(s.get("wall_time_s") or 0.0) for s in sources_summaries) + spent,
+            "composition_time_s": spent, "history": [row],
             **{k: v for k, v in metrics.items() if k not in ("eval_return", "eval_length")},
         }
         if judge.cfg.env.name.endswith("MultiGoal-v0") and isinstance(judge.eval_env.action_spec, Bounded):

@@ -95,6 +95,8 @@ def test_compositions_are_runs_the_study_puts_in_one_cell_per_skill_set(runs, tm
     composed = found[0]
     steps = sum(json.loads((runs[name] / "summary.json").read_text())["env_steps"] for name in ("a", "b"))
     assert composed.summary["history"][0]["step"] == composed.summary["env_steps"] == steps
+    trained = sum(json.loads((runs[name] / "summary.json").read_text())["wall_time_s"] for name in ("a", "b"))
+    assert composed.summary["wall_time_s"] == pytest.approx(trained + composed.summary["composition_time_s"])
     assert composed.config["compose.weights"] == (1.0, 1.0) and len(composed.config["compose.skills"]) == 2
     assert composed.summary["goals_reached"] in {0.0, 1.0, 2.0, 3.0, 4.0} and "success_rate" in composed.summary
     with pytest.raises(CompositionError, match="holds a composition"):

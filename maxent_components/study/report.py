@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import textwrap
 import warnings
 from collections.abc import Sequence
@@ -143,6 +144,11 @@ def _multi_task(out: Path, scores: dict[str, np.ndarray], *, reps: int) -> dict[
     return written
 
 
+def _file_part(text: str) -> str:
+    """``maxent_components/MultiGoal-v0 (reward_goals=[[0, 2]])`` → ``maxent_components_MultiGoal-v0_reward_goals_0_2``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+
+
 def tile_run_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], name: str) -> dict[str, str]:
     """Per task, the figure ``name`` (e.g. ``q_contours.png``) of each cell's lowest-seed run, side by
     side with the cell as its title, in ``<stem>_by_cell[_<task>].png``; cells without it are skipped."""
@@ -172,6 +178,6 @@ def tile_run_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], name
             axis.set_title(textwrap.fill(title, 70), fontsize=8)
             axis.axis("off")
         figure.tight_layout()
-        stem = Path(name).stem + "_by_cell" + (f"_{task.replace('/', '_').replace(':', '_')}" if len(tasks) > 1 else "")
+        stem = Path(name).stem + "_by_cell" + (f"_{_file_part(task)}" if len(tasks) > 1 else "")
         written[stem] = _save(figure, out / f"{stem}.png")
     return written
