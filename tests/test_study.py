@@ -185,3 +185,15 @@ def test_tasks_of_one_env_id_with_other_env_options_are_told_apart(tmp_path):
         "MultiGoal (reward_goals=[[0, 2], [0, 1]])", "MultiGoal (reward_goals=[[0, 2]])", "Pendulum-v1",
     ]
     assert all(len(cell.runs) == 2 for cell in cells)
+
+
+def test_cell_labels_name_the_options_or_the_ones_a_cell_lacks():
+    from maxent_components.study.collect import Cell
+    from maxent_components.study.report import cell_label
+
+    keys = ["compose.weights", "compose.skills", "sampler._target_"]
+    assert cell_label(keys, Cell(("(1.0, 1.0)", "('a',)", "'pkg.mod.SVGDSampler'"))) == (
+        "compose.weights=(1.0, 1.0), compose.skills=('a',), sampler=SVGDSampler"
+    )
+    assert cell_label(keys, Cell(("None", "None", "'pkg.mod.SVGDSampler'")), skip=["sampler._target_"]) == "without compose"
+    assert cell_label(keys, Cell(("None", "None", "x")), skip=keys) == "all runs"

@@ -33,7 +33,10 @@ def cell_label(keys: Sequence[str], cell: Cell, *, skip: Sequence[str] = ()) -> 
     """``sampler=SVGDSampler, soft_value=UniformSoftValue``: the cell's options, leaving out those it
     does not have (``None``, e.g. the proposal of an estimator that takes none)."""
     parts = [f"{k.replace('._target_', '')}={short(v)}" for k, v in zip(keys, cell.key) if k not in skip and v != "None"]
-    return ", ".join(parts) or "all runs"
+    if parts:
+        return ", ".join(parts)
+    absent = sorted({k.split(".")[0] for k, v in zip(keys, cell.key) if k not in skip and v == "None"})
+    return "without " + ", ".join(absent) if absent else "all runs"
 
 
 def _number(value: Any, digits: int = 1) -> str:
