@@ -13,7 +13,9 @@ the optimiser step(s) and the target update):
 - ``library``: ``SoftQLoss(qnet, PolicySoftValue(), actor=GaussianSampler(...),
   alpha=AutoTemperature(-6.0), num_qvalue_nets=2)``, one Adam over ``loss.parameters()``,
   TorchRL's ``SoftUpdate``; ``sum(loss_*)`` backpropagated. Batch: 256 random rows of a
-  10,000-row TensorDict of transitions (``data[torch.randint(...)]``).
+  10,000-row TensorDict of transitions (``data[torch.randint(...)]``). The twin critics are
+  evaluated by the loss's default ``ensemble_mode="auto"`` (one call per member on the CPU, one
+  ``torch.vmap`` on a GPU); ``library_vmap`` (not run by default) forces ``vmap``.
 - ``torchrl``: ``torchrl.objectives.SACLoss`` (ProbabilisticActor with TanhNormal, twin critics,
   learned α, ``loss_function="l2"``), one Adam, ``SoftUpdate``; batch drawn the same way.
 - ``sb3``: ``stable_baselines3.SAC.train(gradient_steps=1, batch_size=256)`` — its own replay
@@ -69,7 +71,7 @@ from maxent_components.modules import continuous_qvalue_network, tanh_normal_act
 OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
 GAMMA, TAU, LR, TARGET_ENTROPY = 0.99, 0.005, 3e-4, -6.0
 BOX = Bounded(-1.0, 1.0, shape=(ACT_DIM,))
-CONTENDERS = ("library", "torchrl", "sb3")
+CONTENDERS = ("library", "library_vmap", "torchrl", "sb3")
 
 
 def _transitions(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -126,7 +128,7 @@ def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace):
     return lambda: update(data[torch.randint(n, (BATCH,), device=data.device)])
 
 
-def library_update(data: TensorDict, options: argparse.Namespace):
+def library_update(data: TensorDict, options: argparse.Namespace, ensemble_mode: str = "auto"):
     actor = GaussianSampler(policy_network=tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS), action_spec=BOX)
     loss = SoftQLoss(
         continuous_qvalue_network(OBS_DIM, ACT_DIM, num_cells=CELLS),
@@ -134,6 +136,7 @@ def library_update(data: TensorDict, options: argparse.Namespace):
         actor=actor,
         alpha=AutoTemperature(TARGET_ENTROPY),
         num_qvalue_nets=2,
+        ensemble_mode=ensemble_mode,
     )
     loss.make_value_estimator(gamma=GAMMA)
     return _sgd_step(loss, data, options)
@@ -222,7 +225,10 @@ def run(threads: int, options: argparse.Namespace) -> list[dict]:
     device = torch.device(options.device)
     data = _transitions(BUFFER)
     td = _tensordict(data).to(device)
-    builders = {"library": library_update, "torchrl": torchrl_update, "sb3": sb3_update}
+    builders = {
+        "library": library_update, "library_vmap": lambda d, o: library_update(d, o, "vmap"),
+        "torchrl": torchrl_update, "sb3": sb3_update,
+    }
     steps = {name: builders[name](data if name == "sb3" else td, options) for name in options.contenders}
     torch.set_num_threads(threads)  # in case building a contender changed it
     rates: dict[str, list[float]] = {name: [] for name in steps}
@@ -251,7 +257,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="timed updates per contender per round (default: 200)")
     parser.add_argument("--warmup", type=int, default=20,
                         help="untimed updates per contender before each round (default: 20)")
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
+    parser.add_argument("--contenders", nargs="+", default=["library", "torchrl", "sb3"], choices=CONTENDERS,
                         help="which updates to time (default: all three)")
     parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
     parser.add_argument("--compile", default="none", choices=("none", "default", "reduce-overhead", "max-autotune"),

@@ -32,7 +32,7 @@ from maxent_components.checks import (
     check_positive_int,
     data_checks,
 )
-from maxent_components.modules.qfunction import QFunction
+from maxent_components.modules.qfunction import ENSEMBLE_MODES, QFunction
 from maxent_components.objectives._wiring import (
     actor_spec,
     bind_parts,
@@ -118,7 +118,8 @@ class SoftQLoss(LossModule):
             action's shape.
         priority_key: where the per-sample ``|Q − y|`` (max over members, detached) is written for
             prioritised replay.
-        ensemble_mode: ``"vmap"`` (one ``torch.vmap`` over the members) or ``"loop"``.
+        ensemble_mode: ``"auto"`` (``"loop"`` on the CPU, ``"vmap"`` on accelerators), ``"vmap"``
+            (one ``torch.vmap`` over the members) or ``"loop"`` (one call per member).
 
     Returns (``forward``): a fresh ``TensorDict`` (batch size ``[]``) with ``loss_qvalue``,
     ``loss_actor`` (actor with a loss), ``loss_alpha`` (learned ``α``), ``loss_proposal`` (an
@@ -202,12 +203,12 @@ class SoftQLoss(LossModule):
         loss_function: Literal["l2", "smooth_l1"] = "l2",
         action_spec: TensorSpec | None = None,
         priority_key: NestedKey = "td_error",
-        ensemble_mode: Literal["vmap", "loop"] = "vmap",
+        ensemble_mode: Literal["auto", "vmap", "loop"] = "auto",
     ) -> None:
         num_qvalue_nets = check_positive_int("num_qvalue_nets", num_qvalue_nets)
         check_choice("target_reduction", target_reduction, ("min", "mean"))
         check_choice("loss_function", loss_function, ("l2", "smooth_l1"))
-        check_choice("ensemble_mode", ensemble_mode, ("vmap", "loop"))
+        check_choice("ensemble_mode", ensemble_mode, ENSEMBLE_MODES)
         temperature = check_parts(qvalue_network, soft_value, actor, alpha)
         self._in_keys = None
         super().__init__()
