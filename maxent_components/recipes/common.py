@@ -13,7 +13,7 @@ import functools
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from maxent_components.objectives import SoftQLoss
 from maxent_components.runs import Recipe, RunConfig, RunDirectory, group, option
@@ -22,12 +22,14 @@ from maxent_components.training import (
     OffPolicyLoop,
     make_env,
     observation_dim,
+    run_report,
     target_updater,
+    task_diagnostics,
 )
 from maxent_components.training.warm_start import warm_start
 
 __all__ = ["ENV_DOCS", "GROUPS", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig", "SMOKE", "adam",
-           "closing", "make_envs", "task_diagnostics", "off_policy_loop", "off_policy_recipe", "report", "soft_q_loss", "with_learning_curve"]
+           "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "soft_q_loss", "with_learning_curve"]
 
 GROUPS = ("env", "sampler", "soft_value", "temperature")
 
@@ -181,20 +183,6 @@ def adam(cfg: DictConfig, loss: SoftQLoss) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=lr)
 
 
-def task_diagnostics(task: DictConfig):
-    """The ``diagnostics`` function of an ``env`` node: a dotted name, or a node with ``_target_`` and
-    keyword arguments (bound with ``functools.partial``); ``None`` when the task has none."""
-    node = task.get("diagnostics")
-    if not node:
-        return None
-    from hydra.utils import get_method
-
-    if isinstance(node, str):
-        return get_method(node)
-    options = OmegaConf.to_container(node, resolve=True)
-    return functools.partial(get_method(options.pop("_target_")), **options)
-
-
 def off_policy_loop(
     cfg: DictConfig, loss, optimizer, *, env, eval_env, run: RunDirectory, name: str, slice_len: int | None = None
 ) -> OffPolicyLoop:
@@ -239,7 +227,7 @@ def off_policy_recipe(
         presets={"smoke": SMOKE, **(presets or {})},
         groups=GROUPS,
         group_docs={"env": ENV_DOCS},
-        report=functools.partial(report, name),
+        report=functools.partial(run_report, name, groups=GROUPS[1:]),
     )
 
 
@@ -251,22 +239,3 @@ def with_learning_curve(cfg: DictConfig, run: RunDirectory, summary: dict) -> di
         curve = plot_learning_curve(summary["history"], keys=["eval_return"], path=run.path / "learning_curve.png")
         summary["figures"] = {"learning_curve": str(curve)}
     return summary
-
-
-def report(name: str, cfg: DictConfig, summary: dict) -> str:
-    """A few lines on a finished run: the budget used, the last evaluation, the bar, the figures, the folder."""
-    choices = ", ".join(f"{g}={OmegaConf.select(cfg, g + '._target_', default='').rsplit('.', 1)[-1]}" for g in GROUPS[1:])
-    lines = [
-        f"{name} on {cfg.env.name} ({choices}), seed {cfg.seed}: {summary['env_steps']} env steps, "
-        f"{summary['updates']} updates in {summary['wall_time_s']:.1f} s",
-        f"last evaluation return {summary['eval_return_mean']:.1f}, best {summary['best_eval_return']:.1f}",
-    ]
-    last = summary["history"][-1] if summary.get("history") else {}
-    for key in (k for k in last if k not in ("step", "eval_return", "eval_length")):
-        lines.append(f"{key}: last {last[key]:g}, best {summary.get('best_' + key, last[key]):g}")
-    if summary["solved_metric"] is not None and summary["solved_threshold"] is not None:
-        bar = f"{summary['solved_metric']} >= {summary['solved_threshold']:g}"
-        met = f"first met at step {summary['solved_at_step']}" if summary["solved"] else "not met"
-        lines.append(f"bar {bar}: {met}")
-    lines += [f"figure {key}: {path}" for key, path in summary.get("figures", {}).items()]
-    return "\n".join(lines)

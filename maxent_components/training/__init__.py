@@ -17,8 +17,8 @@ from maxent_components.training.builders import (
     target_updater,
     uniform_replay_buffer,
 )
-from maxent_components.training.evaluation import Evaluator, evaluate_episodes
-from maxent_components.training.loop import OffPolicyLoop
+from maxent_components.training.evaluation import Evaluator, evaluate_episodes, task_diagnostics
+from maxent_components.training.loop import OffPolicyLoop, run_report
 from maxent_components.training.pieces import (
     Cadence,
     EpisodeReturns,
@@ -46,6 +46,8 @@ __all__ = [
     "observation_dim",
     "off_policy_collector",
     "progress_bar",
+    "run_report",
     "target_updater",
+    "task_diagnostics",
     "uniform_replay_buffer",
 ]

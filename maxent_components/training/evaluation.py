@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -16,7 +18,7 @@ from maxent_components.checks import (
 )
 from maxent_components.validation import check_env_data
 
-__all__ = ["Evaluator", "evaluate_episodes"]
+__all__ = ["Evaluator", "evaluate_episodes", "task_diagnostics"]
 
 _EXPLORATION = {
     "deterministic": ExplorationType.DETERMINISTIC,
@@ -110,3 +112,18 @@ class Evaluator:
         spec = self.env.action_spec
         for index, rollout in enumerate(rollouts, start=1):
             check_env_data(rollout, action_spec=spec, where=f"{where} {index}")
+
+
+def task_diagnostics(task: Any):
+    """The ``diagnostics`` function of an ``env`` node: a dotted name, or a node with ``_target_`` and
+    keyword arguments (bound with ``functools.partial``); ``None`` when the task has none."""
+    node = task.get("diagnostics")
+    if not node:
+        return None
+    from hydra.utils import get_method
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(node, str):
+        return get_method(node)
+    options = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    return functools.partial(get_method(options.pop("_target_")), **options)
