@@ -32,13 +32,14 @@ from typing import Literal
 
 import torch
 from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule
 from tensordict.utils import NestedKey, unravel_key
-from torch import Tensor
+from torch import Tensor, nn
 
 from maxent_components.checks import check_choice
-from maxent_components.modules.params import swapped_parameters
+from maxent_components.modules.params import parameter_leaves, parameter_slots
 
-__all__ = ["ENSEMBLE_MODES", "QFunction", "ReadsQ", "ensemble_mode"]
+__all__ = ["ENSEMBLE_MODES", "QFunction", "ReadsQ", "direct_module", "ensemble_mode"]
 
 
 #: How an ensemble is evaluated: one ``torch.vmap``, one call per member, or chosen by device.
@@ -49,8 +50,21 @@ def ensemble_mode(mode: str, params: TensorDictBase) -> str:
     """``mode`` with ``"auto"`` resolved for ``params``: ``"loop"`` on the CPU, ``"vmap"`` elsewhere."""
     if mode != "auto":
         return mode
-    leaf = next(iter(params.values(include_nested=True, leaves_only=True)), None)
-    return "loop" if leaf is None or leaf.device.type == "cpu" else "vmap"
+    leaves = parameter_leaves(params)[1]
+    return "loop" if not leaves or leaves[0].device.type == "cpu" else "vmap"
+
+
+def direct_module(network) -> nn.Module | None:
+    """The wrapped module of a plain ``TensorDictModule`` (positional inputs, one output, no hooks),
+    which :class:`QFunction` calls on tensors directly instead of building a TensorDict per call;
+    ``None`` for any other network (evaluated through its TensorDict interface)."""
+    if not isinstance(network, TensorDictModule) or type(network).forward is not TensorDictModule.forward:
+        return None
+    if network._kwargs is not None or len(network.out_keys) != 1:
+        return None
+    if network._forward_hooks or network._forward_pre_hooks:
+        return None
+    return network.module
 
 
 class QFunction:
@@ -111,24 +125,54 @@ class QFunction:
         key = unravel_key(key)
         return any(unravel_key(k) == key for k in self.network.in_keys)
 
+    def _missing(self, tensordict: TensorDictBase, keys) -> KeyError:
+        missing = [k for k in keys if k not in tensordict.keys(include_nested=True)]
+        return KeyError(
+            f"the Q network reads {missing}, which the input tensordict lacks (it holds "
+            f"{sorted(map(str, tensordict.keys()))}); rename keys with set_keys(...) if they live elsewhere."
+        )
+
     def _inputs(self, tensordict: TensorDictBase, exclude: NestedKey | None) -> TensorDictBase:
         excluded = None if exclude is None else unravel_key(exclude)
         keys = [k for k in self.network.in_keys if unravel_key(k) != excluded]
-        missing = [k for k in keys if k not in tensordict.keys(include_nested=True)]
-        if missing:
-            raise KeyError(
-                f"the Q network reads {missing}, which the input tensordict lacks (it holds "
-                f"{sorted(map(str, tensordict.keys()))}); rename keys with set_keys(...) if they live elsewhere."
-            )
+        if any(k not in tensordict.keys(include_nested=True) for k in keys):
+            raise self._missing(tensordict, keys)
         return tensordict.select(*keys)
 
-    def _run(self, params: TensorDictBase | None, inputs: TensorDictBase, value_key: NestedKey) -> Tensor:
-        inputs = inputs.copy()  # the module writes its output into its input
+    def _members(self) -> tuple[list[tuple[str, ...]] | None, list[Tensor] | None]:
+        """The parameter keys and leaves to evaluate with (``None, None``: the network's own, attached)."""
+        params = self.params
         if params is None:
-            out = self.network(inputs)
-        else:
-            with swapped_parameters(self.network, params):
-                out = self.network(inputs)
+            if not self.detach:
+                return None, None
+            params = TensorDict.from_module(self.network)
+        keys, leaves = parameter_leaves(params)
+        if self.detach:
+            leaves = [leaf.detach() for leaf in leaves]
+        return keys, leaves
+
+    def _map(self, call, keys, leaves, stacked: bool) -> Tensor:
+        """``call()`` once per member with its parameters swapped in: ``[N, *out]``."""
+        if keys is None:
+            return call().unsqueeze(0)
+        slots = parameter_slots(self.network, keys)
+
+        def member(*tensors: Tensor) -> Tensor:
+            with slots.swapped(tensors):
+                return call()
+
+        if not stacked:
+            return member(*leaves).unsqueeze(0)
+        if ensemble_mode(self.mode, self.params) == "vmap":
+            return torch.vmap(member, randomness="same")(*leaves)
+        return torch.stack([member(*[leaf[i] for leaf in leaves]) for i in range(leaves[0].shape[0])])
+
+    def _stacked(self) -> bool:
+        return self.params is not None and self.params.batch_dims == 1
+
+    def _run(self, inputs: TensorDictBase, value_key: NestedKey) -> Tensor:
+        inputs = inputs.copy()  # the module writes its output into its input
+        out = self.network(inputs)
         value = (inputs if out is None else out).get(value_key, None)
         if value is None:
             raise KeyError(
@@ -139,23 +183,30 @@ class QFunction:
 
     def evaluate(self, inputs: TensorDictBase, value_key: NestedKey) -> Tensor:
         """The network's output at ``value_key`` for every member: ``[N, *out_shape]``."""
-        params = self.params
-        if params is None:
-            if not self.detach:
-                return self._run(None, inputs, value_key).unsqueeze(0)
-            params = TensorDict.from_module(self.network)
-        if self.detach:
-            params = params.detach()
-        if params.batch_dims == 0:
-            return self._run(params, inputs, value_key).unsqueeze(0)
-        if ensemble_mode(self.mode, params) == "vmap":
-            return torch.vmap(lambda p: self._run(p, inputs, value_key), (0,), randomness="same")(params)
-        return torch.stack([self._run(params[i], inputs, value_key) for i in range(params.batch_size[0])])
+        keys, leaves = self._members()
+        return self._map(lambda: self._run(inputs, value_key), keys, leaves, self._stacked())
+
+    def _evaluate_tensors(self, tensors: list[Tensor], value_key: NestedKey) -> Tensor:
+        """``evaluate`` of a :func:`direct_module` network on its input tensors (in ``in_keys`` order)."""
+        if unravel_key(self.network.out_keys[0]) != unravel_key(value_key):
+            raise KeyError(
+                f"the Q network did not write {value_key!r} (its out_keys are {list(self.network.out_keys)}); "
+                f"rename with set_keys(...)."
+            )
+        module = self.network.module
+        keys, leaves = self._members()
+        return self._map(lambda: module(*tensors), keys, leaves, self._stacked())
 
     def action_values(self, tensordict: TensorDictBase, *, value_key: NestedKey = "action_value") -> Tensor:
         """``Q(s, ·)`` of a discrete Q network: ``[N, *B, |A|]``."""
         batch = tuple(tensordict.batch_size)
-        q = self.evaluate(self._inputs(tensordict, None), value_key)
+        if direct_module(self.network) is not None:
+            tensors = [tensordict.get(k, None) for k in self.network.in_keys]
+            if any(t is None for t in tensors):
+                raise self._missing(tensordict, self.network.in_keys)
+            q = self._evaluate_tensors(tensors, value_key)
+        else:
+            q = self.evaluate(self._inputs(tensordict, None), value_key)
         if q.ndim != len(batch) + 2 or tuple(q.shape[1:-1]) != batch:
             raise ValueError(
                 f"the Q network wrote {value_key!r} of shape {tuple(q.shape[1:])}; expected [*B, |A|] "
@@ -188,10 +239,21 @@ class QFunction:
                 f"a continuous Q network reads the observation and the action."
             )
         num = actions.shape[0]
-        inputs = self._inputs(tensordict, action_key)
-        inputs = inputs.expand(num, *inputs.batch_size)
-        inputs.set(action_key, actions)
-        q = self.evaluate(inputs, value_key)
+        if direct_module(self.network) is not None:
+            action_key = unravel_key(action_key)
+            tensors = [
+                actions if unravel_key(k) == action_key else tensordict.get(k, None) for k in self.network.in_keys
+            ]
+            if any(t is None for t in tensors):
+                raise self._missing(tensordict, [k for k in self.network.in_keys if unravel_key(k) != action_key])
+            # state entries [*B, ...] expanded (not copied) to [K, *B, ...] beside the actions
+            tensors = [t if t is actions else t.expand(num, *t.shape) for t in tensors]
+            q = self._evaluate_tensors(tensors, value_key)
+        else:
+            inputs = self._inputs(tensordict, action_key)
+            inputs = inputs.expand(num, *inputs.batch_size)
+            inputs.set(action_key, actions)
+            q = self.evaluate(inputs, value_key)
         expected = (num, *batch, 1)
         if tuple(q.shape[1:]) != expected:
             raise ValueError(

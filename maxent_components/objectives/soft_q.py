@@ -32,6 +32,7 @@ from maxent_components.checks import (
     check_positive_int,
     data_checks,
 )
+from maxent_components.modules.params import parameter_leaves
 from maxent_components.modules.qfunction import ENSEMBLE_MODES, QFunction
 from maxent_components.objectives._wiring import (
     actor_spec,
@@ -383,7 +384,7 @@ class SoftQLoss(LossModule):
     def _check_inputs(self, tensordict: TensorDictBase) -> None:
         """Keys, shapes and dtypes on every call (free to read); values in :meth:`forward`."""
         keys = self.tensor_keys
-        dtype = next(iter(self.qvalue_network_params.values(True, True))).dtype
+        dtype = parameter_leaves(self.qvalue_network_params)[1][0].dtype
         check_network_inputs("SoftQLoss", tensordict, self.qvalue_network.in_keys, keys.action, dtype)
         reward, done, terminated = [("next", *_as_tuple(k)) for k in (keys.reward, keys.done, keys.terminated)]
         check_transition_entries("SoftQLoss", tensordict, reward, done, optional=terminated)
