@@ -18,6 +18,11 @@ the optimiser step(s) and the target update):
   ``torch.vmap`` on a GPU); ``library_vmap`` (not run by default) forces ``vmap``.
 - ``torchrl``: ``torchrl.objectives.SACLoss`` (ProbabilisticActor with TanhNormal, twin critics,
   learned α, ``loss_function="l2"``), one Adam, ``SoftUpdate``; batch drawn the same way.
+- ``plain``: the same arithmetic written by hand in plain PyTorch (not run by default): an actor
+  MLP with the same scale head, two critic MLPs and their target copies, one Adam over the critics,
+  the actor and ``log α`` (as the library), ``torch._foreach_lerp_`` Polyak step; batch drawn by
+  indexing the same transitions as plain tensors. What the library's TensorDict plumbing costs is
+  the library/plain ratio.
 - ``sb3``: ``stable_baselines3.SAC.train(gradient_steps=1, batch_size=256)`` — its own replay
   buffer sample (NumPy indexing and conversion to tensors), three Adam optimisers (critic, actor,
   α), ``polyak_update`` and its logger's bookkeeping. Its buffer holds the same transitions.
@@ -29,6 +34,9 @@ On a GPU (``--device cuda``) the transitions live on the device. ``--compile MOD
 update of the TensorDict contenders (loss, backward, optimiser step, target update) in
 ``torch.compile(mode=MODE)``, and ``--cudagraphs`` additionally captures it with tensordict's
 ``CudaGraphModule`` (the two switches TorchRL's own SAC script exposes); SB3 always runs eagerly.
+``--autocast bfloat16`` runs the forward of the library, TorchRL and plain updates under
+``torch.autocast`` (matrix multiplies in bfloat16, the backward in the same dtypes): a measurement
+of what lower-precision matmuls would buy, not a setting the recipes use.
 
 Reported: updates per second, the median over ``--rounds`` rounds of ``--updates`` updates each
 (after ``--warmup`` untimed updates per contender per round), and the ratio to SB3 (higher is
@@ -44,6 +52,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import json
 import statistics
 import time
@@ -71,7 +81,7 @@ from maxent_components.modules import continuous_qvalue_network, tanh_normal_act
 OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
 GAMMA, TAU, LR, TARGET_ENTROPY = 0.99, 0.005, 3e-4, -6.0
 BOX = Bounded(-1.0, 1.0, shape=(ACT_DIM,))
-CONTENDERS = ("library", "library_vmap", "torchrl", "sb3")
+CONTENDERS = ("library", "library_vmap", "torchrl", "sb3", "plain")
 
 
 def _transitions(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -103,6 +113,12 @@ def _tensordict(data: dict[str, np.ndarray]) -> TensorDict:
     )
 
 
+def _autocast(options: argparse.Namespace):
+    """The forward's autocast context (disabled unless ``--autocast bfloat16``)."""
+    device_type = torch.device(options.device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=options.autocast == "bfloat16")
+
+
 def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace):
     """An update for a TensorDict loss: sample, sum(loss_*) backward, one Adam step, Polyak."""
     loss_module.to(data.device)
@@ -113,7 +129,8 @@ def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace):
     n = data.shape[0]
 
     def update(batch: TensorDict) -> TensorDict:
-        out = loss_module(batch)
+        with _autocast(options):
+            out = loss_module(batch)
         total = sum(v for k, v in out.items() if k.startswith("loss_"))
         total.backward()
         optimiser.step()
@@ -140,6 +157,70 @@ def library_update(data: TensorDict, options: argparse.Namespace, ensemble_mode:
     )
     loss.make_value_estimator(gamma=GAMMA)
     return _sgd_step(loss, data, options)
+
+
+def _mlp(inputs: int, outputs: int) -> torch.nn.Sequential:
+    layers, width = [], inputs
+    for cells in CELLS:
+        layers += [torch.nn.Linear(width, cells), torch.nn.ReLU()]
+        width = cells
+    return torch.nn.Sequential(*layers, torch.nn.Linear(width, outputs))
+
+
+@contextlib.contextmanager
+def _frozen(params: list[torch.Tensor]):
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def plain_update(data: TensorDict, options: argparse.Namespace):
+    """SAC's update written by hand on plain tensors (the reference for the library's plumbing)."""
+    device = data.device
+    obs, act, rew = data["observation"], data["action"], data["next", "reward"]
+    next_obs, done = data["next", "observation"], data["next", "terminated"].float()
+    actor, critics = _mlp(OBS_DIM, 2 * ACT_DIM).to(device), torch.nn.ModuleList([_mlp(OBS_DIM + ACT_DIM, 1) for _ in range(2)]).to(device)
+    target_critics = [copy.deepcopy(c).requires_grad_(False) for c in critics]
+    target_leaves = [p for c in target_critics for p in c.parameters()]
+    log_alpha = torch.zeros((), device=device, requires_grad=True)
+    optimiser = torch.optim.Adam([*critics.parameters(), *actor.parameters(), log_alpha], lr=LR)
+    online = list(critics.parameters())
+
+    def policy(o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc, raw = actor(o).chunk(2, -1)
+        scale = torch.nn.functional.softplus(raw + 0.5413) + 1e-4  # NormalParamExtractor's biased softplus
+        u = loc + scale * torch.randn_like(loc)
+        log_prob = (-0.5 * ((u - loc) / scale) ** 2 - scale.log() - 0.9189385).sum(-1)
+        return torch.tanh(u), log_prob - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
+
+    def step() -> None:
+        index = torch.randint(obs.shape[0], (BATCH,), device=device)
+        o, a, r, o2, d = obs[index], act[index], rew[index], next_obs[index], done[index]
+        alpha = log_alpha.exp().detach()
+        with _autocast(options):
+            with torch.no_grad():
+                a2, logp2 = policy(o2)
+                x2 = torch.cat([o2, a2], -1)
+                v2 = torch.min(*[c(x2) for c in target_critics]) - alpha * logp2.unsqueeze(-1)
+                y = r + GAMMA * (1 - d) * v2
+            x = torch.cat([o, a], -1)
+            critic_loss = sum(((c(x) - y) ** 2).mean() for c in critics)
+            a_new, logp = policy(o)
+            x_new = torch.cat([o, a_new], -1)
+            with _frozen(online):  # the actor's loss must not train the critics
+                q_new = torch.min(*[c(x_new) for c in critics]).squeeze(-1)
+            actor_loss = (alpha * logp - q_new).mean()
+            alpha_loss = -(log_alpha * (logp.detach() + TARGET_ENTROPY)).mean()
+        optimiser.zero_grad(set_to_none=True)
+        (critic_loss + actor_loss + alpha_loss).backward()
+        optimiser.step()
+        torch._foreach_lerp_(target_leaves, online, TAU)
+
+    return step
 
 
 def torchrl_update(data: TensorDict, options: argparse.Namespace):
@@ -227,7 +308,7 @@ def run(threads: int, options: argparse.Namespace) -> list[dict]:
     td = _tensordict(data).to(device)
     builders = {
         "library": library_update, "library_vmap": lambda d, o: library_update(d, o, "vmap"),
-        "torchrl": torchrl_update, "sb3": sb3_update,
+        "torchrl": torchrl_update, "sb3": sb3_update, "plain": plain_update,
     }
     steps = {name: builders[name](data if name == "sb3" else td, options) for name in options.contenders}
     torch.set_num_threads(threads)  # in case building a contender changed it
@@ -264,6 +345,8 @@ def main() -> None:
                         help="torch.compile mode of the library and TorchRL updates (default: none)")
     parser.add_argument("--adam", default="default", choices=("default", "foreach", "fused"),
                         help="Adam implementation of the library and TorchRL updates (default: PyTorch's choice)")
+    parser.add_argument("--autocast", default="none", choices=("none", "bfloat16"),
+                        help="run the library, TorchRL and plain forwards under torch.autocast in this dtype (default: none)")
     parser.add_argument("--cudagraphs", action="store_true",
                         help="capture the library and TorchRL updates with tensordict's CudaGraphModule (CUDA only)")
     args = parser.parse_args()

@@ -661,3 +661,28 @@ class _CatQ(nn.Module):
 
     def forward(self, obs, action):
         return self.net(torch.cat([obs, action], -1))
+
+
+@pytest.mark.parametrize("num_qvalue_nets", [1, 2])
+def test_foreach_soft_update_equals_torchrl_soft_update(num_qvalue_nets):
+    """The fused Polyak step gives TorchRL's SoftUpdate targets, θ̄ ← (1 − τ) θ̄ + τ θ, bit for bit
+    up to float rounding, over several steps while the online parameters move."""
+    from maxent_components.objectives.targets import ForeachSoftUpdate
+
+    def build():
+        torch.manual_seed(3)
+        qnet = TensorDictModule(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2)), ["observation"], ["action_value"])
+        return SoftQLoss(qnet, ExactSoftValue(), alpha=0.5, num_qvalue_nets=num_qvalue_nets)
+
+    ours, theirs = build(), build()
+    fused, reference = ForeachSoftUpdate(ours, tau=0.2), SoftUpdate(theirs, tau=0.2)
+    target_before = ours.target_qvalue_network_params.clone()
+    for step in range(4):
+        for loss in (ours, theirs):
+            torch.manual_seed(step)
+            loss.qvalue_network_params.apply(lambda p: p.data.add_(torch.randn_like(p)))
+        fused.step()
+        reference.step()
+        torch.testing.assert_close(ours.target_qvalue_network_params.to_dict(), theirs.target_qvalue_network_params.to_dict())
+    assert not (ours.target_qvalue_network_params == target_before).all()
+    assert fused.state_dict() == reference.state_dict()

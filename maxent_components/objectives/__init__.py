@@ -11,6 +11,7 @@ without a Q network and without ``α``.
 
 from maxent_components.objectives.pcl import PathConsistencyLoss
 from maxent_components.objectives.soft_q import SoftQLoss
+from maxent_components.objectives.targets import ForeachSoftUpdate
 from maxent_components.temperature import (
     AnnealedTemperature,
     AutoTemperature,
@@ -20,6 +21,7 @@ from maxent_components.temperature import (
 )
 
 __all__ = [
+    "ForeachSoftUpdate",
     "PathConsistencyLoss",
     "SoftQLoss",
     "Temperature",

@@ -28,9 +28,10 @@ from tensordict.nn import TensorDictModuleBase  # noqa: E402
 from torchrl.collectors import Collector  # noqa: E402
 from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: E402
 from torchrl.envs import DoubleToFloat, EnvBase, GymEnv, TransformedEnv  # noqa: E402
-from torchrl.objectives import HardUpdate, SoftUpdate  # noqa: E402
+from torchrl.objectives import HardUpdate  # noqa: E402
 
 from maxent_components.checks import check_choice, check_positive_int  # noqa: E402
+from maxent_components.objectives.targets import ForeachSoftUpdate  # noqa: E402
 
 __all__ = [
     "build_part",
@@ -139,9 +140,11 @@ def uniform_replay_buffer(capacity: int, *, batch_size: int, slice_len: int | No
 
 
 def target_updater(loss, *, kind: str, tau: float = 0.005, interval: int = 1000):
-    """TorchRL's ``SoftUpdate`` (Polyak, ``tau``) or ``HardUpdate`` (a copy every ``interval`` updates)."""
+    """Polyak averaging with ``tau`` (TorchRL's ``SoftUpdate``, stepped as one fused in-place update:
+    :class:`~maxent_components.objectives.targets.ForeachSoftUpdate`) or TorchRL's ``HardUpdate`` (a
+    copy every ``interval`` updates)."""
     check_choice("target_update", kind, ("soft", "hard"))
     if kind == "soft":
-        return SoftUpdate(loss, tau=tau)
+        return ForeachSoftUpdate(loss, tau=tau)
     # TorchRL's HardUpdate copies on every (value_network_update_interval + 1)-th step.
     return HardUpdate(loss, value_network_update_interval=check_positive_int("hard_update_interval", interval) - 1)
