@@ -29,9 +29,8 @@ loops read too (refusing parts they do not implement):
   batches of 10 steps then 10 updates, a hard target copy every 1000 updates; ``V̂(s')`` from 16 uniform
   actions; an amortized SVGD sampler ``a = tanh(MLP([s, ξ]) + ξ)`` (128×128) trained with 32 particles
   per state (16 fixed), RBF kernel in pre-tanh space, reference median bandwidth (floor 1e-3); one Adam
-  (3e-4) step on the summed Q and sampler losses, the sampler's target being the pre-step Q. The plain
-  loop does the arithmetic with ``maxent_components.functional``; it does not reuse ``update_step.py``'s
-  plain SQL update, which steps the sampler after the critic (against the updated Q), Polyak targets.
+  (3e-4) step on the summed Q and sampler losses, the sampler's target being the pre-step Q; the plain
+  loop's arithmetic is ``maxent_components.functional``'s.
 
 Reported: environment steps per second (the whole budget, random steps included, evaluation
 excluded), the median over ``--rounds``, and the ratios library/plain and library/SB3 (higher is
@@ -61,12 +60,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-CELLS, BATCH, GAMMA, TAU, LR = 256, 256, 0.99, 0.005, 3e-4  # the sac recipe's settings
-CONTENDERS = ("library", "plain", "sb3")
+CELLS, BATCH, GAMMA, TAU, LR, CONTENDERS = 256, 256, 0.99, 0.005, 3e-4, ("library", "plain", "sb3")  # sac's settings
 #: per algo: its name, its tasks (conf/env, the first by default), contenders, default --learning-starts
 ALGOS = {
     "sac": ("SAC", ("pendulum", "halfcheetah"), CONTENDERS, 256),
@@ -113,8 +110,7 @@ def library_loop(recipe, cfg) -> float:
 
 # -- what the plain loops share ---------------------------------------------------------------------
 class Ring:
-    """A NumPy replay buffer of ``(o, a, r, o2, terminated)`` rows, written in turn (wrapping at
-    ``capacity``) and sampled uniformly with replacement as float32 tensors (actions: ``action_dtype``)."""
+    """A NumPy ring buffer of ``(o, a, r, o2, terminated)`` rows, sampled uniformly as tensors."""
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, action_dtype=np.float32) -> None:
         dims = ((obs_dim, np.float32), (act_dim, action_dtype), (1, np.float32), (obs_dim, np.float32), (1, np.float32))
@@ -132,9 +128,7 @@ class Ring:
 
 
 def plain_env(cfg) -> gym.Env:
-    """Seed torch and NumPy; return the Gymnasium env the library's ``GymEnv`` wraps, to be stepped directly.
-    MultiGoal is a plain ``gym.Env`` (``envs.multigoal.MultiGoalEnv``, not a TorchRL env): this is its
-    cheapest faithful stepping."""
+    """Seed torch and NumPy; return the Gymnasium env the library's ``GymEnv`` wraps (MultiGoal's too)."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     kwargs = dict(cfg.env.kwargs or {})
@@ -144,9 +138,8 @@ def plain_env(cfg) -> gym.Env:
 
 
 def drive(cfg, env: gym.Env, ring: Ring, act, update, encode=lambda action: action) -> float:
-    """Env steps per second of a plain loop: batches of ``frames_per_batch`` steps (random while fewer than
-    ``init_random_frames`` were taken, else ``act(obs)``) stored in ``ring`` as ``encode(action)``, each
-    followed by the ``utd_ratio`` updates it owes once ``init_random_frames`` were taken, as the library's."""
+    """Env steps per second of a plain loop on the library loop's schedule: batches of ``frames_per_batch``
+    steps (random at first), each followed by the ``utd_ratio`` updates it owes."""
     frames, starts, per_batch, utd = cfg.total_frames, cfg.init_random_frames, cfg.frames_per_batch, cfg.utd_ratio
     obs, _ = env.reset(seed=cfg.seed)
     env.action_space.seed(cfg.seed)
@@ -203,7 +196,7 @@ def soft_q_parts(cfg, inputs: int, outputs: int, parts: dict[str, str], actor: n
                 torch._foreach_copy_(target_params, params)
 
     reduce = (lambda v: v.amin(0)) if cfg.loss.target_reduction == "min" else (lambda v: v.mean(0))
-    td_loss = F.mse_loss if cfg.loss.loss_function == "l2" else F.smooth_l1_loss
+    td_loss = nn.functional.mse_loss if cfg.loss.loss_function == "l2" else nn.functional.smooth_l1_loss
     return qs, targets, reduce, td_loss, step
 
 

@@ -12,7 +12,8 @@ the optimiser step(s) and the target update):
 
 - ``library``: ``SoftQLoss(qnet, PolicySoftValue(), actor=GaussianSampler(...),
   alpha=AutoTemperature(-6.0), num_qvalue_nets=2)``, one Adam over ``loss.parameters()``,
-  TorchRL's ``SoftUpdate``; ``sum(loss_*)`` backpropagated. Batch: 256 random rows of a
+  ``ForeachSoftUpdate`` (TorchRL's ``SoftUpdate`` in one fused step, as the recipes use it);
+  ``sum(loss_*)`` backpropagated. Batch: 256 random rows of a
   10,000-row TensorDict of transitions (``data[torch.randint(...)]``). The twin critics are
   evaluated by the loss's default ``ensemble_mode="auto"`` (one call per member on the CPU, one
   ``torch.vmap`` on a GPU); ``library_vmap`` (not run by default) forces ``vmap``.
@@ -76,6 +77,7 @@ from torchrl.modules import ProbabilisticActor, TanhNormal  # noqa: E402
 from torchrl.objectives import SACLoss, SoftUpdate  # noqa: E402
 
 from maxent_components import AutoTemperature, GaussianSampler, PolicySoftValue, SoftQLoss  # noqa: E402
+from maxent_components.objectives import ForeachSoftUpdate  # noqa: E402
 from maxent_components.modules import continuous_qvalue_network, tanh_normal_actor_network  # noqa: E402
 
 OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
@@ -119,13 +121,13 @@ def _autocast(options: argparse.Namespace):
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=options.autocast == "bfloat16")
 
 
-def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace):
+def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace, updater_class=SoftUpdate):
     """An update for a TensorDict loss: sample, sum(loss_*) backward, one Adam step, Polyak."""
     loss_module.to(data.device)
     graphs = options.cudagraphs
     kind = {"foreach": {"foreach": True}, "fused": {"fused": True}}.get(options.adam, {})
     optimiser = torch.optim.Adam(loss_module.parameters(), lr=LR, capturable=graphs, **kind)
-    updater = SoftUpdate(loss_module, tau=TAU)
+    updater = updater_class(loss_module, tau=TAU)
     n = data.shape[0]
 
     def update(batch: TensorDict) -> TensorDict:
@@ -156,7 +158,7 @@ def library_update(data: TensorDict, options: argparse.Namespace, ensemble_mode:
         ensemble_mode=ensemble_mode,
     )
     loss.make_value_estimator(gamma=GAMMA)
-    return _sgd_step(loss, data, options)
+    return _sgd_step(loss, data, options, ForeachSoftUpdate)
 
 
 def _mlp(inputs: int, outputs: int) -> torch.nn.Sequential:

@@ -1,8 +1,8 @@
 """One training update, library components against a plain-PyTorch loop doing the same arithmetic.
 
 Being TorchRL-native must not make an update slow. Each case builds the same networks twice — once
-composed from maxent_components parts (SoftQLoss + estimator + sampler, TorchRL's SoftUpdate), once
-as a hand-written PyTorch update — and times them interleaved in one process, so machine noise hits
+composed from maxent_components parts (SoftQLoss + estimator + sampler, and ``ForeachSoftUpdate``
+as in the recipes), once as a hand-written PyTorch update — and times them interleaved in one process, so machine noise hits
 both alike. Reported: the median time per update over ``--repeats`` runs and the ratio
 library / plain (lower is better; 1.0 means no overhead).
 
@@ -40,14 +40,13 @@ from torch import nn
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
 
 from torchrl.data import Bounded, OneHot  # noqa: E402
-from torchrl.objectives import SoftUpdate  # noqa: E402
 
 from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
 from maxent_components.modules.qvalue import (  # noqa: E402
     continuous_qvalue_network,
     discrete_qvalue_network,
 )
-from maxent_components.objectives import SoftQLoss  # noqa: E402
+from maxent_components.objectives import ForeachSoftUpdate, SoftQLoss  # noqa: E402
 from maxent_components.samplers import SVGDSampler  # noqa: E402
 from maxent_components.soft_value import ExactSoftValue, UniformSoftValue  # noqa: E402
 
@@ -82,7 +81,7 @@ def soft_dqn_case(alpha: float = 0.01, batch: int = 128):
     loss = SoftQLoss(qnet, ExactSoftValue(), alpha=alpha, action_spec=OneHot(2))
     loss.make_value_estimator(gamma=GAMMA)
     optimiser = torch.optim.Adam(loss.parameters(), lr=1e-3)
-    updater = SoftUpdate(loss, tau=TAU)
+    updater = ForeachSoftUpdate(loss, tau=TAU)
 
     def library_step():
         out = loss(td)
@@ -125,7 +124,7 @@ def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, parti
     )
     loss.make_value_estimator(gamma=GAMMA)
     optimiser = torch.optim.Adam(loss.parameters(), lr=3e-4)
-    updater = SoftUpdate(loss, tau=TAU)
+    updater = ForeachSoftUpdate(loss, tau=TAU)
 
     def library_step():
         out = loss(td)
