@@ -113,6 +113,15 @@ def test_pcl_recipe_trains_on_trajectory_slices(overrides, loss_keys, tmp_path):
     assert not ({"loss_value", "loss_actor", "loss_qvalue"} - loss_keys) & logged
 
 
+@pytest.mark.parametrize("name", ["sql", "soft_dqn", "pcl"])
+def test_recipes_train_with_bfloat16_autocast(name, tmp_path):
+    out = run_recipe(name, "smoke=true", "plots=false", "autocast=bfloat16", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = summary_of(tmp_path)
+    assert summary["finished"] and summary["updates"] > 0 and summary["config"]["autocast"] == "bfloat16"
+    assert all(math.isfinite(row["eval_return"]) for row in summary["history"])
+
+
 def test_pcl_refuses_a_trained_sampler_in_the_unified_variant_and_a_learned_temperature():
     out = run_recipe("pcl", "variant=unified", timeout=120)
     assert out.returncode == 2 and "variant=unified" in out.stderr and "CategoricalSampler" in out.stderr
@@ -153,6 +162,7 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
         (["soft_value=policy", "sampler=svgd"], "no tractable log-probability"),
         (["temperature=auto", "sampler=langevin"], "learned temperature"),
         (["logger.backend=foo"], "option logger.backend='foo' is invalid"),
+        (["autocast=float16"], "option autocast='float16' is invalid; expected one of ['none', 'bfloat16']"),
         (["seed=0,1"], "a comma list is a sweep (add -m)"),
         (["-m", "seed=0,1", "sampler=svgd,hmc"], "sampler=hmc is not a choice of sampler"),
         (["sampler.num_particles=2"], "need at least 2 fixed"),

@@ -759,3 +759,47 @@ def test_target_updater_rejects_bad_arguments():
     for bad in (0, -1, 1.5):
         with pytest.raises(ValueError, match="hard_update_interval"):
             target_updater(loss, kind="hard", interval=bad)
+
+
+@pytest.mark.parametrize("autocast, dtype", [("none", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_autocast_runs_every_update_forward_in_its_dtype_and_keeps_float32_parameters(autocast, dtype, tmp_path):
+    from hydra import compose, initialize_config_module
+
+    from maxent_components.recipes import sac
+    from maxent_components.recipes.common import off_policy_loop
+    from maxent_components.runs import RunDirectory
+
+    overrides = [
+        f"autocast={autocast}", "total_frames=240", "init_random_frames=120", "batch_size=32", "network.num_cells=[16,16]",
+        "eval_interval=240", "eval_episodes=1", "checkpoint_interval=240", "plots=false", "progress=false",
+    ]
+    with initialize_config_module("maxent_components.recipes.conf", version_base=None):
+        cfg = compose(sac.NAME, overrides=overrides)
+    run = RunDirectory(tmp_path)
+    run.start(OmegaConf.to_container(cfg, resolve=True), "autocast")
+    env, eval_env, loss, optimizer = sac.build(cfg)
+    loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=sac.NAME)
+    seen = []  # the Q network runs only in updates (the SAC actor acts and is evaluated alone)
+    hook = loss.qvalue_network.module.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    summary = loop.run()
+    hook.remove()
+    env.close()
+    eval_env.close()
+    # twin critics at (s', a') for the target, at (s, a) and at (s, a_π) for the actor: 6 calls per update
+    assert summary["updates"] > 100 and len(seen) == 6 * summary["updates"] and set(seen) == {dtype}
+    params = list(loss.parameters())
+    assert all(p.dtype == torch.float32 and bool(torch.isfinite(p).all()) for p in params)
+
+
+def test_loop_refuses_an_unknown_autocast_dtype():
+    with pytest.raises(ValueError, match="autocast must be one of"):
+        _loop_with(autocast="float16")
+
+
+def _loop_with(**kwargs):
+    from maxent_components.training.loop import OffPolicyLoop
+
+    class Loss:
+        actor = object()
+
+    return OffPolicyLoop(Loss(), None, env=None, evaluator=None, run=None, total_frames=10, **kwargs)

@@ -27,6 +27,7 @@ import torch
 from tensordict import TensorDictBase
 
 from maxent_components.checks import (
+    check_choice,
     check_nonnegative_int,
     check_positive_float,
     check_positive_int,
@@ -87,6 +88,8 @@ class OffPolicyLoop:
         logger_backend: TorchRL logger (``"csv"``, ``"tensorboard"``, ``"wandb"``, ``"mlflow"``).
         progress: show a progress bar.
         name: the run's name on the progress bar.
+        autocast: ``"none"`` or ``"bfloat16"``: the loss's forward under ``torch.autocast`` in that
+            dtype (matrix multiplies in bfloat16; the backward follows the forward's dtypes).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class OffPolicyLoop:
         logger_backend: str = "csv",
         progress: bool = True,
         name: str = "train",
+        autocast: str = "none",
     ) -> None:
         if loss.actor is None:
             raise ValueError("loss has no actor: the loop collects with loss.actor.")
@@ -135,6 +139,7 @@ class OffPolicyLoop:
         self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
         self.progress, self.name = bool(progress), name
+        self.autocast = check_choice("autocast", autocast, ("none", "bfloat16"))
         self.started_from: dict[str, Any] | None = None  # set when the loss was warm-started (init_from)
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
         self.last_rollouts: list[TensorDictBase] = []
@@ -199,7 +204,8 @@ class OffPolicyLoop:
         if self.reward_scale != 1.0:
             # A sampled batch is a copy of the stored rows: scaling it leaves the buffer as collected.
             sample.get(("next", "reward")).mul_(self.reward_scale)
-        out = self.loss(sample)
+        with self._autocast(sample):
+            out = self.loss(sample)
         self.optimizer.zero_grad(set_to_none=True)
         sum(value for key, value in out.items() if key.startswith("loss_")).backward()
         self.optimizer.step()
@@ -208,6 +214,10 @@ class OffPolicyLoop:
         self.loss.temperature.step()
         self.counters["updates"] += 1
         self.means.add(**{key: value for key, value in out.items() if value.ndim == 0})
+
+    def _autocast(self, sample: TensorDictBase):
+        device = sample.device if sample.device is not None else torch.device("cpu")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast == "bfloat16")
 
     def _evaluate(self) -> None:
         c = self.counters
