@@ -165,7 +165,8 @@ class QFunction:
             return member(*leaves).unsqueeze(0)
         if ensemble_mode(self.mode, self.params) == "vmap":
             return torch.vmap(member, randomness="same")(*leaves)
-        return torch.stack([member(*[leaf[i] for leaf in leaves]) for i in range(leaves[0].shape[0])])
+        # one unbind per leaf (its backward stacks the members' gradients once) rather than an index per member
+        return torch.stack([member(*tensors) for tensors in zip(*[leaf.unbind(0) for leaf in leaves])])
 
     def _stacked(self) -> bool:
         return self.params is not None and self.params.batch_dims == 1
