@@ -148,3 +148,23 @@ def test_qfunction_direct_path_names_a_missing_key():
     q = QFunction(continuous_qvalue_network(3, 2, num_cells=(8,)))
     with pytest.raises(KeyError, match="observation"):
         q.state_action_values(TensorDict(obs=torch.zeros(5, 3), batch_size=[5]), torch.zeros(1, 5, 2))
+
+
+def test_qfunction_direct_path_takes_a_one_tuple_and_refuses_other_outputs():
+    from tensordict.nn import TensorDictModule
+
+    from maxent_components.modules.qfunction import QFunction
+
+    class OneTuple(torch.nn.Module):
+        def forward(self, obs):
+            return (obs.sum(-1, keepdim=True).expand(*obs.shape[:-1], 2),)
+
+    class Pair(torch.nn.Module):
+        def forward(self, obs):
+            return obs, obs
+
+    state = TensorDict(observation=torch.ones(4, 3), batch_size=[4])
+    q = QFunction(TensorDictModule(OneTuple(), ["observation"], ["action_value"])).action_values(state)
+    torch.testing.assert_close(q, torch.full((1, 4, 2), 3.0))
+    with pytest.raises(TypeError, match="expected one tensor"):
+        QFunction(TensorDictModule(Pair(), ["observation"], ["action_value"])).action_values(state)

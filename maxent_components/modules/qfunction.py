@@ -195,8 +195,17 @@ class QFunction:
                 f"rename with set_keys(...)."
             )
         module = self.network.module
+
+        def call() -> Tensor:
+            out = module(*tensors)
+            if isinstance(out, (tuple, list)) and len(out) == 1:  # what TensorDictModule would write
+                out = out[0]
+            if not isinstance(out, Tensor):
+                raise TypeError(f"the Q network's module returned {type(out).__name__}; expected one tensor for {value_key!r}.")
+            return out
+
         keys, leaves = self._members()
-        return self._map(lambda: module(*tensors), keys, leaves, self._stacked())
+        return self._map(call, keys, leaves, self._stacked())
 
     def action_values(self, tensordict: TensorDictBase, *, value_key: NestedKey = "action_value") -> Tensor:
         """``Q(s, ·)`` of a discrete Q network: ``[N, *B, |A|]``."""
