@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/loop_speed.py --algo sac --threads 1
 	$(PY) benchmarks/loop_speed.py --algo soft_dqn --threads 1 --frames 3000
 	$(PY) benchmarks/loop_speed.py --algo sql --threads 1
+	$(PY) benchmarks/loop_speed.py --algo discrete_sac --threads 1 --frames 3000
+	$(PY) benchmarks/loop_speed.py --algo pcl --threads 1 --frames 3000
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .hypothesis
