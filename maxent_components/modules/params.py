@@ -31,24 +31,24 @@ class ParameterSlots:
 
     def __init__(self, module: nn.Module, keys: Sequence[tuple[str, ...]]) -> None:
         self.keys = tuple(keys)
-        self._slots: list[tuple[nn.Module, str]] = []
+        self._slots: list[tuple[dict, str]] = []  # the owning dictionary (_parameters or _buffers), the name
         for path in self.keys:
             owner = module
             for name in path[:-1]:
                 if name not in owner._modules:
                     raise KeyError(f"{type(module).__name__} has no parameter or buffer {'.'.join(path)!r}.")
                 owner = owner._modules[name]
-            if path[-1] not in owner._parameters and path[-1] not in owner._buffers:
+            slots = next((d for d in (owner._parameters, owner._buffers) if path[-1] in d), None)
+            if slots is None:
                 raise KeyError(f"{type(module).__name__} has no parameter or buffer {'.'.join(path)!r}.")
-            self._slots.append((owner, path[-1]))
+            self._slots.append((slots, path[-1]))
 
     @contextmanager
     def swapped(self, tensors: Sequence[Tensor]) -> Iterator[None]:
         """Run the module with ``tensors`` (one per key, in order) in place of its own."""
         saved = []
         try:
-            for (owner, name), value in zip(self._slots, tensors, strict=True):
-                slots = owner._parameters if name in owner._parameters else owner._buffers
+            for (slots, name), value in zip(self._slots, tensors, strict=True):
                 saved.append((slots, name, slots[name]))
                 slots[name] = value
             yield

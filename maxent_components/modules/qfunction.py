@@ -48,9 +48,12 @@ ENSEMBLE_MODES = ("auto", "vmap", "loop")
 
 def ensemble_mode(mode: str, params: TensorDictBase) -> str:
     """``mode`` with ``"auto"`` resolved for ``params``: ``"loop"`` on the CPU, ``"vmap"`` elsewhere."""
+    return _resolved_mode(mode, parameter_leaves(params)[1])
+
+
+def _resolved_mode(mode: str, leaves: list[Tensor]) -> str:
     if mode != "auto":
         return mode
-    leaves = parameter_leaves(params)[1]
     return "loop" if not leaves or leaves[0].device.type == "cpu" else "vmap"
 
 
@@ -163,7 +166,7 @@ class QFunction:
 
         if not stacked:
             return member(*leaves).unsqueeze(0)
-        if ensemble_mode(self.mode, self.params) == "vmap":
+        if _resolved_mode(self.mode, leaves) == "vmap":
             return torch.vmap(member, randomness="same")(*leaves)
         # one unbind per leaf (its backward stacks the members' gradients once) rather than an index per member
         return torch.stack([member(*tensors) for tensors in zip(*[leaf.unbind(0) for leaf in leaves])])
@@ -187,8 +190,21 @@ class QFunction:
         keys, leaves = self._members()
         return self._map(lambda: self._run(inputs, value_key), keys, leaves, self._stacked())
 
-    def _evaluate_tensors(self, tensors: list[Tensor], value_key: NestedKey) -> Tensor:
-        """``evaluate`` of a :func:`direct_module` network on its input tensors (in ``in_keys`` order)."""
+    def _evaluate_direct(
+        self, tensordict: TensorDictBase, value_key: NestedKey, actions: Tensor | None = None, action_key: NestedKey = "action"
+    ) -> Tensor:
+        """``evaluate`` of a :func:`direct_module` network on its input tensors, read from ``tensordict``
+        in ``in_keys`` order; with ``actions`` ``[K, *B, ...]``, those at ``action_key`` and the state
+        entries expanded (not copied) from ``[*B, ...]`` to ``[K, *B, ...]`` beside them."""
+        action_key = unravel_key(action_key)
+        state_keys = [k for k in self.network.in_keys if actions is None or unravel_key(k) != action_key]
+        state = {unravel_key(k): tensordict.get(k, None) for k in state_keys}
+        if any(t is None for t in state.values()):
+            raise self._missing(tensordict, state_keys)
+        if actions is not None:
+            state = {k: t.expand(actions.shape[0], *t.shape) for k, t in state.items()}
+            state[action_key] = actions
+        tensors = [state[unravel_key(k)] for k in self.network.in_keys]
         if unravel_key(self.network.out_keys[0]) != unravel_key(value_key):
             raise KeyError(
                 f"the Q network did not write {value_key!r} (its out_keys are {list(self.network.out_keys)}); "
@@ -211,10 +227,7 @@ class QFunction:
         """``Q(s, ·)`` of a discrete Q network: ``[N, *B, |A|]``."""
         batch = tuple(tensordict.batch_size)
         if direct_module(self.network) is not None:
-            tensors = [tensordict.get(k, None) for k in self.network.in_keys]
-            if any(t is None for t in tensors):
-                raise self._missing(tensordict, self.network.in_keys)
-            q = self._evaluate_tensors(tensors, value_key)
+            q = self._evaluate_direct(tensordict, value_key)
         else:
             q = self.evaluate(self._inputs(tensordict, None), value_key)
         if q.ndim != len(batch) + 2 or tuple(q.shape[1:-1]) != batch:
@@ -250,15 +263,7 @@ class QFunction:
             )
         num = actions.shape[0]
         if direct_module(self.network) is not None:
-            action_key = unravel_key(action_key)
-            tensors = [
-                actions if unravel_key(k) == action_key else tensordict.get(k, None) for k in self.network.in_keys
-            ]
-            if any(t is None for t in tensors):
-                raise self._missing(tensordict, [k for k in self.network.in_keys if unravel_key(k) != action_key])
-            # state entries [*B, ...] expanded (not copied) to [K, *B, ...] beside the actions
-            tensors = [t if t is actions else t.expand(num, *t.shape) for t in tensors]
-            q = self._evaluate_tensors(tensors, value_key)
+            q = self._evaluate_direct(tensordict, value_key, actions, action_key)
         else:
             inputs = self._inputs(tensordict, action_key)
             inputs = inputs.expand(num, *inputs.batch_size)
