@@ -9,6 +9,7 @@ Parts of a config a loop does not implement are refused (:func:`require`), not s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
@@ -169,55 +170,75 @@ def soft_q_parts(cfg, inputs: int, outputs: int, parts: dict[str, str], actor: n
     return qs, targets, reduce, td_loss, step
 
 
+@contextlib.contextmanager
+def _frozen(params: list[torch.Tensor]):
+    """The block runs with ``params`` not requiring gradients (a loss in it does not train them)."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def sac_update(obs_dim: int, act_dim: int, *, cells=(CELLS, CELLS), device=None, autocast=contextlib.nullcontext):
+    """SAC written by hand on plain tensors, as the library composes it: a tanh-Gaussian actor with
+    TorchRL's ``NormalParamExtractor`` scale head, twin critics with Polyak targets (one
+    ``torch._foreach_lerp_``), learned ``log α`` towards the entropy ``−act_dim``, and one Adam over
+    critics, actor and ``log α`` stepping ``critic + actor + α`` losses. Returns ``(update, policy)``:
+    ``update(o, a, r, o2, terminated)`` on a batch of float tensors (actions in [−1, 1]) and
+    ``policy(o) -> (a, log π(a|o))``; ``autocast()`` wraps the forward."""
+    actor = _mlp(obs_dim, 2 * act_dim, cells).to(device)
+    critics = nn.ModuleList([_mlp(obs_dim + act_dim, 1, cells) for _ in range(2)]).to(device)
+    target_critics = [copy.deepcopy(c).requires_grad_(False) for c in critics]
+    online, target_leaves = list(critics.parameters()), [p for c in target_critics for p in c.parameters()]
+    log_alpha = torch.zeros((), device=device, requires_grad=True)
+    optimiser = torch.optim.Adam([*online, *actor.parameters(), log_alpha], lr=LR)
+
+    def policy(o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc, raw = actor(o).chunk(2, -1)
+        scale = nn.functional.softplus(raw + 0.5413) + 1e-4  # NormalParamExtractor's biased softplus
+        u = loc + scale * torch.randn_like(loc)
+        log_prob = (-0.5 * ((u - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return torch.tanh(u), log_prob - (2 * (math.log(2) - u - nn.functional.softplus(-2 * u))).sum(-1)
+
+    def update(o, a, r, o2, d) -> None:
+        alpha = log_alpha.exp().detach()
+        with autocast():
+            with torch.no_grad():
+                a2, logp2 = policy(o2)
+                x2 = torch.cat([o2, a2], -1)
+                y = r + GAMMA * (1 - d) * (torch.min(*[c(x2) for c in target_critics]) - alpha * logp2.unsqueeze(-1))
+            x = torch.cat([o, a], -1)
+            critic_loss = sum(((c(x) - y) ** 2).mean() for c in critics)
+            a_new, logp = policy(o)
+            x_new = torch.cat([o, a_new], -1)
+            with _frozen(online):  # the actor's loss must not train the critics
+                q_new = torch.min(*[c(x_new) for c in critics]).squeeze(-1)
+            actor_loss = (alpha * logp - q_new).mean()
+            alpha_loss = -(log_alpha * (logp.detach() - act_dim)).mean()
+        optimiser.zero_grad(set_to_none=True)
+        (critic_loss + actor_loss + alpha_loss).backward()
+        optimiser.step()
+        torch._foreach_lerp_(target_leaves, online, TAU)
+
+    return update, policy
+
+
 def plain_sac(cfg) -> float:
-    """Env steps per second of a hand-written SAC loop doing the same arithmetic."""
+    """Env steps per second of a hand-written SAC loop doing the same arithmetic (:func:`sac_update`)."""
     env = plain_env(cfg)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     scale = torch.as_tensor(env.action_space.high, dtype=torch.float32)
-    actor, critics = _mlp(obs_dim, 2 * act_dim), nn.ModuleList([_mlp(obs_dim + act_dim, 1) for _ in range(2)])
-    target_critics = copy.deepcopy(critics).requires_grad_(False)
-    log_alpha = torch.zeros((), requires_grad=True)
-    optimizers = [torch.optim.Adam(m, lr=LR) for m in (actor.parameters(), critics.parameters(), [log_alpha])]
+    update, policy = sac_update(obs_dim, act_dim)
     ring = Ring(cfg.total_frames, obs_dim, act_dim)
-
-    def policy(obs: torch.Tensor):
-        mean, log_std = actor(obs).chunk(2, -1)
-        std = log_std.clamp(-20, 2).exp()
-        u = mean + std * torch.randn_like(mean)
-        a = torch.tanh(u)
-        log_prob = (-0.5 * ((u - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-        return a, log_prob - torch.log1p(-a.pow(2) + 1e-6).sum(-1)
 
     @torch.no_grad()
     def act(obs):
         return (policy(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0][0] * scale).numpy()
 
-    def update() -> None:
-        o, a, r, o2, d = ring.sample(BATCH)
-        alpha = log_alpha.exp().detach()
-        with torch.no_grad():
-            a2, logp2 = policy(o2)
-            x2 = torch.cat([o2, a2], -1)
-            q2 = torch.min(*[c(x2) for c in target_critics])
-            y = r + GAMMA * (1 - d) * (q2 - alpha * logp2.unsqueeze(-1))
-        x = torch.cat([o, a], -1)
-        critic_loss = sum(((c(x) - y) ** 2).mean() for c in critics)
-        a_new, logp = policy(o)
-        x_new = torch.cat([o, a_new], -1)
-        q_new = torch.min(*[c(x_new) for c in critics]).squeeze(-1)
-        actor_loss = (alpha * logp - q_new).mean()
-        alpha_loss = -(log_alpha * (logp.detach() - act_dim)).mean()
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        actor_loss.backward(inputs=list(actor.parameters()))  # the actor's loss does not train the critics
-        alpha_loss.backward()
-        for optimizer in optimizers:
-            optimizer.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(target_critics.parameters()), list(critics.parameters()), TAU)
-
-    return drive(cfg, env, ring, act, update, encode=lambda action: action / scale.numpy())
+    return drive(cfg, env, ring, act, lambda: update(*ring.sample(BATCH)), encode=lambda action: action / scale.numpy())
 
 
 def plain_soft_dqn(cfg) -> float:

@@ -53,8 +53,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
 import json
 import statistics
 import time
@@ -161,66 +159,18 @@ def library_update(data: TensorDict, options: argparse.Namespace, ensemble_mode:
     return _sgd_step(loss, data, options, ForeachSoftUpdate)
 
 
-def _mlp(inputs: int, outputs: int) -> torch.nn.Sequential:
-    layers, width = [], inputs
-    for cells in CELLS:
-        layers += [torch.nn.Linear(width, cells), torch.nn.ReLU()]
-        width = cells
-    return torch.nn.Sequential(*layers, torch.nn.Linear(width, outputs))
-
-
-@contextlib.contextmanager
-def _frozen(params: list[torch.Tensor]):
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
 def plain_update(data: TensorDict, options: argparse.Namespace):
-    """SAC's update written by hand on plain tensors (the reference for the library's plumbing)."""
-    device = data.device
+    """SAC's update written by hand on plain tensors (``plain_loops.sac_update``, the reference for
+    the library's plumbing); the batch drawn by indexing the same transitions."""
+    from plain_loops import sac_update
+
     obs, act, rew = data["observation"], data["action"], data["next", "reward"]
     next_obs, done = data["next", "observation"], data["next", "terminated"].float()
-    actor, critics = _mlp(OBS_DIM, 2 * ACT_DIM).to(device), torch.nn.ModuleList([_mlp(OBS_DIM + ACT_DIM, 1) for _ in range(2)]).to(device)
-    target_critics = [copy.deepcopy(c).requires_grad_(False) for c in critics]
-    target_leaves = [p for c in target_critics for p in c.parameters()]
-    log_alpha = torch.zeros((), device=device, requires_grad=True)
-    optimiser = torch.optim.Adam([*critics.parameters(), *actor.parameters(), log_alpha], lr=LR)
-    online = list(critics.parameters())
-
-    def policy(o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        loc, raw = actor(o).chunk(2, -1)
-        scale = torch.nn.functional.softplus(raw + 0.5413) + 1e-4  # NormalParamExtractor's biased softplus
-        u = loc + scale * torch.randn_like(loc)
-        log_prob = (-0.5 * ((u - loc) / scale) ** 2 - scale.log() - 0.9189385).sum(-1)
-        return torch.tanh(u), log_prob - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
+    update, _ = sac_update(OBS_DIM, ACT_DIM, cells=CELLS, device=data.device, autocast=lambda: _autocast(options))
 
     def step() -> None:
-        index = torch.randint(obs.shape[0], (BATCH,), device=device)
-        o, a, r, o2, d = obs[index], act[index], rew[index], next_obs[index], done[index]
-        alpha = log_alpha.exp().detach()
-        with _autocast(options):
-            with torch.no_grad():
-                a2, logp2 = policy(o2)
-                x2 = torch.cat([o2, a2], -1)
-                v2 = torch.min(*[c(x2) for c in target_critics]) - alpha * logp2.unsqueeze(-1)
-                y = r + GAMMA * (1 - d) * v2
-            x = torch.cat([o, a], -1)
-            critic_loss = sum(((c(x) - y) ** 2).mean() for c in critics)
-            a_new, logp = policy(o)
-            x_new = torch.cat([o, a_new], -1)
-            with _frozen(online):  # the actor's loss must not train the critics
-                q_new = torch.min(*[c(x_new) for c in critics]).squeeze(-1)
-            actor_loss = (alpha * logp - q_new).mean()
-            alpha_loss = -(log_alpha * (logp.detach() + TARGET_ENTROPY)).mean()
-        optimiser.zero_grad(set_to_none=True)
-        (critic_loss + actor_loss + alpha_loss).backward()
-        optimiser.step()
-        torch._foreach_lerp_(target_leaves, online, TAU)
+        index = torch.randint(obs.shape[0], (BATCH,), device=data.device)
+        update(obs[index], act[index], rew[index], next_obs[index], done[index])
 
     return step
 
