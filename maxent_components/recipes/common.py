@@ -26,6 +26,7 @@ from maxent_components.training import (
     target_updater,
     task_diagnostics,
 )
+from maxent_components.training.loop import AUTOCAST_DTYPES
 from maxent_components.training.warm_start import warm_start
 
 __all__ = ["ENV_DOCS", "GROUPS", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig", "SMOKE", "adam",
@@ -116,7 +117,7 @@ class OffPolicyConfig(RunConfig):
     autocast: str = option(
         "none", "Run each update's losses under torch.autocast in this dtype (bfloat16: faster matrix multiplies "
         "on CPUs with bfloat16 units, coarser Q-values; acting and evaluation stay float32).",
-        choices=("none", "bfloat16"),
+        choices=AUTOCAST_DTYPES,
     )
     init_from: str | None = option(
         None, "A finished run whose networks (Q, targets, actor) this run starts from (fine-tuning): its folder, "

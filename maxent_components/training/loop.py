@@ -53,7 +53,10 @@ from maxent_components.training.pieces import (
 )
 from maxent_components.validation import EnvironmentDataError, check_env_data
 
-__all__ = ["OffPolicyLoop", "run_report"]
+__all__ = ["AUTOCAST_DTYPES", "OffPolicyLoop", "run_report"]
+
+#: The dtypes ``autocast`` may name (``"none"``: the update runs in the parameters' float32).
+AUTOCAST_DTYPES = ("none", "bfloat16")
 
 _PIECES = ("schedule", "eval_cadence", "log_cadence", "checkpoint_cadence", "means", "episodes", "timer")
 
@@ -139,7 +142,7 @@ class OffPolicyLoop:
         self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
         self.progress, self.name = bool(progress), name
-        self.autocast = check_choice("autocast", autocast, ("none", "bfloat16"))
+        self.autocast = check_choice("autocast", autocast, AUTOCAST_DTYPES)
         self.started_from: dict[str, Any] | None = None  # set when the loss was warm-started (init_from)
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
         self.last_rollouts: list[TensorDictBase] = []
