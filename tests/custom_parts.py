@@ -5,7 +5,7 @@ from __future__ import annotations
 from maxent_components.samplers import GaussianSampler
 
 
-class ClippedGaussianSampler(GaussianSampler):
+class BoundedScaleGaussianSampler(GaussianSampler):
     """A tanh-Gaussian sampler whose pre-tanh scale is at most ``max_scale`` (an example of a user's class)."""
 
     def __init__(self, *args, max_scale: float = 2.0, **kwargs) -> None:

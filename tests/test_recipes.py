@@ -101,6 +101,7 @@ def test_mujoco_tasks_run_end_to_end(recipe, task, tmp_path):
         ([], {"loss_value", "loss_actor"}),
         (["variant=unified", "sampler=boltzmann"], {"loss_qvalue"}),
         (["env=pendulum", "sampler=gaussian"], {"loss_value", "loss_actor"}),
+        (["env=pendulum", "sampler=clipped_gaussian"], {"loss_value", "loss_actor"}),
     ],
 )
 def test_pcl_recipe_trains_on_trajectory_slices(overrides, loss_keys, tmp_path):
@@ -132,11 +133,11 @@ def test_pcl_refuses_a_trained_sampler_in_the_unified_variant_and_a_learned_temp
 def test_a_users_own_part_plugs_in_from_the_command_line(tmp_path):
     # tests/custom_parts.py defines a sampler subclass; nothing in the recipe names it.
     out = run_recipe(
-        "sql", "smoke=true", "plots=false", "sampler=gaussian", "sampler._target_=custom_parts.ClippedGaussianSampler",
+        "sql", "smoke=true", "plots=false", "sampler=gaussian", "sampler._target_=custom_parts.BoundedScaleGaussianSampler",
         f"hydra.run.dir={tmp_path}", env={"PYTHONPATH": str(ROOT / "tests")},
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert _check(tmp_path)["config"]["sampler"]["_target_"] == "custom_parts.ClippedGaussianSampler"
+    assert _check(tmp_path)["config"]["sampler"]["_target_"] == "custom_parts.BoundedScaleGaussianSampler"
 
 
 def test_any_gymnasium_id_including_module_ids(tmp_path):
@@ -161,6 +162,7 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
         (["total_frames=abc"], "option total_frames=abc is invalid; expected integer"),
         (["soft_value=policy", "sampler=svgd"], "no tractable log-probability"),
         (["temperature=auto", "sampler=langevin"], "learned temperature"),
+        (["sampler=clipped_gaussian"], "actor (ClippedGaussianSampler) has a policy network but no loss"),
         (["logger.backend=foo"], "option logger.backend='foo' is invalid"),
         (["autocast=float16"], "option autocast='float16' is invalid; expected one of ['none', 'bfloat16']"),
         (["seed=0,1"], "a comma list is a sweep (add -m)"),
@@ -197,7 +199,7 @@ def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
     for key, _, help_text in _rows(SQLConfig, OmegaConf.create({})):
         assert f" {key}=" in text and " ".join(help_text.split()) in text, key
     assert "temperature.alpha=0.2" in text  # the value under env=pendulum
-    assert "choices: boltzmann, categorical, gaussian, langevin, svgd, svgd_mala" in text
+    assert "choices: boltzmann, categorical, clipped_gaussian, gaussian, langevin, svgd, svgd_mala" in text
     assert "sampler.num_particles=32 K, particles per state in loss" in text  # from SVGDSampler's docstring
 
 

@@ -14,6 +14,7 @@ attained only at ``q ∝ exp(f / λ)``. With ``f = Q(s, ·)`` and ``λ = α`` th
 """
 
 from maxent_components.functional.langevin import (
+    clipped_normal_log_prob,
     langevin_proposal_log_prob,
     langevin_step,
     mala_log_acceptance,
@@ -58,6 +59,7 @@ __all__ = [
     "median_bandwidth",
     "svgd_direction",
     "tanh_squash",
+    "clipped_normal_log_prob",
     "tanh_unsquash",
     "tanh_log_abs_det_jacobian",
     "langevin_step",

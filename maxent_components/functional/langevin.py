@@ -42,6 +42,26 @@ def tanh_log_abs_det_jacobian(u: Tensor, low: Tensor | float, high: Tensor | flo
     return log_half_width + 2 * (math.log(2.0) - u - torch.nn.functional.softplus(-2 * u))
 
 
+def clipped_normal_log_prob(a: Tensor, loc: Tensor, scale: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
+    """Elementwise ``log π(a)`` of ``a = clip(u, low, high)``, ``u ∼ N(loc, scale²)`` (a censored normal).
+
+    The law of ``a`` has a density on the open interval and atoms on the bounds, so ``π`` is a
+    density with respect to Lebesgue measure plus a unit point mass at each bound:
+
+    .. math:: \\log π(a) = \\begin{cases} \\log Φ((low − μ)/σ) & a = low \\\\
+              \\log N(a; μ, σ²) & low < a < high \\\\ \\log Φ((μ − high)/σ) & a = high \\end{cases}
+
+    (Tobin, 1958, "Estimation of Relationships for Limited Dependent Variables"). Unlike the density
+    of a tanh-squashed normal, it is bounded by ``0`` on the bounds, so a likelihood-based fit cannot
+    gain by piling mass at the edge of the box. ``Φ`` is evaluated as ``log_ndtr`` (finite far in the
+    tails). Sum over the event dimensions for a vector action.
+    """
+    log_density = -0.5 * ((a - loc) / scale).square() - scale.log() - 0.5 * math.log(2 * math.pi)
+    at_low = torch.special.log_ndtr((low - loc) / scale)
+    at_high = torch.special.log_ndtr((loc - high) / scale)
+    return torch.where(a <= low, at_low, torch.where(a >= high, at_high, log_density))
+
+
 def langevin_step(x: Tensor, score: Tensor, step_size: float | Tensor, noise: Tensor) -> Tensor:
     """One Langevin proposal ``x' = x + ε ∇ log p(x) + √(2ε) ξ`` with ``ξ ∼ N(0, I)`` given as ``noise``.
 

@@ -99,8 +99,9 @@ def _describe(temperature: Temperature) -> str:
 
 
 def check_parts(qvalue_network, soft_value, actor, alpha) -> Temperature:
-    """Refuse parts that cannot serve the loss (wrong types, another Q network, a learned temperature
-    without an entropy to drive it); return the loss's one temperature."""
+    """Refuse parts that cannot serve the loss (wrong types, another Q network, a policy network with
+    no loss to train it, a learned temperature without an entropy to drive it); return the loss's one
+    temperature."""
     from maxent_components.samplers.base import PolicySampler
     from maxent_components.soft_value.base import SoftValueEstimator
 
@@ -114,6 +115,12 @@ def check_parts(qvalue_network, soft_value, actor, alpha) -> Temperature:
             raise ValueError(
                 f"{name} ({type(part).__name__}) was built on another Q network than the loss's "
                 f"qvalue_network; build it without one: the loss binds its own Q ensemble."
+            )
+    for name, part in [*parts[1:], *reachable_samplers(soft_value, actor)]:
+        if getattr(part, "policy_network", None) is not None and not part.has_loss:
+            raise ValueError(
+                f"{name} ({type(part).__name__}) has a policy network but no loss to train it "
+                f"(has_loss is False); use a sampler the loss can train (e.g. GaussianSampler)."
             )
     temperature = resolve_temperature(alpha, soft_value, actor)
     if temperature.learned and (actor is None or not actor.has_loss or not actor.has_log_prob):

@@ -6,17 +6,19 @@ Reinforcement Learning") minimises the squared soft path consistency of ``d``-st
     C = −V(s_t) + γ^d V(s_{t+d}) + Σ_{j<d} γ^j (r_{t+j} − α log π(a_{t+j}|s_{t+j})),
 
 which vanishes exactly at the optimal soft value and policy. ``variant=pcl`` learns a value network
-``V_φ`` and the actor's ``log π_θ`` (``sampler=categorical`` on discrete actions, ``gaussian`` on
-continuous ones); ``variant=unified`` learns one soft Q function that gives both,
-``V = α log ∫ exp(Q/α)`` (``soft_value=exact`` on discrete actions) and ``log π = (Q − V)/α``, and
-acts with its Boltzmann policy (``sampler=boltzmann``). Paths are slices of ``horizon`` steps of one
-episode from TorchRL's ``SliceSampler`` replay; every suffix of a slice is a path.
+``V_φ`` and the actor's ``log π_θ`` (``sampler=categorical`` on discrete actions,
+``clipped_gaussian`` on continuous ones: a tanh-Gaussian's density is unbounded at the edge of the
+box, and fitting ``log π`` to replayed actions drives it onto the corners); ``variant=unified``
+learns one soft Q function that gives both, ``V = α log ∫ exp(Q/α)`` (``soft_value=exact`` on
+discrete actions) and ``log π = (Q − V)/α``, and acts with its Boltzmann policy
+(``sampler=boltzmann``). Paths are slices of ``horizon`` steps of one episode from TorchRL's
+``SliceSampler`` replay; every suffix of a slice is a path.
 
 Run ``python -m maxent_components.recipes.pcl --help`` for every option. Examples::
 
     python -m maxent_components.recipes.pcl seed=1
     python -m maxent_components.recipes.pcl variant=unified sampler=boltzmann
-    python -m maxent_components.recipes.pcl env=pendulum sampler=gaussian
+    python -m maxent_components.recipes.pcl env=pendulum sampler=clipped_gaussian
 """
 
 from __future__ import annotations

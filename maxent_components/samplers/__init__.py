@@ -4,6 +4,7 @@
 ``BoltzmannSampler``        exact categorical ``softmax(Q/α)`` over a finite action set
 ``CategoricalSampler``      amortized categorical policy (the discrete-SAC actor)
 ``GaussianSampler``         amortized tanh-Gaussian policy (the SAC actor), tractable log-prob
+``ClippedGaussianSampler``  Gaussian clipped to the box, bounded log-prob (continuous PCL)
 ``SVGDSampler``             amortized Stein variational gradient descent (soft Q-learning)
 ``LangevinSampler``         unadjusted or Metropolis-adjusted Langevin dynamics on ``Q/α``
 ``UniformSampler``          uniform over the action box (an importance-sampling proposal)
@@ -14,7 +15,7 @@
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.samplers.boltzmann import BoltzmannSampler
 from maxent_components.samplers.categorical import CategoricalSampler
-from maxent_components.samplers.gaussian import GaussianSampler
+from maxent_components.samplers.gaussian import ClippedGaussianSampler, GaussianSampler
 from maxent_components.samplers.langevin import LangevinSampler
 from maxent_components.samplers.svgd import SVGDSampler
 from maxent_components.samplers.uniform import (
@@ -28,6 +29,7 @@ __all__ = [
     "BoltzmannSampler",
     "CategoricalSampler",
     "GaussianSampler",
+    "ClippedGaussianSampler",
     "SVGDSampler",
     "LangevinSampler",
     "UniformSampler",

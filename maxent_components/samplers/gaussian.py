@@ -12,13 +12,15 @@ from torchrl.envs.utils import exploration_type
 
 from maxent_components.checks import check_positive_int, data_checks
 from maxent_components.modules.policies import tanh_normal_actor_network
+from maxent_components.functional import clipped_normal_log_prob
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
+from maxent_components.samplers.base import PolicySampler
 from maxent_components.specs import outside_box
 from maxent_components.temperature import Temperature
 from maxent_components.validation import check_nonempty
 
-__all__ = ["GaussianSampler"]
+__all__ = ["ClippedGaussianSampler", "GaussianSampler"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -186,4 +188,95 @@ class GaussianSampler(ContinuousSampler):
                 "entropy": -log_prob.detach().mean(),
             },
             batch_size=[],
+        )
+
+
+class ClippedGaussianSampler(GaussianSampler):
+    """Gaussian policy in action space with clipping, ``a = clip(u, low, high)``, ``u ∼ N(μ_φ(s), diag σ_φ(s)²)``,
+    whose log-probability is bounded at the edges of the box: the policy of likelihood-based losses
+    such as :class:`~maxent_components.objectives.PathConsistencyLoss` on continuous actions.
+
+    ``μ = c + h·m_φ(s)`` and ``σ = h·s_φ(s)`` with the box's centre ``c`` and half-width ``h``, so
+    the network (the same as :class:`GaussianSampler`'s) works in units of the box. ``log π`` is the
+    censored normal of :func:`~maxent_components.functional.clipped_normal_log_prob`: a density on
+    the open box and probability masses ``Φ(·)`` on its faces, with respect to Lebesgue measure plus a
+    unit point mass at each bound (per dimension). A tanh-squashed Gaussian's density instead grows
+    without bound as its mass moves to the edge, which a fit of ``log π`` to replayed actions (PCL's
+    consistency) exploits: on Pendulum-v1 such a policy collapsed to the two corners of the box
+    (pre-tanh means of ±400) and never swung up.
+
+    The policy has no reparameterised KL loss: the clip makes the integrand of SAC's actor objective
+    jump where ``u`` crosses a bound, so its pathwise gradient is biased. It has no :meth:`loss`
+    (``has_loss`` is ``False``, and ``SoftQLoss`` refuses it as an actor or a proposal); use
+    :class:`GaussianSampler` for SAC.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> sampler = ClippedGaussianSampler(action_spec=Bounded(-2, 2, shape=(1,)), observation_dim=3, num_cells=(16,))
+        >>> td = TensorDict(observation=torch.zeros(5, 3), batch_size=[5])
+        >>> actions, log_prob = sampler.sample(td, num_samples=4)
+        >>> bool(((actions >= -2) & (actions <= 2)).all()), bool((log_prob == sampler.log_prob(td, actions)).all())
+        (True, True)
+    """
+
+    def distribution_params(self, tensordict: TensorDictBase) -> tuple[Tensor, Tensor]:
+        """``(μ, σ)`` of the unclipped Gaussian in action units, each ``[*B, D]``."""
+        loc, scale = super().distribution_params(tensordict)
+        low, high = self._flat_bounds()
+        half = (high - low) / 2
+        return (low + high) / 2 + half * loc, half * scale
+
+    def _clipped_log_prob(self, flat_actions: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        low, high = self._flat_bounds()
+        return clipped_normal_log_prob(flat_actions, loc, scale, low, high).sum(-1)
+
+    def _flat(self, actions: Tensor) -> Tensor:
+        return actions.reshape(*actions.shape[: actions.dim() - len(self.action_shape)], self.action_dim)
+
+    def _shaped(self, flat: Tensor) -> Tensor:
+        return flat.reshape(*flat.shape[:-1], *self.action_shape)
+
+    def log_prob(self, tensordict: TensorDictBase, action: Tensor) -> Tensor:
+        """``log π(a|s)`` of actions ``[*S, *B, *action_shape]``; returns ``[*S, *B]`` (``−inf`` outside the box)."""
+        outside = outside_box(action, self.low, self.high)
+        if data_checks() and bool(outside.any()):
+            raise ValueError(f"{type(self).__name__}.log_prob: actions outside the box low={self.low.tolist()}, high={self.high.tolist()}.")
+        loc, scale = self.distribution_params(tensordict)
+        return self._clipped_log_prob(self._flat(action), loc, scale).masked_fill(outside, -math.inf)
+
+    def sample(
+        self,
+        tensordict: TensorDictBase,
+        num_samples: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Samples ``[n, *B, *action_shape]`` (clipped to the box) and their log-probabilities ``[n, *B]``."""
+        num_samples = check_positive_int("num_samples", num_samples)
+        loc, scale = self.distribution_params(tensordict)
+        noise = torch.randn((num_samples, *loc.shape), generator=generator, dtype=loc.dtype, device=loc.device)
+        low, high = self._flat_bounds()
+        flat = torch.minimum(torch.maximum(loc + scale * noise, low), high)
+        return self._shaped(flat), self._clipped_log_prob(flat, loc, scale)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Write one action (the clipped mean under a deterministic exploration type) and its log-prob."""
+        if exploration_type() in _DETERMINISTIC:
+            loc, scale = self.distribution_params(tensordict)
+            low, high = self._flat_bounds()
+            flat = torch.minimum(torch.maximum(loc, low), high)
+            tensordict.set(self.tensor_keys.action, self._shaped(flat))
+            tensordict.set(self.tensor_keys.action_log_prob, self._clipped_log_prob(flat, loc, scale))
+            return tensordict
+        return PolicySampler.forward(self, tensordict)
+
+    @property
+    def has_loss(self) -> bool:
+        """``False``: no loss of this sampler trains its network (PCL trains it through ``log_prob``)."""
+        return False
+
+    def loss(self, tensordict: TensorDictBase, *, qvalue: QFunction | None = None, generator=None) -> TensorDict:
+        raise NotImplementedError(
+            "ClippedGaussianSampler has no reparameterised KL loss (the clip biases its pathwise gradient): "
+            "use GaussianSampler as the actor of SoftQLoss (SAC); the clipped policy is for PCL."
         )
