@@ -15,7 +15,6 @@ from maxent_components.modules.policies import tanh_normal_actor_network
 from maxent_components.functional import clipped_normal_log_prob
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
-from maxent_components.samplers.base import PolicySampler
 from maxent_components.specs import outside_box
 from maxent_components.temperature import Temperature
 from maxent_components.validation import check_nonempty
@@ -123,6 +122,17 @@ class GaussianSampler(ContinuousSampler):
         log_normal = (-0.5 * z.square() - scale.log() - _LOG_SQRT_2PI).sum(-1)
         return log_normal - self.log_abs_det_jacobian(u)
 
+    # The map from the Gaussian variable ``u`` to an action and the two log-probabilities: the only
+    # places where the tanh and the clipped policy differ.
+    def _action(self, u: Tensor) -> Tensor:
+        return self.squash(u)
+
+    def _sample_log_prob(self, u: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        return self._log_prob_u(u, loc, scale)
+
+    def _action_log_prob(self, action: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        return self._log_prob_u(self.unsquash(action), loc, scale)
+
     def log_prob(self, tensordict: TensorDictBase, action: Tensor) -> Tensor:
         """``log π(a|s)`` of actions ``[*S, *B, *action_shape]`` (any leading sample dims); returns ``[*S, *B]``.
 
@@ -134,8 +144,7 @@ class GaussianSampler(ContinuousSampler):
         if data_checks() and bool(outside.any()):
             raise ValueError(f"{type(self).__name__}.log_prob: actions outside the box low={self.low.tolist()}, high={self.high.tolist()}.")
         loc, scale = self.distribution_params(tensordict)
-        log_prob = self._log_prob_u(self.unsquash(action), loc, scale)
-        return log_prob.masked_fill(outside, -math.inf)
+        return self._action_log_prob(action, loc, scale).masked_fill(outside, -math.inf)
 
     def sample(
         self,
@@ -151,14 +160,14 @@ class GaussianSampler(ContinuousSampler):
             (num_samples, *loc.shape), generator=generator, dtype=loc.dtype, device=loc.device
         )
         u = loc + scale * noise
-        return self.squash(u), self._log_prob_u(u, loc, scale)
+        return self._action(u), self._sample_log_prob(u, loc, scale)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        """Write one action (``tanh`` of the mean under a deterministic exploration type) and its log-prob."""
+        """Write one action (the action of the mean under a deterministic exploration type) and its log-prob."""
         if exploration_type() in _DETERMINISTIC:
             loc, scale = self.distribution_params(tensordict)
-            tensordict.set(self.tensor_keys.action, self.squash(loc))
-            tensordict.set(self.tensor_keys.action_log_prob, self._log_prob_u(loc, loc, scale))
+            tensordict.set(self.tensor_keys.action, self._action(loc))
+            tensordict.set(self.tensor_keys.action_log_prob, self._sample_log_prob(loc, loc, scale))
             return tensordict
         return super().forward(tensordict)
 
@@ -226,49 +235,23 @@ class ClippedGaussianSampler(GaussianSampler):
         half = (high - low) / 2
         return (low + high) / 2 + half * loc, half * scale
 
+    def _clip(self, u: Tensor) -> Tensor:
+        low, high = self._flat_bounds()
+        return torch.minimum(torch.maximum(u, low), high)
+
     def _clipped_log_prob(self, flat_actions: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
         low, high = self._flat_bounds()
         return clipped_normal_log_prob(flat_actions, loc, scale, low, high).sum(-1)
 
-    def _flat(self, actions: Tensor) -> Tensor:
-        return actions.reshape(*actions.shape[: actions.dim() - len(self.action_shape)], self.action_dim)
+    def _action(self, u: Tensor) -> Tensor:
+        return self._clip(u).reshape(*u.shape[:-1], *self.action_shape)
 
-    def _shaped(self, flat: Tensor) -> Tensor:
-        return flat.reshape(*flat.shape[:-1], *self.action_shape)
+    def _sample_log_prob(self, u: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        return self._clipped_log_prob(self._clip(u), loc, scale)
 
-    def log_prob(self, tensordict: TensorDictBase, action: Tensor) -> Tensor:
-        """``log π(a|s)`` of actions ``[*S, *B, *action_shape]``; returns ``[*S, *B]`` (``−inf`` outside the box)."""
-        outside = outside_box(action, self.low, self.high)
-        if data_checks() and bool(outside.any()):
-            raise ValueError(f"{type(self).__name__}.log_prob: actions outside the box low={self.low.tolist()}, high={self.high.tolist()}.")
-        loc, scale = self.distribution_params(tensordict)
-        return self._clipped_log_prob(self._flat(action), loc, scale).masked_fill(outside, -math.inf)
-
-    def sample(
-        self,
-        tensordict: TensorDictBase,
-        num_samples: int = 1,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Samples ``[n, *B, *action_shape]`` (clipped to the box) and their log-probabilities ``[n, *B]``."""
-        num_samples = check_positive_int("num_samples", num_samples)
-        loc, scale = self.distribution_params(tensordict)
-        noise = torch.randn((num_samples, *loc.shape), generator=generator, dtype=loc.dtype, device=loc.device)
-        low, high = self._flat_bounds()
-        flat = torch.minimum(torch.maximum(loc + scale * noise, low), high)
-        return self._shaped(flat), self._clipped_log_prob(flat, loc, scale)
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        """Write one action (the clipped mean under a deterministic exploration type) and its log-prob."""
-        if exploration_type() in _DETERMINISTIC:
-            loc, scale = self.distribution_params(tensordict)
-            low, high = self._flat_bounds()
-            flat = torch.minimum(torch.maximum(loc, low), high)
-            tensordict.set(self.tensor_keys.action, self._shaped(flat))
-            tensordict.set(self.tensor_keys.action_log_prob, self._clipped_log_prob(flat, loc, scale))
-            return tensordict
-        return PolicySampler.forward(self, tensordict)
+    def _action_log_prob(self, action: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        flat = action.reshape(*action.shape[: action.dim() - len(self.action_shape)], self.action_dim)
+        return self._clipped_log_prob(flat, loc, scale)
 
     @property
     def has_loss(self) -> bool:
