@@ -88,9 +88,9 @@ class SoftQLoss(LossModule):
     ensemble and its temperature, so ``loss.actor`` acts with the Q being trained. A part built on a
     different Q network, or two different temperatures, are refused with a ``ValueError``.
 
-    Discounting and done-masking are TorchRL's: the loss writes ``V̂(s')`` at ``("next", value)``
-    and calls its value estimator (TD(0) by default with ``γ = 0.99``; set ``γ`` and multi-step
-    returns with ``make_value_estimator(ValueEstimators.TD0 / TD1 / TDLambda, gamma=...)``). Only
+    Discounting and done-masking are TorchRL's: the loss hands ``V̂(s')`` to its value estimator as
+    ``value_estimate(batch, next_value=V̂(s'))`` (TD(0) by default with ``γ = 0.99``; set ``γ`` and
+    multi-step returns with ``make_value_estimator(ValueEstimators.TD0 / TD1 / TDLambda, gamma=...)``). Only
     ``terminated`` stops bootstrapping. Target updates are TorchRL's ``SoftUpdate`` / ``HardUpdate``;
     an annealed temperature is advanced by the training loop (``loss.temperature.step()``).
 
@@ -166,7 +166,6 @@ class SoftQLoss(LossModule):
             terminated: the termination flag, read under ``"next"``; only it stops bootstrapping.
             action_value: where a discrete Q network writes ``Q(s, ·)``.
             state_action_value: where a continuous Q network writes ``Q(s, a)``.
-            value: where the soft next value is written (under ``"next"``) for the TD estimator.
             priority: where the per-sample TD error is written for prioritised replay.
             priority_weight: optional importance weights of a prioritised sampler.
         """
@@ -178,7 +177,6 @@ class SoftQLoss(LossModule):
         terminated: NestedKey = "terminated"
         action_value: NestedKey = "action_value"
         state_action_value: NestedKey = "state_action_value"
-        value: NestedKey = "soft_value"
         priority: NestedKey = "td_error"
         priority_weight: NestedKey = "priority_weight"
 
@@ -292,7 +290,7 @@ class SoftQLoss(LossModule):
         if value_type is None:
             return self
         hp["gamma"] = self.gamma = check_gamma(hp["gamma"])
-        tensor_keys = {name: getattr(self.tensor_keys, name) for name in ("value", "reward", "done", "terminated")}
+        tensor_keys = {name: getattr(self.tensor_keys, name) for name in ("reward", "done", "terminated")}
         dispatch_value_estimator(
             self, value_type, supported=self.SUPPORTED_VALUE_ESTIMATORS, tensor_keys=tensor_keys,
             value_network=None, **hp,
@@ -336,9 +334,7 @@ class SoftQLoss(LossModule):
             next_value = members.amin(0) if self.target_reduction == "min" else members.mean(0)
             if data_checks():
                 check_finite("soft value V(s') of the next state under the target Q", next_value)
-            td = tensordict.copy()
-            td.set(("next", *_as_tuple(self.tensor_keys.value)), next_value.unsqueeze(-1))
-            target = self.value_estimator.value_estimate(td).squeeze(-1)
+            target = self.value_estimator.value_estimate(tensordict, next_value=next_value.unsqueeze(-1)).squeeze(-1)
         info = {"soft_value": next_value}
         if "ess" in estimate:
             info["ess"] = estimate["ess"].mean(0)
