@@ -241,15 +241,6 @@ class SoftQLoss(LossModule):
         name = "target_qvalue_network_params" if target else "qvalue_network_params"
         return self._qfunction(name, detach=True)
 
-    @property
-    def _discrete(self) -> bool:
-        """Whether the Q network is discrete: it does not read the action."""
-        return not QFunction(self.qvalue_network).reads(self.tensor_keys.action)
-
-    @property
-    def _value_key(self) -> NestedKey:
-        return self.tensor_keys.action_value if self._discrete else self.tensor_keys.state_action_value
-
     def parameter_groups(
         self, *, lr_qvalue: float | None = None, lr_actor: float | None = None, lr_alpha: float | None = None
     ) -> list[dict]:
@@ -306,13 +297,13 @@ class SoftQLoss(LossModule):
         keys = self.tensor_keys
         online = self._qfunction("qvalue_network_params")
         action = tensordict.get(keys.action)
-        if not self._discrete:
+        if online.reads(keys.action):  # continuous: Q(s, a) at the taken action
             return online.state_action_values(
-                tensordict, action.unsqueeze(0), action_key=keys.action, value_key=self._value_key
+                tensordict, action.unsqueeze(0), action_key=keys.action, value_key=keys.state_action_value
             ).squeeze(1)
-        q = online.action_values(tensordict, value_key=self._value_key)
+        q = online.action_values(tensordict, value_key=keys.action_value)
         if data_checks():
-            check_finite(f"Q-values {self._value_key!r}", q)
+            check_finite(f"Q-values {keys.action_value!r}", q)
         return gather_action_values(q, action, tuple(tensordict.batch_size), encoding=self._encoding, key=keys.action)
 
     def target_value(self, tensordict: TensorDictBase) -> tuple[Tensor, dict[str, Tensor]]:
