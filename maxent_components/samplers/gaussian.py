@@ -1,4 +1,5 @@
-"""Amortized tanh-Gaussian policy trained towards ``π ∝ exp(Q/α)`` (the SAC actor)."""
+"""Amortized Gaussian policies: the tanh-Gaussian trained towards ``π ∝ exp(Q/α)`` (the SAC actor),
+and the clipped Gaussian of likelihood-based losses (continuous PCL)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from torch import Tensor, nn
 from torchrl.envs.utils import exploration_type
 
 from maxent_components.checks import check_positive_int, data_checks
-from maxent_components.modules.policies import tanh_normal_actor_network
 from maxent_components.functional import clipped_normal_log_prob
+from maxent_components.modules.policies import tanh_normal_actor_network
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
 from maxent_components.specs import outside_box
