@@ -489,10 +489,30 @@ def test_off_policy_collector_random_then_policy_and_buffer():
         buffer.extend(b)
     assert len(buffer) == 10  # capacity
     assert buffer.sample().batch_size == torch.Size([3])
+    assert "collector" not in batches[0].keys()  # no trajectory ids: nothing reads them
     with pytest.raises(ValueError, match="buffer_size"):
         uniform_replay_buffer(0, batch_size=3)
     with pytest.raises(ValueError, match="batch_size"):
         uniform_replay_buffer(10, batch_size=0)
+
+
+def test_replay_rows_with_trajectory_ids_from_an_earlier_version_are_refused_on_restore():
+    from maxent_components.training.loop import _buffer_state, _restore_buffer
+
+    rows = TensorDict({"observation": torch.zeros(4, 2)}, batch_size=[4])
+    fresh = uniform_replay_buffer(10, batch_size=2)
+    _restore_buffer(fresh, {"rows": rows})
+    assert len(fresh) == 4
+    old = rows.clone()
+    old["collector", "traj_ids"] = torch.zeros(4, dtype=torch.long)
+    for state in ({"rows": old}, _buffer_state(_filled(uniform_replay_buffer(4, batch_size=2), old))):
+        with pytest.raises(ValueError, match="trajectory ids"):
+            _restore_buffer(uniform_replay_buffer(4, batch_size=2), state)
+
+
+def _filled(buffer, rows):
+    buffer.extend(rows)
+    return buffer
 
 
 def test_training_module_silences_the_torchrl_weight_updater_warning():

@@ -124,6 +124,9 @@ def off_policy_collector(
         init_random_frames=init_random_frames,
         # The samplers read only the observation: no policy transform is needed.
         auto_register_policy_transforms=False,
+        # Nothing reads trajectory ids (slices are cut at ("next", "done")), and tracking them is a
+        # measurable share of every collector step (benchmarks/RESULTS.md).
+        track_traj_ids=False,
     )
 
 

@@ -338,6 +338,9 @@ def _restore_buffer(buffer, state: dict[str, Any]) -> None:
         buffer.load_state_dict(state["state"])
     elif state["rows"] is not None:
         buffer.extend(state["rows"])
+    if len(buffer) and "collector" in buffer.storage[:1].keys():
+        # Rows of an earlier version, whose collector tracked trajectory ids: new batches could not join them.
+        raise ValueError("its replay rows hold the collector's trajectory ids, which this version does not store")
 
 
 def _truncate_csv_logs(log_dir, step: int) -> None:
