@@ -613,6 +613,46 @@ def test_discrete_sac_critic_with_ensemble_policy_soft_value():
     torch.testing.assert_close(target, expected)
 
 
+def test_discrete_sac_evaluates_the_online_critics_once_and_the_actor_sees_the_same_q():
+    """The actor's loss reuses the TD loss's Q(s, ·): per forward, N online and N target evaluations
+    of the network (not 2N online), and the same actor loss as evaluating Q again."""
+    alpha = 0.3
+    qnet = tabular_q(Q0)
+    sampler = CategoricalSampler(policy_network=categorical_policy_network(S, A, num_cells=[8]), action_spec=OneHot(A))
+    loss = SoftQLoss(qnet, PolicySoftValue(), actor=sampler, alpha=alpha, num_qvalue_nets=2)
+    SoftUpdate(loss, tau=0.1)
+    calls = []
+    qnet.module.register_forward_hook(lambda *args: calls.append(1))
+    td = sample_batch()
+    out = loss(td)
+    assert len(calls) == 2 + 2
+    calls.clear()
+    again = sampler.loss(td, qvalue=loss.qfunction())["loss_actor"]
+    assert len(calls) == 2
+    torch.testing.assert_close(out["loss_actor"], again)
+    # The reused values carry no gradient to Q: only the actor's parameters get one from loss_actor.
+    out["loss_actor"].backward()
+    assert all(p.grad is None for p in loss.qvalue_network_params.values(True, True))
+    assert any(p.grad is not None for p in sampler.parameters())
+
+
+def test_a_known_evaluation_answers_only_its_own_batch_and_key():
+    from maxent_components.modules.qfunction import QFunction
+
+    qnet = tabular_q(Q0)
+    q = QFunction(qnet)
+    td, other = sample_batch(), sample_batch()
+    values = torch.randn(1, *td.batch_size, A, requires_grad=True)
+    known = q.knowing(td, values)
+    assert known.action_values(td) is values
+    torch.testing.assert_close(known.action_values(other), q.action_values(other))  # another batch: evaluated
+    with pytest.raises(KeyError, match="other"):  # another key: the network is asked (and lacks it)
+        known.action_values(td, value_key="other")
+    detached = known.detached()
+    assert not detached.action_values(td).requires_grad
+    torch.testing.assert_close(detached.action_values(td), values.detach())
+
+
 def test_priority_weights_weight_the_mean():
     alpha, gamma = 0.5, 0.9
     _, loss = make_loss(alpha, gamma)

@@ -109,12 +109,26 @@ class QFunction:
         self.params = params
         self.detach = bool(detach)
         self.mode = check_choice("mode", mode, ENSEMBLE_MODES)
+        self._known: tuple[TensorDictBase, NestedKey, Tensor] | None = None
 
     def detached(self) -> QFunction:
         """The same Q function with detached parameters (for losses that must not train ``Q``)."""
         if self.detach:
             return self
-        return QFunction(self.network, self.params, detach=True, mode=self.mode)
+        detached = QFunction(self.network, self.params, detach=True, mode=self.mode)
+        if self._known is not None:
+            batch, key, values = self._known
+            detached._known = (batch, key, values.detach())
+        return detached
+
+    def knowing(self, tensordict: TensorDictBase, action_values: Tensor, *, value_key: NestedKey = "action_value") -> QFunction:
+        """This Q function with ``Q(s, ·)`` of ``tensordict`` already evaluated (``[N, *B, |A|]``, under
+        these parameters): :meth:`action_values` of that very batch returns them (detached if this
+        function is) instead of running the network again. A loss that evaluated ``Q(s, ·)`` for its
+        TD error hands it on to its actor's loss this way."""
+        known = QFunction(self.network, self.params, detach=self.detach, mode=self.mode)
+        known._known = (tensordict, unravel_key(value_key), action_values.detach() if self.detach else action_values)
+        return known
 
     @property
     def num_members(self) -> int:
@@ -225,6 +239,8 @@ class QFunction:
 
     def action_values(self, tensordict: TensorDictBase, *, value_key: NestedKey = "action_value") -> Tensor:
         """``Q(s, ·)`` of a discrete Q network: ``[N, *B, |A|]``."""
+        if self._known is not None and self._known[0] is tensordict and self._known[1] == unravel_key(value_key):
+            return self._known[2]
         batch = tuple(tensordict.batch_size)
         if direct_module(self.network) is not None:
             q = self._evaluate_direct(tensordict, value_key)

@@ -292,19 +292,20 @@ class SoftQLoss(LossModule):
         """Nothing to cache: the members are evaluated by :class:`QFunction`."""
 
     # -- the loss -----------------------------------------------------------------------------
-    def _chosen_q(self, tensordict: TensorDictBase) -> Tensor:
-        """``Q_{θ_i}(s, a)`` of every member at the taken action, shape ``[N, *B]``."""
+    def _chosen_q(self, tensordict: TensorDictBase) -> tuple[Tensor, Tensor | None]:
+        """``Q_{θ_i}(s, a)`` of every member at the taken action, shape ``[N, *B]``, and for a discrete
+        Q network every member's ``Q_{θ_i}(s, ·)`` ``[N, *B, |A|]`` it was gathered from (else ``None``)."""
         keys = self.tensor_keys
         online = self._qfunction("qvalue_network_params")
         action = tensordict.get(keys.action)
         if online.reads(keys.action):  # continuous: Q(s, a) at the taken action
             return online.state_action_values(
                 tensordict, action.unsqueeze(0), action_key=keys.action, value_key=keys.state_action_value
-            ).squeeze(1)
+            ).squeeze(1), None
         q = online.action_values(tensordict, value_key=keys.action_value)
         if data_checks():
             check_finite(f"Q-values {keys.action_value!r}", q)
-        return gather_action_values(q, action, tuple(tensordict.batch_size), encoding=self._encoding, key=keys.action)
+        return gather_action_values(q, action, tuple(tensordict.batch_size), encoding=self._encoding, key=keys.action), q
 
     def target_value(self, tensordict: TensorDictBase) -> tuple[Tensor, dict[str, Tensor]]:
         """The TD target ``y`` ``[*B]`` (no gradient) and per-sample ``soft_value`` (and ``ess``)."""
@@ -339,7 +340,7 @@ class SoftQLoss(LossModule):
 
     def _loss(self, tensordict: TensorDictBase) -> TensorDictBase:
         target, info = self.target_value(tensordict)
-        q = self._chosen_q(tensordict)
+        q, action_values = self._chosen_q(tensordict)
         loss = distance_loss(q, target.expand_as(q), loss_function=self.loss_function).sum(0)
         weights = self._maybe_get_priority_weight(tensordict)
         loss = self._reduce_loss(loss, tensordict=tensordict, weights=weights)
@@ -357,6 +358,8 @@ class SoftQLoss(LossModule):
         if "ess" in info:
             out.set("ess", info["ess"].mean())
         online = self._qfunction("qvalue_network_params", detach=True)
+        if action_values is not None:  # the actor's loss reuses the TD loss's Q(s, ·)
+            online = online.knowing(tensordict, action_values, value_key=self.tensor_keys.action_value)
         if self.actor is not None and self.actor.has_loss:
             actor_out = self.actor.loss(tensordict, qvalue=online)
             for key, value in actor_out.items():
