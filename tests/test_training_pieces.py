@@ -823,3 +823,26 @@ def _loop_with(**kwargs):
         actor = object()
 
     return OffPolicyLoop(Loss(), None, env=None, evaluator=None, run=None, total_frames=10, **kwargs)
+
+
+def test_slice_replay_sees_new_episodes_after_each_extend_and_never_crosses_an_end():
+    # Episode boundaries are cached between writes: an extend must make the new episode sampleable.
+    def episode(eid: int, length: int) -> TensorDict:
+        done = torch.zeros(length, 1, dtype=torch.bool)
+        done[-1] = True
+        step = torch.arange(length, dtype=torch.float32)
+        obs = torch.stack([torch.full((length,), float(eid)), step], -1)
+        return TensorDict({"observation": obs, "next": {"done": done, "observation": obs + 1}}, batch_size=[length])
+
+    torch.manual_seed(0)
+    buffer = uniform_replay_buffer(100, batch_size=4, slice_len=3)
+    buffer.extend(episode(0, 6))
+    seen = set()
+    for round_, eid in enumerate((1, 2)):
+        for _ in range(20):
+            slices = buffer.sample().reshape(-1, 3)["observation"]
+            assert bool((slices[:, :, 0] == slices[:, :1, 0]).all())  # one episode per slice
+            assert bool((slices[:, 1:, 1] - slices[:, :-1, 1] == 1).all())  # consecutive steps
+            seen |= set(slices[:, 0, 0].tolist())
+        assert seen == set(range(round_ + 1)), seen
+        buffer.extend(episode(eid, 5))
