@@ -42,6 +42,11 @@ def tanh_log_abs_det_jacobian(u: Tensor, low: Tensor | float, high: Tensor | flo
     return log_half_width + 2 * (math.log(2.0) - u - torch.nn.functional.softplus(-2 * u))
 
 
+def normal_log_density(x: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+    """Elementwise ``log N(x; μ, σ²) = −½ ((x − μ)/σ)² − log σ − ½ log 2π``."""
+    return -0.5 * ((x - loc) / scale).square() - scale.log() - 0.5 * math.log(2 * math.pi)
+
+
 def clipped_normal_log_prob(a: Tensor, loc: Tensor, scale: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
     """Elementwise ``log π(a)`` of ``a = clip(u, low, high)``, ``u ∼ N(loc, scale²)`` (a censored normal).
 
@@ -56,7 +61,7 @@ def clipped_normal_log_prob(a: Tensor, loc: Tensor, scale: Tensor, low: Tensor |
     gain by piling mass at the edge of the box. ``Φ`` is evaluated as ``log_ndtr`` (finite far in the
     tails). Sum over the event dimensions for a vector action.
     """
-    log_density = -0.5 * ((a - loc) / scale).square() - scale.log() - 0.5 * math.log(2 * math.pi)
+    log_density = normal_log_density(a, loc, scale)
     at_low = torch.special.log_ndtr((low - loc) / scale)
     at_high = torch.special.log_ndtr((loc - high) / scale)
     return torch.where(a <= low, at_low, torch.where(a >= high, at_high, log_density))

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchrl.envs.utils import exploration_type
 
 from maxent_components.checks import check_positive_int, data_checks
-from maxent_components.functional import clipped_normal_log_prob
+from maxent_components.functional import clipped_normal_log_prob, normal_log_density
 from maxent_components.modules.policies import tanh_normal_actor_network
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
@@ -21,8 +21,6 @@ from maxent_components.temperature import Temperature
 from maxent_components.validation import check_nonempty
 
 __all__ = ["ClippedGaussianSampler", "GaussianSampler"]
-
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class GaussianSampler(ContinuousSampler):
@@ -119,9 +117,7 @@ class GaussianSampler(ContinuousSampler):
         return loc, scale
 
     def _log_prob_u(self, u: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
-        z = (u - loc) / scale
-        log_normal = (-0.5 * z.square() - scale.log() - _LOG_SQRT_2PI).sum(-1)
-        return log_normal - self.log_abs_det_jacobian(u)
+        return normal_log_density(u, loc, scale).sum(-1) - self.log_abs_det_jacobian(u)
 
     # The map from the Gaussian variable ``u`` to an action and the two log-probabilities: the only
     # places where the tanh and the clipped policy differ.
