@@ -8,7 +8,9 @@ the contenders are run interleaved, round after round, so that machine noise hit
 
 - ``library``: the recipe's own parts and loop (``recipes.<algo>.build`` and
   ``recipes.common.off_policy_loop``: TorchRL ``GymEnv``, collector and replay buffer, CSV logger,
-  one checkpoint at the end). Its final evaluation is timed by the loop and left out.
+  one checkpoint at the end). Its final evaluation is timed by the loop and left out. With
+  ``--compile MODE`` the recipe runs with ``compile=MODE``; its compiling (the first compiled
+  update, ``time_compile_s`` in the summary) is left out too, so the rate is the steady one.
 - ``plain`` (``plain_loops.py``): a hand-written loop in plain PyTorch and NumPy: the raw Gymnasium
   env the ``GymEnv`` wraps, a NumPy ring buffer, ``nn.Sequential`` MLPs, the same losses and the library
   loop's schedule (batches of ``frames_per_batch`` steps, random while fewer than ``--learning-starts``
@@ -50,6 +52,7 @@ Usage::
 
     python benchmarks/loop_speed.py --threads 1 --rounds 3 --frames 2000
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 3000   # or sql, discrete_sac, pcl
+    python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --compile default
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ import warnings
 
 import gymnasium as gym
 import torch
+
+from maxent_components.training.update import COMPILE_MODES
 
 # benchmarks/ is on sys.path when this file is run as a script
 from plain_loops import BATCH, CELLS, GAMMA, LR, PLAIN, TAU
@@ -93,6 +98,7 @@ def recipe_config(recipe, options: argparse.Namespace, seed: int | None = None):
             f"total_frames={options.frames}", f"init_random_frames={options.learning_starts}", f"seed={seed}",
             f"eval_interval={options.frames}", "eval_episodes=1", f"checkpoint_interval={options.frames}",
             f"log_interval={options.frames}", "stop_when_solved=false", "plots=false", "progress=false",
+            f"compile={options.compile}",
         ]
     with initialize_config_module("maxent_components.recipes.conf", version_base=None):
         return compose(recipe.NAME, overrides=overrides)
@@ -115,7 +121,7 @@ def library_loop(recipe, cfg) -> float:
                                slice_len=slice_len)
         start = time.perf_counter()
         summary = loop.run()
-        seconds = time.perf_counter() - start - summary["time_eval_s"]
+        seconds = time.perf_counter() - start - summary["time_eval_s"] - (summary["time_compile_s"] or 0.0)
         env.close()
         eval_env.close()
     return summary["env_steps"] / seconds
@@ -150,6 +156,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported (default 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, help="loops to time (default: all of the algo's)")
+    parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
+                        help="the library recipe's compile option (its compiling is left out; default none)")
     options = parser.parse_args()
     title, envs, available, learning_starts = ALGOS[options.algo]
     options.env, options.contenders = options.env or envs[0], options.contenders or list(available)
@@ -172,13 +180,13 @@ def main() -> None:
             rates[name].append(loops[name](cfg))
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(f"{title} loop on {defaults.env.name}, {options.frames} env steps ({options.learning_starts} random), "
-          f"{options.threads} thread(s), median of {options.rounds}")
+          f"{options.threads} thread(s), library compile={options.compile}, median of {options.rounds}")
     print("| loop | env steps/s | all rounds |")
     print("|---|---|---|")
     for name, value in median.items():
         print(f"| {name} | {value:.1f} | {', '.join(f'{v:.1f}' for v in rates[name])} |")
     result = {"algo": options.algo, "env": defaults.env.name, "frames": options.frames, "learning_starts": options.learning_starts,
-              "threads": options.threads, "median": median, "rounds": rates}
+              "threads": options.threads, "compile": options.compile, "median": median, "rounds": rates}
     for other in ("plain", "sb3"):
         if "library" in median and other in median:
             result[f"library_over_{other}"] = median["library"] / median[other]

@@ -31,6 +31,24 @@ def test_swap_matches_to_module_and_restores():
     assert net.module[0].weight is TensorDict.from_module(net)["module", "0", "weight"]
 
 
+def test_a_deep_copy_swaps_into_its_own_slots():
+    # The resolved slots live on the module: a copy made after a swap must not swap into the original.
+    import copy
+
+    net = _net()
+    params = TensorDict.from_module(net).clone()
+    with swapped_parameters(net, params):
+        pass
+    twin = copy.deepcopy(net)
+    other = params.apply(torch.zeros_like)
+    x = torch.randn(5, 3)
+    before = net.module(x)
+    with swapped_parameters(twin, other):
+        assert torch.equal(twin.module(x), torch.zeros(5, 2))
+        torch.testing.assert_close(net.module(x), before)
+    assert twin.module[0].weight is not net.module[0].weight
+
+
 def test_swap_restores_on_error_and_rejects_unknown_names():
     net = _net()
     weight = net.module[0].weight

@@ -11,7 +11,6 @@ assignments; it works unchanged under ``torch.vmap`` over a stack of parameters.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -57,13 +56,19 @@ class ParameterSlots:
                 slots[name] = old
 
 
-_PLANS: weakref.WeakKeyDictionary[nn.Module, dict[tuple, ParameterSlots]] = weakref.WeakKeyDictionary()
+#: The attribute under which a module keeps its plans. On the module itself, not in a global
+#: weak dictionary: ``torch.compile`` guards on what a traced function reads, and a guard on a global
+#: weak dictionary's entries broke when another module's entry came or went. A ``deepcopy`` of the
+#: module copies its plans along with the slot dictionaries they point into, so they stay its own.
+_PLANS = "_maxent_parameter_slots"
 
 
 def parameter_slots(module: nn.Module, keys: Sequence[tuple[str, ...]]) -> ParameterSlots:
     """The :class:`ParameterSlots` of ``module`` for ``keys``, resolved on first use and then reused."""
     keys = tuple(keys)
-    plans = _PLANS.setdefault(module, {})
+    plans = module.__dict__.get(_PLANS)
+    if plans is None:
+        plans = module.__dict__[_PLANS] = {}
     plan = plans.get(keys)
     if plan is None:
         plan = plans[keys] = ParameterSlots(module, keys)

@@ -26,7 +26,7 @@ from maxent_components.training import (
     target_updater,
     task_diagnostics,
 )
-from maxent_components.training.loop import AUTOCAST_DTYPES
+from maxent_components.training.update import AUTOCAST_DTYPES, COMPILE_MODES
 from maxent_components.training.warm_start import warm_start
 
 __all__ = ["ENV_DOCS", "GROUPS", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig", "SMOKE", "adam",
@@ -114,11 +114,12 @@ class OffPolicyConfig(RunConfig):
         ge=1, run_only=True,
     )
     stop_when_solved: bool = option(False, "Stop at the first evaluation that meets the env's solved bar.")
-    autocast: str = option(
-        "none", "Run each update's losses under torch.autocast in this dtype (bfloat16: faster matrix multiplies "
-        "on CPUs with bfloat16 units, coarser Q-values; acting and evaluation stay float32).",
-        choices=AUTOCAST_DTYPES,
-    )
+    autocast: str = option("none", "Run each update's losses under torch.autocast in this dtype (bfloat16: faster "
+                           "matrix multiplies on CPUs with bfloat16 units, coarser Q-values; acting and evaluation "
+                           "stay float32).", choices=AUTOCAST_DTYPES)
+    compile: str = option("none", "Compile each update (losses, backward, optimiser step, target update) with "
+                          "torch.compile in this mode after one eager update (seconds to a minute of compiling).",
+                          choices=COMPILE_MODES)
     init_from: str | None = option(
         None, "A finished run whose networks (Q, targets, actor) this run starts from (fine-tuning): its folder, "
         "or a sweep folder holding one finished run with this run's seed.",
@@ -214,7 +215,7 @@ def off_policy_loop(
         checkpoint_interval=cfg.checkpoint_interval, reward_scale=task.reward_scale,
         solved_metric=task.solved_metric, solved_threshold=task.solved_threshold,
         stop_when_solved=cfg.stop_when_solved, logger_backend=cfg.logger.backend, progress=cfg.progress, name=name,
-        autocast=cfg.autocast,
+        autocast=cfg.autocast, compile=cfg.compile,
     )
     loop.started_from = started_from  # recorded in the summary: the run (and its env steps) it started from
     return loop

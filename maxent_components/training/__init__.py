@@ -2,6 +2,8 @@
 
 - :mod:`~maxent_components.training.loop`: :class:`OffPolicyLoop` (collect, replay, update, target
   update, evaluate, log, checkpoint and resume);
+- :mod:`~maxent_components.training.update`: :class:`UpdateStep` (one update of a loss: forward,
+  backward, optimiser step, target update; eager or under ``torch.compile``);
 - :mod:`~maxent_components.training.pieces`: the UTD schedule, cadences, running means, phase timer,
   episode returns, non-finite guard, progress bar;
 - :mod:`~maxent_components.training.evaluation`: evaluation episodes and task diagnostics;
@@ -29,6 +31,7 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
+from maxent_components.training.update import UpdateStep
 
 __all__ = [
     "Cadence",
@@ -40,6 +43,7 @@ __all__ = [
     "PhaseTimer",
     "RunningMeans",
     "UpdateSchedule",
+    "UpdateStep",
     "build_part",
     "evaluate_episodes",
     "make_env",

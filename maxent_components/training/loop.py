@@ -1,7 +1,8 @@
 """The off-policy loop every recipe calls: collect → replay → update → target update → evaluate → log → checkpoint.
 
-One update is the same five lines for every algorithm: ``out = loss(batch)``, one backward of the
-sum of its ``loss_*`` terms, one optimiser step, the target update and (for an annealed ``α``)
+One update is the same for every algorithm (:class:`~maxent_components.training.update.UpdateStep`:
+``out = loss(batch)``, one backward of the sum of its ``loss_*`` terms, one optimiser step, the
+target update; eager or under ``torch.compile``), then (for an annealed ``α``)
 ``loss.temperature.step()``. Around it the loop keeps the update-to-data schedule, the warm-up,
 the evaluation, logging and checkpoint cadences, a progress bar, a phase timer and a non-finite
 guard that reads the device once per log interval.
@@ -27,7 +28,6 @@ import torch
 from tensordict import TensorDictBase
 
 from maxent_components.checks import (
-    check_choice,
     check_nonnegative_int,
     check_positive_float,
     check_positive_int,
@@ -51,12 +51,10 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
+from maxent_components.training.update import AUTOCAST_DTYPES, COMPILE_MODES, UpdateStep
 from maxent_components.validation import EnvironmentDataError, check_env_data
 
-__all__ = ["AUTOCAST_DTYPES", "OffPolicyLoop", "run_report"]
-
-#: The dtypes ``autocast`` may name (``"none"``: the update runs in the parameters' float32).
-AUTOCAST_DTYPES = ("none", "bfloat16")
+__all__ = ["AUTOCAST_DTYPES", "COMPILE_MODES", "OffPolicyLoop", "run_report"]
 
 _PIECES = ("schedule", "eval_cadence", "log_cadence", "checkpoint_cadence", "means", "episodes", "timer")
 
@@ -93,6 +91,8 @@ class OffPolicyLoop:
         name: the run's name on the progress bar.
         autocast: ``"none"`` or ``"bfloat16"``: the loss's forward under ``torch.autocast`` in that
             dtype (matrix multiplies in bfloat16; the backward follows the forward's dtypes).
+        compile: ``"none"`` or a ``torch.compile`` mode: each update compiled as a whole after the
+            first (:class:`~maxent_components.training.update.UpdateStep`).
     """
 
     def __init__(
@@ -122,6 +122,7 @@ class OffPolicyLoop:
         progress: bool = True,
         name: str = "train",
         autocast: str = "none",
+        compile: str = "none",
     ) -> None:
         if loss.actor is None:
             raise ValueError("loss has no actor: the loop collects with loss.actor.")
@@ -142,7 +143,7 @@ class OffPolicyLoop:
         self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
         self.progress, self.name = bool(progress), name
-        self.autocast = check_choice("autocast", autocast, AUTOCAST_DTYPES)
+        self.update_step = UpdateStep(loss, optimizer, target_updater, autocast=autocast, compile=compile)
         self.started_from: dict[str, Any] | None = None  # set when the loss was warm-started (init_from)
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
         self.last_rollouts: list[TensorDictBase] = []
@@ -207,20 +208,10 @@ class OffPolicyLoop:
         if self.reward_scale != 1.0:
             # A sampled batch is a copy of the stored rows: scaling it leaves the buffer as collected.
             sample.get(("next", "reward")).mul_(self.reward_scale)
-        with self._autocast(sample):
-            out = self.loss(sample)
-        self.optimizer.zero_grad(set_to_none=True)
-        sum(value for key, value in out.items() if key.startswith("loss_")).backward()
-        self.optimizer.step()
-        if self.target_updater is not None:
-            self.target_updater.step()
+        out = self.update_step(sample)
         self.loss.temperature.step()
         self.counters["updates"] += 1
         self.means.add(**{key: value for key, value in out.items() if value.ndim == 0})
-
-    def _autocast(self, sample: TensorDictBase):
-        device = sample.device if sample.device is not None else torch.device("cpu")
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast == "bfloat16")
 
     def _evaluate(self) -> None:
         c = self.counters
@@ -269,6 +260,7 @@ class OffPolicyLoop:
             "solved_threshold": self.solved_threshold,
             "wall_time_s": self.timer.elapsed(),
             **self.timer.summary(),
+            "time_compile_s": self.update_step.compile_seconds,
             "history": history,
         }
         if self.started_from is not None:

@@ -1,0 +1,89 @@
+"""One gradient update of a loss, the same for every algorithm, optionally under ``torch.compile``.
+
+An update is ``out = loss(batch)``, one backward of the sum of its ``loss_*`` terms, one optimiser
+step and the target update. :class:`UpdateStep` holds those parts and runs them, eagerly or compiled
+(``compile="default"``, ``"reduce-overhead"`` or ``"max-autotune"``, the modes of
+:func:`torch.compile`).
+
+Compiling follows TorchRL's own training scripts: the first call runs eagerly (TorchRL's
+``compile_with_warmup``), so the loss's first-batch checks, which read values on the host, run
+before tracing starts, and every later call runs the compiled update. The compiled region keeps its
+own recompilation budget (``isolate_recompiles`` where torch offers it), so that several loops in
+one process, e.g. the jobs of a sequential sweep, do not exhaust one shared budget and fall back to
+eager. Compiled and eager updates compute the same arithmetic up to floating-point reassociation;
+what compile buys on which machine is measured in ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+
+import torch
+from tensordict import TensorDictBase
+
+from maxent_components.checks import check_choice
+
+__all__ = ["AUTOCAST_DTYPES", "COMPILE_MODES", "UpdateStep"]
+
+#: The dtypes ``autocast`` may name (``"none"``: the update runs in the parameters' float32).
+AUTOCAST_DTYPES = ("none", "bfloat16")
+#: The ``torch.compile`` modes ``compile`` may name (``"none"``: the update runs eagerly).
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
+class UpdateStep:
+    """``step(batch)``: one update of ``loss`` with ``optimizer`` and ``target_updater``; returns the
+    loss's output (its scalar terms are what the loop logs).
+
+    Args:
+        loss: a loss module whose output holds ``loss_*`` terms to minimise together.
+        optimizer: one optimiser over the loss's parameters.
+        target_updater: TorchRL's ``SoftUpdate`` / ``HardUpdate`` of the loss (``None``: no targets).
+
+    Keyword Args:
+        autocast: ``"none"`` or ``"bfloat16"``: the loss's forward under ``torch.autocast`` in that
+            dtype (matrix multiplies in bfloat16; the backward follows the forward's dtypes).
+        compile: ``"none"`` or a ``torch.compile`` mode: the whole update (forward, backward,
+            optimiser step, target update) compiled after one eager call.
+    """
+
+    def __init__(self, loss, optimizer: torch.optim.Optimizer, target_updater=None, *,
+                 autocast: str = "none", compile: str = "none") -> None:
+        self.loss, self.optimizer, self.target_updater = loss, optimizer, target_updater
+        self.autocast = check_choice("autocast", autocast, AUTOCAST_DTYPES)
+        self.compile = check_choice("compile", compile, COMPILE_MODES)
+        self._step = self._eager if self.compile == "none" else _compiled(self._eager, self.compile)
+        self.calls = 0
+        #: Seconds of the first compiled call (tracing and compiling, plus that one update); ``None`` before it.
+        self.compile_seconds: float | None = None
+
+    def __call__(self, batch: TensorDictBase) -> TensorDictBase:
+        self.calls += 1
+        if self.compile == "none" or self.calls != 2:
+            return self._step(batch)
+        start = time.perf_counter()
+        out = self._step(batch)
+        self.compile_seconds = time.perf_counter() - start
+        return out
+
+    def _eager(self, batch: TensorDictBase) -> TensorDictBase:
+        device = batch.device if batch.device is not None else torch.device("cpu")
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast == "bfloat16"):
+            out = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        sum(value for key, value in out.items() if key.startswith("loss_")).backward()
+        self.optimizer.step()
+        if self.target_updater is not None:
+            self.target_updater.step()
+        return out
+
+
+def _compiled(function, mode: str):
+    """``function`` compiled in ``mode`` after one eager call, with its own recompilation budget."""
+    from torchrl._utils import compile_with_warmup
+
+    options = {"mode": mode}
+    if "isolate_recompiles" in inspect.signature(torch.compile).parameters:
+        options["isolate_recompiles"] = True
+    return compile_with_warmup(function, warmup=1, **options)

@@ -1,0 +1,148 @@
+"""``UpdateStep``: one update of a loss, eager or compiled, the same arithmetic either way."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from tensordict import TensorDict
+from torchrl.data import Bounded, OneHot
+
+from maxent_components.modules.qvalue import continuous_qvalue_network, discrete_qvalue_network
+from maxent_components.objectives import ForeachSoftUpdate, SoftQLoss
+from maxent_components.samplers import GaussianSampler
+from maxent_components.soft_value import ExactSoftValue, PolicySoftValue
+from maxent_components.temperature import AutoTemperature
+from maxent_components.training.update import UpdateStep
+from recipe_runner import run_recipe, summary_of
+
+
+def _batch(n: int, obs_dim: int, action: torch.Tensor, seed: int) -> TensorDict:
+    g = torch.Generator().manual_seed(seed)
+    return TensorDict(
+        {
+            "observation": torch.randn(n, obs_dim, generator=g),
+            "action": action,
+            "next": {
+                "observation": torch.randn(n, obs_dim, generator=g),
+                "reward": torch.randn(n, 1, generator=g),
+                "done": torch.rand(n, 1, generator=g) < 0.1,
+                "terminated": torch.rand(n, 1, generator=g) < 0.1,
+            },
+        },
+        batch_size=[n],
+    )
+
+
+def _soft_dqn():
+    torch.manual_seed(0)
+    loss = SoftQLoss(discrete_qvalue_network(4, 3, num_cells=(32, 32)), ExactSoftValue(), alpha=0.1,
+                     action_spec=OneHot(3), num_qvalue_nets=2)
+    loss.make_value_estimator(gamma=0.99)
+    return loss
+
+
+def _sac():
+    torch.manual_seed(0)
+    spec = Bounded(-1.0, 1.0, shape=(2,))
+    actor = GaussianSampler(action_spec=spec, observation_dim=3, num_cells=(32, 32))
+    loss = SoftQLoss(continuous_qvalue_network(3, 2, num_cells=(32, 32)), PolicySoftValue(), actor=actor,
+                     alpha=AutoTemperature(target_entropy=-2.0), num_qvalue_nets=2)
+    loss.make_value_estimator(gamma=0.99)
+    return loss
+
+
+def _batches(kind: str, count: int) -> list[TensorDict]:
+    if kind == "soft_dqn":
+        actions = [torch.nn.functional.one_hot(torch.randint(3, (16,)), 3) for _ in range(count)]
+        return [_batch(16, 4, a, seed) for seed, a in enumerate(actions)]
+    return [_batch(16, 3, torch.rand(16, 2) * 2 - 1, seed) for seed in range(count)]
+
+
+def _train(loss, batches, compile_mode: str) -> list[dict[str, float]]:
+    optimizer = torch.optim.Adam(loss.parameters(), lr=1e-3)
+    step = UpdateStep(loss, optimizer, ForeachSoftUpdate(loss, tau=0.05), compile=compile_mode)
+    torch.manual_seed(1)  # the SAC update samples actions: both runs draw the same noise
+    logged = []
+    for batch in batches:
+        out = step(batch.clone())
+        logged.append({key: float(value.detach()) for key, value in out.items() if value.ndim == 0})
+    return logged
+
+
+@pytest.mark.parametrize("kind", ["soft_dqn", "sac"])
+def test_a_compiled_update_trains_exactly_as_the_eager_one(kind):
+    from torch._dynamo.utils import counters
+    from torch._inductor import config
+
+    # Compiled kernels draw their random numbers from their own generator unless told otherwise: the
+    # SAC update samples actions, so both updates take eager's draws to be compared step by step.
+    build = _soft_dqn if kind == "soft_dqn" else _sac
+    eager, compiled = build(), build()
+    compiled.load_state_dict(copy.deepcopy(eager.state_dict()))
+    batches = _batches(kind, 6)
+    frames_before = counters["frames"]["ok"]
+    logged_eager = _train(eager, batches, "none")
+    with config.patch(fallback_random=True):
+        logged_compiled = _train(compiled, batches, "default")
+    assert counters["frames"]["ok"] > frames_before  # dynamo traced frames of the compiled update
+    for a, b in zip(logged_eager, logged_compiled, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert math.isclose(a[key], b[key], rel_tol=1e-4, abs_tol=1e-5), (key, a[key], b[key])
+    for (name, p), q in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5, msg=name)
+    # the Polyak targets follow the same online parameters
+    torch.testing.assert_close(compiled.target_qvalue_network_params, eager.target_qvalue_network_params,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_an_update_step_refuses_an_unknown_compile_mode_or_autocast_dtype():
+    loss = _soft_dqn()
+    optimizer = torch.optim.Adam(loss.parameters())
+    with pytest.raises(ValueError, match=r"compile must be one of \['none', 'default', 'reduce-overhead', 'max-autotune'\], got 'fast'"):
+        UpdateStep(loss, optimizer, compile="fast")
+    with pytest.raises(ValueError, match="autocast must be one of"):
+        UpdateStep(loss, optimizer, autocast="float16")
+
+
+def test_a_recipe_trains_with_a_compiled_update_and_records_the_mode(tmp_path):
+    out = run_recipe("soft_dqn", "smoke=true", "plots=false", "compile=default", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = summary_of(tmp_path)
+    assert summary["finished"] and summary["updates"] > 0 and summary["config"]["compile"] == "default"
+    assert all(math.isfinite(row["eval_return"]) for row in summary["history"])
+
+
+def test_the_recipes_refuse_an_unknown_compile_mode_in_one_line(tmp_path):
+    out = run_recipe("sac", "compile=fast", f"hydra.run.dir={tmp_path / 'run'}", timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "option compile='fast' is invalid; expected one of ['none', 'default', 'reduce-overhead', 'max-autotune']" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_compiled_q_evaluations_survive_other_networks_coming_and_going():
+    # A compiled function guards on what it reads: the parameter-slot plans of a Q network must not
+    # live in a global table whose entries other networks add and remove. Here networks evaluated
+    # before it die while a function evaluating another one is being compiled.
+    import gc
+
+    batch = _batches("soft_dqn", 1)[0]
+    doomed = [_soft_dqn() for _ in range(3)]
+    for other in doomed:
+        other(batch)
+    loss = _soft_dqn()
+    expected = loss(batch)["loss_qvalue"]
+
+    def collecting_backend(graph, example_inputs):
+        doomed.clear()
+        gc.collect()
+        return graph.forward
+
+    def evaluate(loss, batch):
+        return loss(batch)["loss_qvalue"]
+
+    got = torch.compile(evaluate, backend=collecting_backend)(loss, batch)
+    torch.testing.assert_close(got, expected)
