@@ -15,11 +15,13 @@ Cases:
 
 On a GPU (``--device cuda``) every tensor and network is created on the device (as the default
 device) and each update is timed to its completion; ``--cudagraphs`` captures both sides' updates
-with tensordict's ``CudaGraphModule``.
+with tensordict's ``CudaGraphModule``. ``--compile MODE`` compiles both sides' updates with
+``torch.compile`` after one eager call, as the recipes' ``compile`` option does.
 
 Usage::
 
     python benchmarks/update_step.py --threads 1 2 --repeats 300
+    python benchmarks/update_step.py --threads 1 2 --compile default
     python benchmarks/update_step.py --device cuda --threads 1 --cudagraphs
 """
 
@@ -39,6 +41,7 @@ from torch import nn
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
 
+from torchrl._utils import compile_with_warmup  # noqa: E402
 from torchrl.data import Bounded, OneHot  # noqa: E402
 
 from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
@@ -190,13 +193,16 @@ def _median_us(step, repeats: int, warmup: int, sync) -> list[float]:
     return times
 
 
-def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device: str = "cpu", cudagraphs: bool = False) -> dict:
+def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device: str = "cpu", cudagraphs: bool = False,
+        compile_mode: str = "none") -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     device = torch.device(device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with torch.device(device):
         library_step, plain_step = CASES[case]()
+        if compile_mode != "none":  # as the recipes' compile option: one eager call, then compiled
+            library_step, plain_step = (compile_with_warmup(s, warmup=1, mode=compile_mode) for s in (library_step, plain_step))
         if cudagraphs:
             library_step, plain_step = (CudaGraphModule(s, in_keys=[], out_keys=[], warmup=5) for s in (library_step, plain_step))
         library, plain = [], []
@@ -205,7 +211,7 @@ def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device:
             library += _median_us(library_step, repeats // rounds, warmup, sync)
             plain += _median_us(plain_step, repeats // rounds, warmup, sync)
     lib, pln = statistics.median(library), statistics.median(plain)
-    return {"case": case, "threads": threads, "library_us": lib, "plain_us": pln, "ratio": lib / pln}
+    return {"case": case, "threads": threads, "compile": compile_mode, "library_us": lib, "plain_us": pln, "ratio": lib / pln}
 
 
 def main() -> None:
@@ -219,18 +225,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per side (default: 5)")
     parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
     parser.add_argument("--cudagraphs", action="store_true", help="capture both updates as CUDA graphs (CUDA only)")
+    parser.add_argument("--compile", default="none", choices=("none", "default", "reduce-overhead", "max-autotune"),
+                        help="torch.compile both updates in this mode after one eager call (default: none)")
     args = parser.parse_args()
     if args.repeats < args.rounds or min(args.threads) < 1:
         parser.error("--repeats must be >= --rounds and every --threads value >= 1")
     if args.cudagraphs and (not args.device.startswith("cuda") or args.warmup < 6):
         parser.error("--cudagraphs needs a CUDA --device and --warmup >= 6")
 
-    print(f"torch {torch.__version__}; median µs per update; ratio = library / plain")
+    print(f"torch {torch.__version__}; compile {args.compile}; median µs per update; ratio = library / plain")
     print("| case | threads | library (µs) | plain PyTorch (µs) | ratio |")
     print("|---|---|---|---|---|")
     for case in args.cases:
         for threads in args.threads:
-            r = run(case, threads, args.repeats, args.warmup, args.rounds, args.device, args.cudagraphs)
+            r = run(case, threads, args.repeats, args.warmup, args.rounds, args.device, args.cudagraphs, args.compile)
             print(f"| {r['case']} | {r['threads']} | {r['library_us']:.0f} | {r['plain_us']:.0f} | {r['ratio']:.2f} |")
 
 
