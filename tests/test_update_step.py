@@ -69,6 +69,8 @@ def _train(loss, batches, compile_mode: str) -> list[dict[str, float]]:
     for batch in batches:
         out = step(batch.clone())
         logged.append({key: float(value.detach()) for key, value in out.items() if value.ndim == 0})
+    # the first compiled call (the second call) is timed as the compiling
+    assert (step.compile_seconds is None) == (compile_mode == "none")
     return logged
 
 
@@ -113,6 +115,7 @@ def test_a_recipe_trains_with_a_compiled_update_and_records_the_mode(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     summary = summary_of(tmp_path)
     assert summary["finished"] and summary["updates"] > 0 and summary["config"]["compile"] == "default"
+    assert summary["time_compile_s"] > 0
     assert all(math.isfinite(row["eval_return"]) for row in summary["history"])
 
 
