@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+from random_batches import random_transitions
 from tensordict import TensorDict
 from torchrl.data import Bounded, OneHot
 from torchrl.objectives import SoftUpdate
@@ -54,19 +55,7 @@ def batch(discrete: bool, n: int = 8) -> TensorDict:
         action = torch.nn.functional.one_hot(torch.randint(NUM_ACTIONS, (n,), generator=gen), NUM_ACTIONS)
     else:
         action = torch.rand(n, ACT, generator=gen) * 2 - 1
-    return TensorDict(
-        {
-            "observation": torch.randn(n, OBS, generator=gen),
-            "action": action,
-            "next": {
-                "observation": torch.randn(n, OBS, generator=gen),
-                "reward": torch.randn(n, 1, generator=gen),
-                "done": torch.zeros(n, 1, dtype=torch.bool),
-                "terminated": torch.zeros(n, 1, dtype=torch.bool),
-            },
-        },
-        batch_size=[n],
-    )
+    return random_transitions(action, OBS, gen)
 
 
 def soft_dqn(n=2):

@@ -7,33 +7,19 @@ import math
 
 import pytest
 import torch
-from tensordict import TensorDict
+from random_batches import random_transitions
+from recipe_runner import run_recipe, summary_of
 from torchrl.data import Bounded, OneHot
 
-from maxent_components.modules.qvalue import continuous_qvalue_network, discrete_qvalue_network
+from maxent_components.modules.qvalue import (
+    continuous_qvalue_network,
+    discrete_qvalue_network,
+)
 from maxent_components.objectives import ForeachSoftUpdate, SoftQLoss
 from maxent_components.samplers import GaussianSampler
 from maxent_components.soft_value import ExactSoftValue, PolicySoftValue
 from maxent_components.temperature import AutoTemperature
 from maxent_components.training.update import UpdateStep
-from recipe_runner import run_recipe, summary_of
-
-
-def _batch(n: int, obs_dim: int, action: torch.Tensor, seed: int) -> TensorDict:
-    g = torch.Generator().manual_seed(seed)
-    return TensorDict(
-        {
-            "observation": torch.randn(n, obs_dim, generator=g),
-            "action": action,
-            "next": {
-                "observation": torch.randn(n, obs_dim, generator=g),
-                "reward": torch.randn(n, 1, generator=g),
-                "done": torch.rand(n, 1, generator=g) < 0.1,
-                "terminated": torch.rand(n, 1, generator=g) < 0.1,
-            },
-        },
-        batch_size=[n],
-    )
 
 
 def _soft_dqn():
@@ -54,11 +40,12 @@ def _sac():
     return loss
 
 
-def _batches(kind: str, count: int) -> list[TensorDict]:
+def _batches(kind: str, count: int) -> list:
     if kind == "soft_dqn":
         actions = [torch.nn.functional.one_hot(torch.randint(3, (16,)), 3) for _ in range(count)]
-        return [_batch(16, 4, a, seed) for seed, a in enumerate(actions)]
-    return [_batch(16, 3, torch.rand(16, 2) * 2 - 1, seed) for seed in range(count)]
+        return [random_transitions(a, 4, torch.Generator().manual_seed(seed), end_prob=0.1) for seed, a in enumerate(actions)]
+    return [random_transitions(torch.rand(16, 2) * 2 - 1, 3, torch.Generator().manual_seed(seed), end_prob=0.1)
+            for seed in range(count)]
 
 
 def _train(loss, batches, compile_mode: str) -> list[dict[str, float]]:
