@@ -77,6 +77,7 @@ from torchrl.objectives import SACLoss, SoftUpdate  # noqa: E402
 from maxent_components import AutoTemperature, GaussianSampler, PolicySoftValue, SoftQLoss  # noqa: E402
 from maxent_components.objectives import ForeachSoftUpdate  # noqa: E402
 from maxent_components.modules import continuous_qvalue_network, tanh_normal_actor_network  # noqa: E402
+from maxent_components.training.update import COMPILE_MODES  # noqa: E402
 
 OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
 GAMMA, TAU, LR, TARGET_ENTROPY = 0.99, 0.005, 3e-4, -6.0
@@ -293,7 +294,7 @@ def main() -> None:
     parser.add_argument("--contenders", nargs="+", default=["library", "torchrl", "sb3"], choices=CONTENDERS,
                         help="which updates to time (default: all three)")
     parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
-    parser.add_argument("--compile", default="none", choices=("none", "default", "reduce-overhead", "max-autotune"),
+    parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="torch.compile mode of the library and TorchRL updates (default: none)")
     parser.add_argument("--adam", default="default", choices=("default", "foreach", "fused"),
                         help="Adam implementation of the library and TorchRL updates (default: PyTorch's choice)")

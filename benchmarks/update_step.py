@@ -41,7 +41,6 @@ from torch import nn
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
 
-from torchrl._utils import compile_with_warmup  # noqa: E402
 from torchrl.data import Bounded, OneHot  # noqa: E402
 
 from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
@@ -52,6 +51,7 @@ from maxent_components.modules.qvalue import (  # noqa: E402
 from maxent_components.objectives import ForeachSoftUpdate, SoftQLoss  # noqa: E402
 from maxent_components.samplers import SVGDSampler  # noqa: E402
 from maxent_components.soft_value import ExactSoftValue, UniformSoftValue  # noqa: E402
+from maxent_components.training.update import COMPILE_MODES, compiled_after_warmup  # noqa: E402
 
 GAMMA, TAU = 0.99, 0.005
 
@@ -202,7 +202,7 @@ def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device:
     with torch.device(device):
         library_step, plain_step = CASES[case]()
         if compile_mode != "none":  # as the recipes' compile option: one eager call, then compiled
-            library_step, plain_step = (compile_with_warmup(s, warmup=1, mode=compile_mode) for s in (library_step, plain_step))
+            library_step, plain_step = (compiled_after_warmup(s, compile_mode) for s in (library_step, plain_step))
         if cudagraphs:
             library_step, plain_step = (CudaGraphModule(s, in_keys=[], out_keys=[], warmup=5) for s in (library_step, plain_step))
         library, plain = [], []
@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per side (default: 5)")
     parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
     parser.add_argument("--cudagraphs", action="store_true", help="capture both updates as CUDA graphs (CUDA only)")
-    parser.add_argument("--compile", default="none", choices=("none", "default", "reduce-overhead", "max-autotune"),
+    parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="torch.compile both updates in this mode after one eager call (default: none)")
     args = parser.parse_args()
     if args.repeats < args.rounds or min(args.threads) < 1:

@@ -51,10 +51,10 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
-from maxent_components.training.update import AUTOCAST_DTYPES, COMPILE_MODES, UpdateStep
+from maxent_components.training.update import AUTOCAST_DTYPES, UpdateStep
 from maxent_components.validation import EnvironmentDataError, check_env_data
 
-__all__ = ["AUTOCAST_DTYPES", "COMPILE_MODES", "OffPolicyLoop", "run_report"]
+__all__ = ["AUTOCAST_DTYPES", "OffPolicyLoop", "run_report"]
 
 _PIECES = ("schedule", "eval_cadence", "log_cadence", "checkpoint_cadence", "means", "episodes", "timer")
 

@@ -24,7 +24,7 @@ from tensordict import TensorDictBase
 
 from maxent_components.checks import check_choice
 
-__all__ = ["AUTOCAST_DTYPES", "COMPILE_MODES", "UpdateStep"]
+__all__ = ["AUTOCAST_DTYPES", "COMPILE_MODES", "UpdateStep", "compiled_after_warmup"]
 
 #: The dtypes ``autocast`` may name (``"none"``: the update runs in the parameters' float32).
 AUTOCAST_DTYPES = ("none", "bfloat16")
@@ -53,7 +53,7 @@ class UpdateStep:
         self.loss, self.optimizer, self.target_updater = loss, optimizer, target_updater
         self.autocast = check_choice("autocast", autocast, AUTOCAST_DTYPES)
         self.compile = check_choice("compile", compile, COMPILE_MODES)
-        self._step = self._eager if self.compile == "none" else _compiled(self._eager, self.compile)
+        self._step = self._eager if self.compile == "none" else compiled_after_warmup(self._eager, self.compile)
         self.calls = 0
         #: Seconds of the first compiled call (tracing and compiling, plus that one update); ``None`` before it.
         self.compile_seconds: float | None = None
@@ -79,7 +79,7 @@ class UpdateStep:
         return out
 
 
-def _compiled(function, mode: str):
+def compiled_after_warmup(function, mode: str):
     """``function`` compiled in ``mode`` after one eager call, with its own recompilation budget."""
     from torchrl._utils import compile_with_warmup
 
