@@ -18,8 +18,9 @@ the contenders are run interleaved, round after round, so that machine noise hit
 - ``sb3`` (SAC only; SB3 has none of the others): ``stable_baselines3.SAC(...).learn(frames)`` with
   ``train_freq=1, gradient_steps=1``.
 
-The settings are the recipe's composed config (``conf/<algo>.yaml``), which every plain loop but SAC's
-reads too (refusing parts it does not implement):
+The settings are the recipe's composed config (``conf/<algo>.yaml``, with the ``--override`` options),
+which every plain loop but SAC's reads too (refusing parts it does not implement; SAC's reads only
+``optim.fused``, so all contenders but SB3 step the same Adam kernel):
 
 - ``sac`` (Pendulum-v1, HalfCheetah-v5): one update per step, batch 256, 256×256 MLPs, twin critics,
   learned temperature, Polyak τ = 0.005, Adam 3e-4, γ = 0.99.
@@ -53,6 +54,7 @@ Usage::
     python benchmarks/loop_speed.py --threads 1 --rounds 3 --frames 2000
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 3000   # or sql, discrete_sac, pcl
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --compile default
+    python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --override optim.fused=false
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def recipe_config(recipe, options: argparse.Namespace, seed: int | None = None):
     with a ``seed``, the one every contender of a round reads: with the budget, the seed and the cadences."""
     from hydra import compose, initialize_config_module
 
-    overrides = [f"env={options.env}"]
+    overrides = [f"env={options.env}", *options.override]
     if seed is not None:
         overrides += [
             f"total_frames={options.frames}", f"init_random_frames={options.learning_starts}", f"seed={seed}",
@@ -158,6 +160,8 @@ def main() -> None:
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, help="loops to time (default: all of the algo's)")
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="the library recipe's compile option (its compiling is left out; default none)")
+    parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="recipe options for every contender that reads them, e.g. optim.fused=false")
     options = parser.parse_args()
     title, envs, available, learning_starts = ALGOS[options.algo]
     options.env, options.contenders = options.env or envs[0], options.contenders or list(available)
@@ -180,13 +184,14 @@ def main() -> None:
             rates[name].append(loops[name](cfg))
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(f"{title} loop on {defaults.env.name}, {options.frames} env steps ({options.learning_starts} random), "
-          f"{options.threads} thread(s), library compile={options.compile}, median of {options.rounds}")
+          f"{options.threads} thread(s), library compile={options.compile}, median of {options.rounds}"
+          + (f", {' '.join(options.override)}" if options.override else ""))
     print("| loop | env steps/s | all rounds |")
     print("|---|---|---|")
     for name, value in median.items():
         print(f"| {name} | {value:.1f} | {', '.join(f'{v:.1f}' for v in rates[name])} |")
     result = {"algo": options.algo, "env": defaults.env.name, "frames": options.frames, "learning_starts": options.learning_starts,
-              "threads": options.threads, "compile": options.compile, "median": median, "rounds": rates}
+              "threads": options.threads, "compile": options.compile, "override": options.override, "median": median, "rounds": rates}
     for other in ("plain", "sb3"):
         if "library" in median and other in median:
             result[f"library_over_{other}"] = median["library"] / median[other]

@@ -1,7 +1,7 @@
 """The hand-written plain PyTorch/NumPy training loops that ``loop_speed.py`` times against the recipes.
 
 Each ``plain_<algo>(cfg)`` trains the recipe's algorithm at the settings of its composed config
-``cfg`` (SAC at fixed settings, see ``loop_speed.py``) and returns its environment steps per second:
+``cfg`` (SAC at fixed settings, see ``loop_speed.py``, but for ``optim.fused``) and returns its environment steps per second:
 the raw Gymnasium env, a NumPy ring buffer (:class:`Ring`, :class:`SliceRing` for trajectory
 slices), ``nn.Sequential`` MLPs, the same losses and the library loop's schedule (:func:`drive`).
 Parts of a config a loop does not implement are refused (:func:`require`), not silently replaced.
@@ -23,6 +23,8 @@ from torch import nn
 from maxent_components import functional as fn
 
 CELLS, BATCH, GAMMA, TAU, LR = 256, 256, 0.99, 0.005, 3e-4  # sac's settings
+#: the update benchmarks' ``--adam`` choices: Adam's keyword arguments for each kernel
+ADAM_KERNELS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
 class Ring:
@@ -152,7 +154,7 @@ def soft_q_parts(cfg, inputs: int, outputs: int, parts: dict[str, str], actor: n
     lr, loss_cfg = cfg.optim.lr_qvalue, cfg.loss
     actor_group = [] if actor is None else [{"params": actor.parameters(), "lr": cfg.optim.lr_actor or lr}]
     alpha_group = [] if log_alpha is None else [{"params": [log_alpha], "lr": cfg.optim.lr_alpha or lr}]
-    optimizer = torch.optim.Adam([{"params": params}, *actor_group, *alpha_group], lr=lr)
+    optimizer = adam([{"params": params}, *actor_group, *alpha_group], cfg)
     soft, tau, interval, count = loss_cfg.target_update == "soft", loss_cfg.tau, loss_cfg.hard_update_interval, itertools.count(1)
 
     def step(loss: torch.Tensor) -> None:
@@ -170,6 +172,12 @@ def soft_q_parts(cfg, inputs: int, outputs: int, parts: dict[str, str], actor: n
     return qs, targets, reduce, td_loss, step
 
 
+def adam(groups: list[dict], cfg) -> torch.optim.Adam:
+    """Adam over ``groups`` at ``cfg.optim.lr_qvalue``, with the fused kernel when ``cfg.optim.fused``
+    (the recipes' optimiser, ``recipes.common.adam``)."""
+    return torch.optim.Adam(groups, lr=cfg.optim.lr_qvalue, fused=True if cfg.optim.fused else None)
+
+
 @contextlib.contextmanager
 def _frozen(params: list[torch.Tensor]):
     """The block runs with ``params`` not requiring gradients (a loss in it does not train them)."""
@@ -182,19 +190,20 @@ def _frozen(params: list[torch.Tensor]):
             p.requires_grad_(True)
 
 
-def sac_update(obs_dim: int, act_dim: int, *, cells=(CELLS, CELLS), device=None, autocast=contextlib.nullcontext):
+def sac_update(obs_dim: int, act_dim: int, *, cells=(CELLS, CELLS), device=None, autocast=contextlib.nullcontext,
+               fused: bool = False):
     """SAC written by hand on plain tensors, as the library composes it: a tanh-Gaussian actor with
     TorchRL's ``NormalParamExtractor`` scale head, twin critics with Polyak targets (one
     ``torch._foreach_lerp_``), learned ``log α`` towards the entropy ``−act_dim``, and one Adam over
     critics, actor and ``log α`` stepping ``critic + actor + α`` losses. Returns ``(update, policy)``:
     ``update(o, a, r, o2, terminated)`` on a batch of float tensors (actions in [−1, 1]) and
-    ``policy(o) -> (a, log π(a|o))``; ``autocast()`` wraps the forward."""
+    ``policy(o) -> (a, log π(a|o))``; ``autocast()`` wraps the forward; ``fused``: Adam's fused kernel."""
     actor = _mlp(obs_dim, 2 * act_dim, cells).to(device)
     critics = nn.ModuleList([_mlp(obs_dim + act_dim, 1, cells) for _ in range(2)]).to(device)
     target_critics = [copy.deepcopy(c).requires_grad_(False) for c in critics]
     online, target_leaves = list(critics.parameters()), [p for c in target_critics for p in c.parameters()]
     log_alpha = torch.zeros((), device=device, requires_grad=True)
-    optimiser = torch.optim.Adam([*online, *actor.parameters(), log_alpha], lr=LR)
+    optimiser = torch.optim.Adam([*online, *actor.parameters(), log_alpha], lr=LR, fused=fused or None)
 
     def policy(o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         loc, raw = actor(o).chunk(2, -1)
@@ -231,7 +240,7 @@ def plain_sac(cfg) -> float:
     env = plain_env(cfg)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     scale = torch.as_tensor(env.action_space.high, dtype=torch.float32)
-    update, policy = sac_update(obs_dim, act_dim)
+    update, policy = sac_update(obs_dim, act_dim, fused=cfg.optim.fused)
     ring = Ring(cfg.total_frames, obs_dim, act_dim)
 
     @torch.no_grad()
@@ -370,7 +379,7 @@ def plain_pcl(cfg) -> float:
     actor = _mlp(obs_dim, num_actions, cfg.network.num_cells)  # categorical_policy_network: ReLU
     lr = cfg.optim.lr_qvalue
     groups = [{"params": value.parameters(), "lr": lr}, {"params": actor.parameters(), "lr": cfg.optim.lr_actor or lr}]
-    optimizer = torch.optim.Adam(groups, lr=lr)
+    optimizer = adam(groups, cfg)
     alpha, gamma, reward_scale = cfg.temperature.alpha, cfg.loss.gamma, cfg.env.reward_scale
     batch, horizon = cfg.batch_size, cfg.horizon
     ring = SliceRing(min(cfg.total_frames, cfg.buffer_size), obs_dim, 1, action_dtype=np.int64)

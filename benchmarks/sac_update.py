@@ -79,6 +79,9 @@ from maxent_components.objectives import ForeachSoftUpdate  # noqa: E402
 from maxent_components.modules import continuous_qvalue_network, tanh_normal_actor_network  # noqa: E402
 from maxent_components.training.update import COMPILE_MODES  # noqa: E402
 
+# benchmarks/ is on sys.path when this file is run as a script
+from plain_loops import ADAM_KERNELS, sac_update  # noqa: E402
+
 OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
 GAMMA, TAU, LR, TARGET_ENTROPY = 0.99, 0.005, 3e-4, -6.0
 BOX = Bounded(-1.0, 1.0, shape=(ACT_DIM,))
@@ -124,8 +127,7 @@ def _sgd_step(loss_module, data: TensorDict, options: argparse.Namespace, update
     """An update for a TensorDict loss: sample, sum(loss_*) backward, one Adam step, Polyak."""
     loss_module.to(data.device)
     graphs = options.cudagraphs
-    kind = {"foreach": {"foreach": True}, "fused": {"fused": True}}.get(options.adam, {})
-    optimiser = torch.optim.Adam(loss_module.parameters(), lr=LR, capturable=graphs, **kind)
+    optimiser = torch.optim.Adam(loss_module.parameters(), lr=LR, capturable=graphs, **ADAM_KERNELS[options.adam])
     updater = updater_class(loss_module, tau=TAU)
     n = data.shape[0]
 
@@ -163,8 +165,6 @@ def library_update(data: TensorDict, options: argparse.Namespace, ensemble_mode:
 def plain_update(data: TensorDict, options: argparse.Namespace):
     """SAC's update written by hand on plain tensors (``plain_loops.sac_update``, the reference for
     the library's plumbing); the batch drawn by indexing the same transitions."""
-    from plain_loops import sac_update
-
     obs, act, rew = data["observation"], data["action"], data["next", "reward"]
     next_obs, done = data["next", "observation"], data["next", "terminated"].float()
     update, _ = sac_update(OBS_DIM, ACT_DIM, cells=CELLS, device=data.device, autocast=lambda: _autocast(options))
@@ -296,7 +296,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device of the data and networks (default: cpu)")
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="torch.compile mode of the library and TorchRL updates (default: none)")
-    parser.add_argument("--adam", default="default", choices=("default", "foreach", "fused"),
+    parser.add_argument("--adam", default="default", choices=sorted(ADAM_KERNELS),
                         help="Adam implementation of the library and TorchRL updates (default: PyTorch's choice)")
     parser.add_argument("--autocast", default="none", choices=("none", "bfloat16"),
                         help="run the library, TorchRL and plain forwards under torch.autocast in this dtype (default: none)")

@@ -22,6 +22,7 @@ Usage::
 
     python benchmarks/update_step.py --threads 1 2 --repeats 300
     python benchmarks/update_step.py --threads 1 2 --compile default
+    python benchmarks/update_step.py --threads 1 2 --adam fused
     python benchmarks/update_step.py --device cuda --threads 1 --cudagraphs
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import math
 import statistics
 import time
@@ -52,6 +54,9 @@ from maxent_components.objectives import ForeachSoftUpdate, SoftQLoss  # noqa: E
 from maxent_components.samplers import SVGDSampler  # noqa: E402
 from maxent_components.soft_value import ExactSoftValue, UniformSoftValue  # noqa: E402
 from maxent_components.training.update import COMPILE_MODES, compiled_after_warmup  # noqa: E402
+
+# benchmarks/ is on sys.path when this file is run as a script
+from plain_loops import ADAM_KERNELS  # noqa: E402
 
 GAMMA, TAU = 0.99, 0.005
 
@@ -77,13 +82,13 @@ def _polyak(target: list[torch.Tensor], source: list[torch.Tensor]) -> None:
 
 
 # -- soft DQN -------------------------------------------------------------------------------------
-def soft_dqn_case(alpha: float = 0.01, batch: int = 128):
+def soft_dqn_case(adam=torch.optim.Adam, alpha: float = 0.01, batch: int = 128):
     qnet = discrete_qvalue_network(4, 2, num_cells=(128, 128))
     td = _transitions(batch, 4, nn.functional.one_hot(torch.randint(2, (batch,)), 2))
 
     loss = SoftQLoss(qnet, ExactSoftValue(), alpha=alpha, action_spec=OneHot(2))
     loss.make_value_estimator(gamma=GAMMA)
-    optimiser = torch.optim.Adam(loss.parameters(), lr=1e-3)
+    optimiser = adam(loss.parameters(), lr=1e-3)
     updater = ForeachSoftUpdate(loss, tau=TAU)
 
     def library_step():
@@ -95,7 +100,7 @@ def soft_dqn_case(alpha: float = 0.01, batch: int = 128):
 
     plain = copy.deepcopy(qnet.module)
     plain_target = copy.deepcopy(plain).requires_grad_(False)
-    plain_optimiser = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    plain_optimiser = adam(plain.parameters(), lr=1e-3)
     obs, next_obs = td["observation"], td["next", "observation"]
     index = td["action"].argmax(-1, keepdim=True)
     reward, not_done = td["next", "reward"], (~td["next", "terminated"]).float()
@@ -115,7 +120,7 @@ def soft_dqn_case(alpha: float = 0.01, batch: int = 128):
 
 
 # -- soft Q-learning (uniform soft value + amortized SVGD) --------------------------------------
-def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, particles: int = 32):
+def sql_case(adam=torch.optim.Adam, alpha: float = 1.0, batch: int = 64, value_samples: int = 16, particles: int = 32):
     spec = Bounded(-1.0, 1.0, shape=(2,))
     qnet = continuous_qvalue_network(2, 2, num_cells=(128, 128))
     policy = noise_input_policy_network(2, 2, num_cells=(128, 128))
@@ -126,7 +131,7 @@ def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, parti
         qnet, UniformSoftValue(action_spec=spec, num_samples=value_samples), actor=sampler, alpha=alpha
     )
     loss.make_value_estimator(gamma=GAMMA)
-    optimiser = torch.optim.Adam(loss.parameters(), lr=3e-4)
+    optimiser = adam(loss.parameters(), lr=3e-4)
     updater = ForeachSoftUpdate(loss, tau=TAU)
 
     def library_step():
@@ -139,8 +144,8 @@ def sql_case(alpha: float = 1.0, batch: int = 64, value_samples: int = 16, parti
     q_plain = copy.deepcopy(qnet.module)
     q_target = copy.deepcopy(q_plain).requires_grad_(False)
     pi_plain = copy.deepcopy(policy)
-    q_plain_optimiser = torch.optim.Adam(q_plain.parameters(), lr=3e-4)
-    pi_plain_optimiser = torch.optim.Adam(pi_plain.parameters(), lr=3e-4)
+    q_plain_optimiser = adam(q_plain.parameters(), lr=3e-4)
+    pi_plain_optimiser = adam(pi_plain.parameters(), lr=3e-4)
     obs, action, next_obs = td["observation"], td["action"], td["next", "observation"]
     reward, not_done = td["next", "reward"], (~td["next", "terminated"]).float()
     log_volume = 2 * math.log(2.0)
@@ -194,13 +199,13 @@ def _median_us(step, repeats: int, warmup: int, sync) -> list[float]:
 
 
 def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device: str = "cpu", cudagraphs: bool = False,
-        compile_mode: str = "none") -> dict:
+        compile_mode: str = "none", adam: str = "default") -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     device = torch.device(device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with torch.device(device):
-        library_step, plain_step = CASES[case]()
+        library_step, plain_step = CASES[case](functools.partial(torch.optim.Adam, **ADAM_KERNELS[adam]))
         if compile_mode != "none":  # as the recipes' compile option: one eager call, then compiled
             library_step, plain_step = (compiled_after_warmup(s, compile_mode) for s in (library_step, plain_step))
         if cudagraphs:
@@ -211,7 +216,7 @@ def run(case: str, threads: int, repeats: int, warmup: int, rounds: int, device:
             library += _median_us(library_step, repeats // rounds, warmup, sync)
             plain += _median_us(plain_step, repeats // rounds, warmup, sync)
     lib, pln = statistics.median(library), statistics.median(plain)
-    return {"case": case, "threads": threads, "compile": compile_mode, "library_us": lib, "plain_us": pln, "ratio": lib / pln}
+    return {"case": case, "threads": threads, "compile": compile_mode, "adam": adam, "library_us": lib, "plain_us": pln, "ratio": lib / pln}
 
 
 def main() -> None:
@@ -227,18 +232,21 @@ def main() -> None:
     parser.add_argument("--cudagraphs", action="store_true", help="capture both updates as CUDA graphs (CUDA only)")
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="torch.compile both updates in this mode after one eager call (default: none)")
+    parser.add_argument("--adam", default="default", choices=sorted(ADAM_KERNELS),
+                        help="both sides' Adam kernel (the recipes step the fused one, optim.fused; default: "
+                        "PyTorch's default for the device)")
     args = parser.parse_args()
     if args.repeats < args.rounds or min(args.threads) < 1:
         parser.error("--repeats must be >= --rounds and every --threads value >= 1")
     if args.cudagraphs and (not args.device.startswith("cuda") or args.warmup < 6):
         parser.error("--cudagraphs needs a CUDA --device and --warmup >= 6")
 
-    print(f"torch {torch.__version__}; compile {args.compile}; median µs per update; ratio = library / plain")
+    print(f"torch {torch.__version__}; compile {args.compile}; Adam {args.adam}; median µs per update; ratio = library / plain")
     print("| case | threads | library (µs) | plain PyTorch (µs) | ratio |")
     print("|---|---|---|---|---|")
     for case in args.cases:
         for threads in args.threads:
-            r = run(case, threads, args.repeats, args.warmup, args.rounds, args.device, args.cudagraphs, args.compile)
+            r = run(case, threads, args.repeats, args.warmup, args.rounds, args.device, args.cudagraphs, args.compile, args.adam)
             print(f"| {r['case']} | {r['threads']} | {r['library_us']:.0f} | {r['plain_us']:.0f} | {r['ratio']:.2f} |")
 
 

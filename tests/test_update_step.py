@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 
 import pytest
@@ -48,8 +49,8 @@ def _batches(kind: str, count: int) -> list:
             for seed in range(count)]
 
 
-def _train(loss, batches, compile_mode: str) -> list[dict[str, float]]:
-    optimizer = torch.optim.Adam(loss.parameters(), lr=1e-3)
+def _train(loss, batches, compile_mode: str, fused: bool) -> list[dict[str, float]]:
+    optimizer = torch.optim.Adam(loss.parameters(), lr=1e-3, fused=fused or None)
     step = UpdateStep(loss, optimizer, ForeachSoftUpdate(loss, tau=0.05), compile=compile_mode)
     torch.manual_seed(1)  # the SAC update samples actions: both runs draw the same noise
     logged = []
@@ -61,8 +62,9 @@ def _train(loss, batches, compile_mode: str) -> list[dict[str, float]]:
     return logged
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["adam", "fused-adam"])
 @pytest.mark.parametrize("kind", ["soft_dqn", "sac"])
-def test_a_compiled_update_trains_exactly_as_the_eager_one(kind):
+def test_a_compiled_update_trains_exactly_as_the_eager_one(kind, fused):
     from torch._dynamo.utils import counters
     from torch._inductor import config
 
@@ -73,9 +75,9 @@ def test_a_compiled_update_trains_exactly_as_the_eager_one(kind):
     compiled.load_state_dict(copy.deepcopy(eager.state_dict()))
     batches = _batches(kind, 6)
     frames_before = counters["frames"]["ok"]
-    logged_eager = _train(eager, batches, "none")
+    logged_eager = _train(eager, batches, "none", fused)
     with config.patch(fallback_random=True):
-        logged_compiled = _train(compiled, batches, "default")
+        logged_compiled = _train(compiled, batches, "default", fused)
     assert counters["frames"]["ok"] > frames_before  # dynamo traced frames of the compiled update
     for a, b in zip(logged_eager, logged_compiled, strict=True):
         assert a.keys() == b.keys()
@@ -95,6 +97,22 @@ def test_an_update_step_refuses_an_unknown_compile_mode_or_autocast_dtype():
         UpdateStep(loss, optimizer, compile="fast")
     with pytest.raises(ValueError, match="autocast must be one of"):
         UpdateStep(loss, optimizer, autocast="float16")
+
+
+@pytest.mark.parametrize("name", ["soft_dqn", "sac", "pcl"])
+def test_the_recipes_step_a_fused_adam_unless_told_otherwise(name):
+    from hydra import compose, initialize_config_module
+
+    recipe = importlib.import_module(f"maxent_components.recipes.{name}")
+    for fused, expected in (([], True), (["optim.fused=false"], None)):
+        with initialize_config_module("maxent_components.recipes.conf", version_base=None):
+            cfg = compose(name, overrides=["network.num_cells=[8]", *fused])
+        env, eval_env, loss, optimizer = recipe.build(cfg)
+        env.close(), eval_env.close()
+        assert optimizer.defaults["fused"] is expected  # None: PyTorch's default kernel for the device
+        # every trained parameter is in the one optimiser, each once
+        stepped = [p for group in optimizer.param_groups for p in group["params"]]
+        assert len({id(p) for p in stepped}) == len(stepped) == len([p for p in loss.parameters() if p.requires_grad])
 
 
 def test_a_recipe_trains_with_a_compiled_update_and_records_the_mode(tmp_path):

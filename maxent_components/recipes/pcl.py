@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 from omegaconf import DictConfig
 from torchrl.modules import MLP, ValueOperator
 
 from maxent_components.modules import continuous_qvalue_network, discrete_qvalue_network
 from maxent_components.objectives import PathConsistencyLoss
 from maxent_components.recipes.common import (
-    OffPolicyConfig,
+    adam,
     make_envs,
     off_policy_loop,
     off_policy_recipe,
     with_learning_curve,
 )
+from maxent_components.recipes.options import OffPolicyConfig
 from maxent_components.runs import RunDirectory, option
 from maxent_components.training import build_part
 
@@ -72,9 +72,7 @@ def build(cfg: DictConfig):
                 else continuous_qvalue_network(obs_dim, spec.shape[-1], num_cells=parts["num_cells"]))
         soft_value = build_part(cfg.soft_value, actor=actor, **parts)
         loss = PathConsistencyLoss(actor, qvalue_network=qnet, soft_value=soft_value, alpha=temperature, gamma=cfg.loss.gamma)
-    lr = cfg.optim.lr_qvalue
-    optimizer = torch.optim.Adam(loss.parameter_groups(lr_value=lr, lr_actor=cfg.optim.lr_actor or lr), lr=lr)
-    return env, eval_env, loss, optimizer
+    return env, eval_env, loss, adam(cfg, loss)
 
 
 def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:

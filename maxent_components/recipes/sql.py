@@ -38,13 +38,13 @@ from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL
 from maxent_components.envs.multigoal import episode_paths
 from maxent_components.modules import continuous_qvalue_network
 from maxent_components.recipes.common import (
-    OffPolicyConfig,
     adam,
     make_envs,
     off_policy_loop,
     off_policy_recipe,
     soft_q_loss,
 )
+from maxent_components.recipes.options import OffPolicyConfig
 from maxent_components.runs import RunDirectory, option
 from maxent_components.training import build_part
 
