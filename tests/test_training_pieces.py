@@ -26,6 +26,8 @@ from torchrl.objectives import LossModule
 
 import maxent_components
 from maxent_components.training import (
+    MINIBATCHES_PER_DRAW,
+    minibatches,
     Cadence,
     EpisodeReturns,
     Evaluator,
@@ -825,15 +827,23 @@ def _loop_with(**kwargs):
     return OffPolicyLoop(Loss(), None, env=None, evaluator=None, run=None, total_frames=10, **kwargs)
 
 
+def _episode(eid: int, length: int) -> TensorDict:
+    """An episode of ``length`` steps whose observations are ``(eid, step)``."""
+    done = torch.zeros(length, 1, dtype=torch.bool)
+    done[-1] = True
+    step = torch.arange(length, dtype=torch.float32)
+    obs = torch.stack([torch.full((length,), float(eid)), step], -1)
+    return TensorDict({"observation": obs, "next": {"done": done, "observation": obs + 1}}, batch_size=[length])
+
+
+def _whole_slices(slices: torch.Tensor) -> bool:
+    """Whether every slice ``[..., L, 2]`` of ``(eid, step)`` observations is consecutive steps of one episode."""
+    return bool((slices[..., 0] == slices[..., :1, 0]).all()) and bool((slices[..., 1:, 1] - slices[..., :-1, 1] == 1).all())
+
+
 def test_slice_replay_sees_new_episodes_after_each_extend_and_never_crosses_an_end():
     # Episode boundaries are cached between writes: an extend must make the new episode sampleable.
-    def episode(eid: int, length: int) -> TensorDict:
-        done = torch.zeros(length, 1, dtype=torch.bool)
-        done[-1] = True
-        step = torch.arange(length, dtype=torch.float32)
-        obs = torch.stack([torch.full((length,), float(eid)), step], -1)
-        return TensorDict({"observation": obs, "next": {"done": done, "observation": obs + 1}}, batch_size=[length])
-
+    episode = _episode
     torch.manual_seed(0)
     buffer = uniform_replay_buffer(100, batch_size=4, slice_len=3)
     buffer.extend(episode(0, 6))
@@ -841,8 +851,33 @@ def test_slice_replay_sees_new_episodes_after_each_extend_and_never_crosses_an_e
     for round_, eid in enumerate((1, 2)):
         for _ in range(20):
             slices = buffer.sample().reshape(-1, 3)["observation"]
-            assert bool((slices[:, :, 0] == slices[:, :1, 0]).all())  # one episode per slice
-            assert bool((slices[:, 1:, 1] - slices[:, :-1, 1] == 1).all())  # consecutive steps
+            assert _whole_slices(slices)
             seen |= set(slices[:, 0, 0].tolist())
         assert seen == set(range(round_ + 1)), seen
         buffer.extend(episode(eid, 5))
+
+
+def test_minibatches_drawn_together_are_each_a_uniform_draw_of_their_own():
+    buffer = uniform_replay_buffer(10, batch_size=4)
+    buffer.extend(TensorDict({"observation": torch.arange(5.0)}, batch_size=[5]))
+    assert list(minibatches(buffer, 0)) == []
+    parts = list(minibatches(buffer, MINIBATCHES_PER_DRAW + 4))  # two draws
+    assert [p.batch_size for p in parts] == [torch.Size([4])] * (MINIBATCHES_PER_DRAW + 4)
+    torch.manual_seed(0)
+    draws = torch.stack([torch.stack([p["observation"] for p in minibatches(buffer, 3)]) for _ in range(500)])  # [500, 3, 4]
+    for position in range(3):  # each minibatch of a draw: every row with probability 1/5
+        shares = torch.bincount(draws[:, position].flatten().long(), minlength=5) / draws[:, position].numel()
+        assert torch.allclose(shares, torch.full((5,), 0.2), atol=0.04), shares
+    # independent of each other: two minibatches agree at a position with probability 1/5, not always
+    assert abs(float((draws[:, 0] == draws[:, 1]).float().mean()) - 0.2) < 0.04
+
+
+def test_minibatches_of_slices_are_whole_slices_of_one_episode_each():
+    torch.manual_seed(0)
+    buffer = uniform_replay_buffer(100, batch_size=4, slice_len=3)
+    for eid, length in enumerate((6, 5, 7)):
+        buffer.extend(_episode(eid, length))
+    parts = list(minibatches(buffer, 5, slice_len=3))
+    assert [p.batch_size for p in parts] == [torch.Size([4, 3])] * 5
+    assert all(_whole_slices(p["observation"]) for p in parts)
+    assert {float(e) for p in parts for e in p["observation"][:, 0, 0]} == {0.0, 1.0, 2.0}

@@ -8,12 +8,14 @@
   episode returns, non-finite guard, progress bar;
 - :mod:`~maxent_components.training.evaluation`: evaluation episodes and task diagnostics;
 - :mod:`~maxent_components.training.builders`: parts from config nodes (``_target_``), environments,
-  collector, replay buffer, target updater.
+  collector, replay buffer and its minibatches, target updater.
 """
 
 from maxent_components.training.builders import (
+    MINIBATCHES_PER_DRAW,
     build_part,
     make_env,
+    minibatches,
     observation_dim,
     off_policy_collector,
     target_updater,
@@ -34,6 +36,7 @@ from maxent_components.training.pieces import (
 from maxent_components.training.update import UpdateStep
 
 __all__ = [
+    "MINIBATCHES_PER_DRAW",
     "Cadence",
     "EpisodeReturns",
     "Evaluator",
@@ -47,6 +50,7 @@ __all__ = [
     "build_part",
     "evaluate_episodes",
     "make_env",
+    "minibatches",
     "observation_dim",
     "off_policy_collector",
     "progress_bar",

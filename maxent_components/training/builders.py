@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 # torchrl.collectors defines deprecated weight-updater classes at import time; those warnings are
@@ -24,6 +24,7 @@ warnings.filterwarnings(
 
 import torch  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from tensordict import TensorDictBase  # noqa: E402
 from tensordict.nn import TensorDictModuleBase  # noqa: E402
 from torchrl.collectors import Collector  # noqa: E402
 from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: E402
@@ -36,6 +37,7 @@ from maxent_components.objectives.targets import ForeachSoftUpdate  # noqa: E402
 __all__ = [
     "build_part",
     "make_env",
+    "minibatches",
     "observation_dim",
     "off_policy_collector",
     "target_updater",
@@ -140,6 +142,34 @@ def uniform_replay_buffer(capacity: int, *, batch_size: int, slice_len: int | No
         return ReplayBuffer(storage=LazyTensorStorage(capacity), batch_size=batch_size)
     sampler = SliceSampler(slice_len=check_positive_int("slice_len", slice_len), end_key=("next", "done"), strict_length=True)
     return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=sampler, batch_size=batch_size * slice_len)
+
+
+#: at most this many minibatches are drawn together (a bound on the rows gathered at once)
+MINIBATCHES_PER_DRAW = 16
+
+
+def minibatches(buffer: ReplayBuffer, count: int, *, slice_len: int | None = None) -> Iterator[TensorDictBase]:
+    """``count`` minibatches of ``buffer``'s batch size: ``[batch_size]`` transitions, or with
+    ``slice_len`` ``[batch_size / slice_len, slice_len]`` trajectory slices.
+
+    Up to :data:`MINIBATCHES_PER_DRAW` of them come from one ``buffer.sample`` of all their rows,
+    split: one index draw and one gather instead of one per minibatch, and for slices one search for
+    the episodes instead of one per minibatch (``benchmarks/replay_draw.py``). The buffer's samplers draw with replacement, every row (or
+    slice) independently of the others, and nothing is written to the buffer in between, so each
+    minibatch is distributed exactly as a ``buffer.sample()`` of its own.
+    """
+    while count > 0:
+        n = min(count, MINIBATCHES_PER_DRAW)
+        if n == 1:
+            drawn = buffer.sample()
+        else:
+            with warnings.catch_warnings():  # the size given here is meant to prevail over the buffer's own
+                warnings.filterwarnings("ignore", message="Got conflicting batch_sizes", category=UserWarning)
+                drawn = buffer.sample(batch_size=n * buffer.batch_size)
+        if slice_len is not None:
+            drawn = drawn.reshape(-1, slice_len)  # slice-major: whole slices, one after the other
+        yield from (drawn,) if n == 1 else drawn.chunk(n)
+        count -= n
 
 
 def target_updater(loss, *, kind: str, tau: float = 0.005, interval: int = 1000):

@@ -37,6 +37,7 @@ from maxent_components.runs.errors import RunFailure, RunWriteError
 from maxent_components.runs.files import atomic_write_text
 from maxent_components.runs.rng import rng_state, set_rng_state
 from maxent_components.training.builders import (
+    minibatches,
     off_policy_collector,
     uniform_replay_buffer,
 )
@@ -75,7 +76,8 @@ class OffPolicyLoop:
         frames_per_batch: env steps per collector batch; the updates owed follow each batch.
         init_random_frames: uniformly random steps before the actor acts and learning starts.
         utd_ratio: gradient updates per env step.
-        batch_size, buffer_size: the uniform replay buffer.
+        batch_size, buffer_size: the uniform replay buffer; the minibatches of the updates owed
+            after a collector batch are drawn together (:func:`~maxent_components.training.builders.minibatches`).
         slice_len: sample trajectory slices of this length instead of transitions (TorchRL's
             ``SliceSampler``, slices inside one episode): ``batch_size`` slices of shape
             ``[batch_size, slice_len]``, as path consistency learning needs.
@@ -187,10 +189,10 @@ class OffPolicyLoop:
                 c["frames"] += batch.numel()
                 buffer.extend(batch)
                 self.episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
+                due = self.schedule.due(c["frames"], batch.numel())
                 with self.timer("update"):
-                    for _ in range(self.schedule.due(c["frames"], batch.numel())):
-                        sample = buffer.sample()
-                        self._update(sample if self.slice_len is None else sample.reshape(-1, self.slice_len))
+                    for sample in minibatches(buffer, due, slice_len=self.slice_len):
+                        self._update(sample)
                 evaluated = self.eval_cadence.due(c["frames"]) or c["frames"] >= self.total_frames
                 if evaluated:
                     self._evaluate()
