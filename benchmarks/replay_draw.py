@@ -74,12 +74,13 @@ def main() -> None:
     result = {"stored": args.stored, "count": args.count, "threads": args.threads}
     for kind in KINDS:
         buffer, slice_len = filled_buffer(kind, args.stored)
-        draws = {
-            # what the loop did before: one sample per update, slices reshaped to [batch, slice_len]
-            "separate": lambda n: [buffer.sample() if slice_len is None else buffer.sample().reshape(-1, slice_len)
-                                   for _ in range(n)],
-            "together": lambda n: list(minibatches(buffer, n, slice_len=slice_len)),
-        }
+        def separate(n, buffer=buffer, slice_len=slice_len):  # what the loop did before: one sample per update
+            return [buffer.sample() if slice_len is None else buffer.sample().reshape(-1, slice_len) for _ in range(n)]
+
+        def together(n, buffer=buffer, slice_len=slice_len):
+            return list(minibatches(buffer, n, slice_len=slice_len))
+
+        draws = {"separate": separate, "together": together}
         times = {name: [] for name in draws}
         for _ in range(args.rounds):
             for name, draw in draws.items():
