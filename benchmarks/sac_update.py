@@ -48,11 +48,13 @@ Usage::
 
     python benchmarks/sac_update.py --threads 1 2 --rounds 5 --updates 200
     python benchmarks/sac_update.py --device cuda --threads 1 --compile reduce-overhead --cudagraphs
+    python benchmarks/sac_update.py --threads 1 --contenders library --compile default --inductor cpp.simdlen=8
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import statistics
 import time
@@ -302,7 +304,17 @@ def main() -> None:
                         help="run the library, TorchRL and plain forwards under torch.autocast in this dtype (default: none)")
     parser.add_argument("--cudagraphs", action="store_true",
                         help="capture the library and TorchRL updates with tensordict's CudaGraphModule (CUDA only)")
+    parser.add_argument("--inductor", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="torch._inductor.config settings for --compile, e.g. cpp.simdlen=8 (values as Python literals)")
     args = parser.parse_args()
+    for setting in args.inductor:
+        import torch._inductor.config as inductor_config
+
+        key, _, value = setting.partition("=")
+        try:
+            setattr(inductor_config, key, ast.literal_eval(value))
+        except (AttributeError, ValueError, SyntaxError) as err:
+            parser.error(f"--inductor {setting}: {err}")
     if args.rounds < 1 or args.updates < 1 or args.warmup < 0 or min(args.threads) < 1:
         parser.error("--rounds, --updates and every --threads value must be >= 1; --warmup >= 0")
     if args.cudagraphs and not args.device.startswith("cuda"):
