@@ -881,3 +881,16 @@ def test_minibatches_of_slices_are_whole_slices_of_one_episode_each():
     assert [p.batch_size for p in parts] == [torch.Size([4, 3])] * 5
     assert all(_whole_slices(p["observation"]) for p in parts)
     assert {float(e) for p in parts for e in p["observation"][:, 0, 0]} == {0.0, 1.0, 2.0}
+
+
+def test_minibatches_refuse_a_bad_count_a_buffer_without_batch_size_and_slices_that_do_not_fit():
+    from torchrl.data import LazyTensorStorage, ReplayBuffer
+
+    buffer = uniform_replay_buffer(10, batch_size=4)
+    for count in (-1, 2.0):
+        with pytest.raises(ValueError, match="count must be a non-negative integer"):
+            minibatches(buffer, count)
+    with pytest.raises(ValueError, match="built with a batch_size"):
+        minibatches(ReplayBuffer(storage=LazyTensorStorage(10)), 1)
+    with pytest.raises(ValueError, match="batch_size 4 is not a whole number of slices of slice_len=3"):
+        minibatches(buffer, 1, slice_len=3)

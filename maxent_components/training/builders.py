@@ -31,7 +31,7 @@ from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: 
 from torchrl.envs import DoubleToFloat, EnvBase, GymEnv, TransformedEnv  # noqa: E402
 from torchrl.objectives import HardUpdate  # noqa: E402
 
-from maxent_components.checks import check_choice, check_positive_int  # noqa: E402
+from maxent_components.checks import check_choice, check_nonnegative_int, check_positive_int  # noqa: E402
 from maxent_components.objectives.targets import ForeachSoftUpdate  # noqa: E402
 
 __all__ = [
@@ -154,10 +154,21 @@ def minibatches(buffer: ReplayBuffer, count: int, *, slice_len: int | None = Non
 
     Up to :data:`MINIBATCHES_PER_DRAW` of them come from one ``buffer.sample`` of all their rows,
     split: one index draw and one gather instead of one per minibatch, and for slices one search for
-    the episodes instead of one per minibatch (``benchmarks/replay_draw.py``). The buffer's samplers draw with replacement, every row (or
-    slice) independently of the others, and nothing is written to the buffer in between, so each
-    minibatch is distributed exactly as a ``buffer.sample()`` of its own.
+    the episodes instead of one per minibatch (``benchmarks/replay_draw.py``). The buffer's
+    samplers draw with replacement, every row (or slice) independently of the others, and nothing is
+    written to the buffer in between, so each minibatch is distributed exactly as a
+    ``buffer.sample()`` of its own.
     """
+    count = check_nonnegative_int("count", count)
+    rows = buffer.batch_size
+    if rows is None:
+        raise ValueError("minibatches needs a replay buffer built with a batch_size (the rows of one minibatch).")
+    if slice_len is not None and rows % check_positive_int("slice_len", slice_len):
+        raise ValueError(f"the buffer's batch_size {rows} is not a whole number of slices of slice_len={slice_len}.")
+    return _drawn_together(buffer, count, rows, slice_len)
+
+
+def _drawn_together(buffer: ReplayBuffer, count: int, rows: int, slice_len: int | None) -> Iterator[TensorDictBase]:
     while count > 0:
         n = min(count, MINIBATCHES_PER_DRAW)
         if n == 1:
@@ -165,7 +176,7 @@ def minibatches(buffer: ReplayBuffer, count: int, *, slice_len: int | None = Non
         else:
             with warnings.catch_warnings():  # the size given here is meant to prevail over the buffer's own
                 warnings.filterwarnings("ignore", message="Got conflicting batch_sizes", category=UserWarning)
-                drawn = buffer.sample(batch_size=n * buffer.batch_size)
+                drawn = buffer.sample(batch_size=n * rows)
         if slice_len is not None:
             drawn = drawn.reshape(-1, slice_len)  # slice-major: whole slices, one after the other
         yield from (drawn,) if n == 1 else drawn.chunk(n)
