@@ -6,8 +6,8 @@ every stored entry and, for trajectory slices, TorchRL's ``SliceSampler`` search
 episodes), or the loop can draw all their rows at once and split them
 (:func:`maxent_components.training.builders.minibatches`, what ``OffPolicyLoop`` does). Both give
 minibatches of the same distribution; this script times them side by side on the recipes' own buffer
-(``uniform_replay_buffer``) filled with ``--stored`` CartPole-v1 transitions that TorchRL's collector
-gathered with random actions. Reported: microseconds per minibatch, the median over ``--rounds``
+(``uniform_replay_buffer``) filled with ``--stored`` CartPole-v1 transitions that the recipes' collector
+(``off_policy_collector``) gathered with random actions. Reported: microseconds per minibatch, the median over ``--rounds``
 interleaved rounds of ``--repeats`` draws of ``--count`` minibatches.
 
 Usage::
@@ -28,10 +28,14 @@ import torch
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from torchrl.collectors import Collector  # noqa: E402
 from torchrl.envs.utils import RandomPolicy  # noqa: E402
 
-from maxent_components.training.builders import make_env, minibatches, uniform_replay_buffer  # noqa: E402
+from maxent_components.training.builders import (  # noqa: E402
+    make_env,
+    minibatches,
+    off_policy_collector,
+    uniform_replay_buffer,
+)
 
 #: the recipes' minibatches: soft DQN's 128 transitions, PCL's 32 slices of 10 steps
 KINDS = {"transitions": (128, None), "slices": (32, 10)}
@@ -41,8 +45,8 @@ def filled_buffer(kind: str, stored: int):
     batch, slice_len = KINDS[kind]
     buffer = uniform_replay_buffer(stored, batch_size=batch * (slice_len or 1), slice_len=slice_len)
     env = make_env({"name": "CartPole-v1"}, seed=0)
-    collector = Collector(env, RandomPolicy(env.action_spec), frames_per_batch=1000, total_frames=stored,
-                          track_traj_ids=False)
+    collector = off_policy_collector(env, RandomPolicy(env.action_spec), frames_per_batch=1000, total_frames=stored,
+                                     init_random_frames=0)  # the recipes' collector, acting uniformly at random
     for data in collector:
         buffer.extend(data.reshape(-1))
     collector.shutdown()
