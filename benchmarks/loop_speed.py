@@ -55,6 +55,7 @@ Usage::
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 3000   # or sql, discrete_sac, pcl
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --compile default
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --override optim.fused=false
+    python benchmarks/loop_speed.py --algo sac --contenders library sb3 --override device=cuda   # a GPU machine
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ import warnings
 import gymnasium as gym
 import torch
 
+from maxent_components.checks import check_device
 from maxent_components.training.update import COMPILE_MODES
 
 # benchmarks/ is on sys.path when this file is run as a script
@@ -137,7 +139,7 @@ def sb3_loop(cfg) -> float:
     model = SAC(
         "MlpPolicy", env, learning_rate=LR, buffer_size=cfg.total_frames, learning_starts=cfg.init_random_frames,
         batch_size=BATCH, tau=TAU, gamma=GAMMA, train_freq=1, gradient_steps=1, ent_coef="auto",
-        policy_kwargs={"net_arch": [CELLS, CELLS]}, seed=cfg.seed, device="cpu", verbose=0,
+        policy_kwargs={"net_arch": [CELLS, CELLS]}, seed=cfg.seed, device=cfg.device, verbose=0,
     )
     start = time.perf_counter()
     model.learn(total_timesteps=cfg.total_frames)
@@ -172,6 +174,12 @@ def main() -> None:
     if options.learning_starts is None:  # the recipe's, at most half the budget, in whole collector batches
         starts = min(defaults.init_random_frames, options.frames // 2)
         options.learning_starts = learning_starts or starts - starts % defaults.frames_per_batch
+    try:
+        check_device("device", defaults.device)
+    except ValueError as err:
+        parser.error(str(err))
+    if defaults.device != "cpu" and "plain" in options.contenders:
+        parser.error(f"the plain loops run on the CPU; with device={defaults.device} time --contenders library sb3")
     batch = defaults.batch_size
     if options.frames <= options.learning_starts or options.learning_starts < batch or options.rounds < 1 or options.threads < 1:
         parser.error(f"need --frames > --learning-starts >= {batch} (one batch), --rounds >= 1 and --threads >= 1")

@@ -39,6 +39,7 @@ from torch import Tensor
 
 __all__ = [
     "check_choice",
+    "check_device",
     "check_finite",
     "check_nonnegative_int",
     "check_positive_float",
@@ -164,3 +165,24 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
     return value
+
+
+def check_device(name: str, value: Any) -> torch.device:
+    """``torch.device(value)``, or a ``ValueError`` naming ``name`` unless it is a device this machine
+    has: ``cpu``, ``cuda``/``cuda:N`` with CUDA available (and ``N`` below the device count), or
+    ``mps`` with Apple's Metal backend available."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{name}={value!r} is not a device; expected cpu, cuda, cuda:N or mps.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={value!r}: no CUDA device is available here (torch {torch.__version__}); use {name}=cpu.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}={value!r}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0.")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{name}={value!r}: Apple's Metal backend is not available here; use {name}=cpu.")
+    elif device.type != "cpu":
+        raise ValueError(f"{name}={value!r}: expected a cpu, cuda or mps device.")
+    return device

@@ -83,6 +83,11 @@ def _box_bounds(action_spec) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def _spec_dtype_device(action_spec) -> tuple[torch.dtype, torch.device]:
+    """The dtype and device of the actions (a recipe's spec lives where its networks do)."""
+    return getattr(action_spec, "dtype", None) or torch.float32, getattr(action_spec, "device", None) or torch.device("cpu")
+
+
 def _states_tensor(states: Sequence[Sequence[float]] | torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     states = torch.as_tensor(states, dtype=dtype)
     if states.ndim != 2 or states.shape[0] < 1:
@@ -112,9 +117,9 @@ def q_grid(
         raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}.")
     low, high = _box_bounds(action_spec)
     a0, a1 = np.meshgrid(np.linspace(low[0], high[0], grid_size), np.linspace(low[1], high[1], grid_size))
-    dtype = getattr(action_spec, "dtype", torch.float32) or torch.float32
-    actions = torch.as_tensor(np.stack([a0.ravel(), a1.ravel()], -1), dtype=dtype)
-    state = torch.as_tensor(state, dtype=dtype).reshape(1, -1).expand(actions.shape[0], -1)
+    dtype, device = _spec_dtype_device(action_spec)
+    actions = torch.as_tensor(np.stack([a0.ravel(), a1.ravel()], -1), dtype=dtype, device=device)
+    state = torch.as_tensor(state, dtype=dtype, device=device).reshape(1, -1).expand(actions.shape[0], -1)
     td = TensorDict({observation_key: state}, batch_size=[actions.shape[0]])
     qvalue = qvalue_network if isinstance(qvalue_network, QFunction) else QFunction(qvalue_network)
     q = qvalue.state_action_values(td, actions.unsqueeze(0), action_key=action_key, value_key=value_key).amin(0)
@@ -169,8 +174,8 @@ def plot_q_contours(
     if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
     low, high = _box_bounds(action_spec)
-    dtype = getattr(action_spec, "dtype", torch.float32) or torch.float32
-    states = _states_tensor(states, dtype)
+    dtype, device = _spec_dtype_device(action_spec)
+    states = _states_tensor(states, dtype).to(device)
     samples = None
     if sampler is not None:
         td = TensorDict({observation_key: states}, batch_size=[states.shape[0]])

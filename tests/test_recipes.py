@@ -169,6 +169,7 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
         (["-m", "seed=0,1", "sampler=svgd,hmc"], "sampler=hmc is not a choice of sampler"),
         (["sampler.num_particles=2"], "need at least 2 fixed"),
         (["env.name=NoSuchEnv-v0"], "env.name='NoSuchEnv-v0' could not be made"),
+        (["device=gpu"], "device='gpu' is not a device; expected cpu, cuda, cuda:N or mps."),
     ],
 )
 def test_usage_errors_are_one_line_with_status_2_and_leave_no_folder(overrides, message, tmp_path):

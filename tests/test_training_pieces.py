@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -821,10 +822,23 @@ def test_loop_refuses_an_unknown_autocast_dtype():
 def _loop_with(**kwargs):
     from maxent_components.training.loop import OffPolicyLoop
 
-    class Loss:
-        actor = object()
+    env = kwargs.pop("env", SimpleNamespace(device=torch.device("cpu")))
+    return OffPolicyLoop(kwargs.pop("loss", _Loss()), None, env=env, evaluator=None, run=None, total_frames=10, **kwargs)
 
-    return OffPolicyLoop(Loss(), None, env=None, evaluator=None, run=None, total_frames=10, **kwargs)
+
+class _Loss(torch.nn.Linear):
+    """What the loop's constructor reads of a loss: an actor and where its parameters live."""
+
+    actor = object()
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(2, 1, device=device)
+
+
+def test_loop_refuses_a_loss_on_another_device_than_the_env():
+    with pytest.raises(ValueError, match=r"env yields tensors on cpu but the loss has parameters on \['meta'\]"):
+        _loop_with(loss=_Loss("meta"))
+    _loop_with(env=SimpleNamespace(device=None))  # a device-less env is on the CPU
 
 
 def _episode(eid: int, length: int) -> TensorDict:

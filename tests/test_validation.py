@@ -18,7 +18,7 @@ from test_ownership import ALGORITHMS, BOX, DISCRETE, OBS, batch, gaussian_actor
 from torchrl.data import Categorical
 
 from maxent_components import MixtureSampler, UniformSampler
-from maxent_components.checks import set_data_checks
+from maxent_components.checks import check_device, set_data_checks
 from maxent_components.runs import RunDirectory
 from maxent_components.validation import EnvironmentDataError, InputError, check_env_data
 
@@ -200,3 +200,23 @@ def test_a_nan_from_the_environment_fails_the_run_with_one_line(tmp_path, overri
     assert summary["eval_return_mean"] is None or math.isfinite(summary["eval_return_mean"])
     # a relaunch does not skip it as finished
     assert RunDirectory(folder).status(summary["config_hash"]) != "finished"
+
+
+def test_check_device_accepts_what_the_machine_has_and_names_the_option_otherwise(monkeypatch):
+    assert check_device("device", "cpu") == torch.device("cpu")
+    assert check_device("device", torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"^device='gpu' is not a device; expected cpu, cuda, cuda:N or mps\.$"):
+        check_device("device", "gpu")
+    with pytest.raises(ValueError, match=r"^device='meta': expected a cpu, cuda or mps device\.$"):
+        check_device("device", "meta")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^device='cuda': no CUDA device is available here .*; use device=cpu\.$"):
+        check_device("device", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("device", "cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match=r"^device='cuda:2': this machine has 2 CUDA device\(s\), numbered from 0\.$"):
+        check_device("device", "cuda:2")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^device='mps': Apple's Metal backend is not available here"):
+        check_device("device", "mps")

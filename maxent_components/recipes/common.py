@@ -11,6 +11,7 @@ import functools
 import torch
 from omegaconf import DictConfig
 
+from maxent_components.checks import check_device
 from maxent_components.objectives import SoftQLoss
 from maxent_components.recipes.options import ENV_DOCS, GROUPS, SMOKE, OffPolicyConfig
 from maxent_components.runs import Recipe, RunDirectory
@@ -29,9 +30,11 @@ __all__ = ["adam", "closing", "make_envs", "off_policy_loop", "off_policy_recipe
 
 
 def make_envs(cfg: DictConfig):
-    """``(env, eval_env, runtime arguments of the parts)``: the task's training and evaluation envs."""
-    env = make_env(cfg.env, seed=cfg.seed)
-    eval_env = make_env(cfg.env, seed=cfg.seed, evaluation=True)
+    """``(env, eval_env, runtime arguments of the parts)``: the task's training and evaluation envs,
+    their tensors on ``cfg.device``."""
+    device = check_device("device", cfg.device)
+    env = make_env(cfg.env, seed=cfg.seed, device=device)
+    eval_env = make_env(cfg.env, seed=cfg.seed, evaluation=True, device=device)
     context = {
         "action_spec": env.action_spec_unbatched,
         "observation_dim": observation_dim(env),
@@ -55,14 +58,14 @@ def closing(build):
 
 
 def soft_q_loss(cfg: DictConfig, qnet, soft_value, actor, temperature) -> SoftQLoss:
-    """The ``SoftQLoss`` of ``cfg.loss`` with its TD(0) estimator at ``cfg.loss.gamma``."""
+    """The ``SoftQLoss`` of ``cfg.loss`` with its TD(0) estimator at ``cfg.loss.gamma``, on ``cfg.device``."""
     options = cfg.loss
     loss = SoftQLoss(
         qnet, soft_value, actor=actor, alpha=temperature, num_qvalue_nets=options.num_qvalue_nets,
         target_reduction=options.target_reduction, loss_function=options.loss_function,
     )
     loss.make_value_estimator(gamma=options.gamma)
-    return loss
+    return loss.to(cfg.device)
 
 
 def adam(cfg: DictConfig, loss) -> torch.optim.Adam:

@@ -103,6 +103,8 @@ class OffPolicyConfig(RunConfig):
     autocast: str = option("none", "Run each update's losses under torch.autocast in this dtype (bfloat16: faster "
                            "matrix multiplies on CPUs with bfloat16 units, coarser Q-values; acting and evaluation "
                            "stay float32).", choices=AUTOCAST_DTYPES)
+    device: str = option("cpu", "Where the networks, the updates and the replay buffer live (cpu, cuda, cuda:N, mps); "
+                         "the environments step on the CPU and hand their tensors over to it.")
     compile: str = option("none", "Compile each update (losses, backward, optimiser step, target update) with "
                           "torch.compile in this mode after one eager update (seconds to a minute of compiling).",
                           choices=COMPILE_MODES)

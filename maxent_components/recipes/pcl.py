@@ -72,6 +72,7 @@ def build(cfg: DictConfig):
                 else continuous_qvalue_network(obs_dim, spec.shape[-1], num_cells=parts["num_cells"]))
         soft_value = build_part(cfg.soft_value, actor=actor, **parts)
         loss = PathConsistencyLoss(actor, qvalue_network=qnet, soft_value=soft_value, alpha=temperature, gamma=cfg.loss.gamma)
+    loss.to(cfg.device)
     return env, eval_env, loss, adam(cfg, loss)
 
 

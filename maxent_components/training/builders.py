@@ -76,13 +76,16 @@ def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
     return instantiate(node, _partial_=True, _convert_="all")(**nested, **given)
 
 
-def make_env(env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool = False) -> EnvBase:
+def make_env(
+    env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool = False, device: str | torch.device = "cpu"
+) -> EnvBase:
     """The TorchRL ``GymEnv`` of an ``env`` config node (``name``, ``kwargs``, ``eval_kwargs``, ``max_episode_steps``).
 
     ``name`` is any Gymnasium id, ``module:Id-v0`` included (Gymnasium imports the module, which
     registers the id). Evaluation environments get ``eval_kwargs`` on top of ``kwargs`` and their
     own seed. Tasks with float64 observations (MuJoCo) get TorchRL's ``DoubleToFloat``, so that
-    the networks (float32) read them.
+    the networks (float32) read them. The simulator steps on the CPU; its tensors are placed on
+    ``device`` (``GymEnv(device=...)``), where the networks that read them live.
     """
     env = _plain(env)
     kwargs = dict(env.get("kwargs") or {})
@@ -91,7 +94,7 @@ def make_env(env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool
     if env.get("max_episode_steps") is not None:
         kwargs["max_episode_steps"] = check_positive_int("env.max_episode_steps", env["max_episode_steps"])
     try:
-        made = GymEnv(env["name"], **kwargs)
+        made = GymEnv(env["name"], device=device, **kwargs)
     except Exception as err:  # Gymnasium raises several error types for unknown ids and bad kwargs
         raise ValueError(f"env.name={env['name']!r} could not be made: {str(err).splitlines()[0]}") from None
     if any(spec.dtype == torch.float64 for spec in made.observation_spec.values(True, True)):
@@ -132,16 +135,20 @@ def off_policy_collector(
     )
 
 
-def uniform_replay_buffer(capacity: int, *, batch_size: int, slice_len: int | None = None) -> ReplayBuffer:
+def uniform_replay_buffer(
+    capacity: int, *, batch_size: int, slice_len: int | None = None, device: str | torch.device = "cpu"
+) -> ReplayBuffer:
     """A replay buffer of ``capacity`` transitions sampled uniformly, ``batch_size`` at a time, or
     ``batch_size`` slices of ``slice_len`` consecutive transitions of one episode (TorchRL's
-    ``SliceSampler`` on the ``("next", "done")`` flags; a sample is ``[batch_size * slice_len]``)."""
+    ``SliceSampler`` on the ``("next", "done")`` flags; a sample is ``[batch_size * slice_len]``).
+    Its storage lives on ``device``, so that samples arrive where the loss is."""
     check_positive_int("buffer_size", capacity)
     check_positive_int("batch_size", batch_size)
+    storage = LazyTensorStorage(capacity, device=device)
     if slice_len is None:
-        return ReplayBuffer(storage=LazyTensorStorage(capacity), batch_size=batch_size)
+        return ReplayBuffer(storage=storage, batch_size=batch_size)
     sampler = SliceSampler(slice_len=check_positive_int("slice_len", slice_len), end_key=("next", "done"), strict_length=True)
-    return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=sampler, batch_size=batch_size * slice_len)
+    return ReplayBuffer(storage=storage, sampler=sampler, batch_size=batch_size * slice_len)
 
 
 #: at most this many minibatches are drawn together (a bound on the rows gathered at once)

@@ -128,6 +128,12 @@ class OffPolicyLoop:
     ) -> None:
         if loss.actor is None:
             raise ValueError("loss has no actor: the loop collects with loss.actor.")
+        elsewhere = {str(p.device) for p in loss.parameters()} - {str(torch.device(env.device or "cpu"))}
+        if elsewhere:
+            raise ValueError(
+                f"env yields tensors on {env.device or 'cpu'} but the loss has parameters on {sorted(elsewhere)}; "
+                f"build the env with that device (make_env(..., device=...)) or move the loss (loss.to(...))."
+            )
         self.loss, self.optimizer, self.env, self.target_updater = loss, optimizer, env, target_updater
         self.evaluator, self.run_dir = evaluator, run
         self.total_frames = check_positive_int("total_frames", total_frames)
@@ -159,7 +165,9 @@ class OffPolicyLoop:
             self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
             total_frames=self.total_frames, init_random_frames=self.init_random_frames,
         )
-        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len)
+        buffer = uniform_replay_buffer(
+            self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.env.device or "cpu"
+        )
         self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
         logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
         if self.run_dir.has_checkpoint():
@@ -304,7 +312,7 @@ class OffPolicyLoop:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.target_updater is not None:
             self.target_updater.load_state_dict(state["target_updater"])
-        _restore_buffer(buffer, state["buffer"])
+        _restore_buffer(buffer, state["buffer"], device=self.env.device or "cpu")
         collector.load_state_dict(state["collector"])
         for name in _PIECES:
             getattr(self, name).load_state_dict(state[name])
@@ -313,7 +321,7 @@ class OffPolicyLoop:
         _truncate_csv_logs(self.run_dir.log_dir, self.counters["frames"])
         restored = restore_env_state(self.env, state["env"]) and restore_env_state(self.evaluator.env, state["eval_env"])
         if restored:
-            collector._carrier.update(state["carrier"])
+            collector._carrier.update(state["carrier"].to(self.env.device or "cpu"))  # checkpoints load on the CPU
         else:
             warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])
@@ -327,8 +335,13 @@ def _buffer_state(buffer) -> dict[str, Any]:
     return {"state": buffer.state_dict()}
 
 
-def _restore_buffer(buffer, state: dict[str, Any]) -> None:
+def _restore_buffer(buffer, state: dict[str, Any], *, device: str | torch.device = "cpu") -> None:
+    """Refill a new ``buffer`` from :func:`_buffer_state`'s ``state`` (loaded on the CPU), its rows on ``device``."""
     if "state" in state:
+        rows = state["state"]["_storage"]["_storage"]  # a state dict (its metadata kept: changed in place)
+        for key, value in rows.items():  # an empty storage adopts these tensors: put them on its device
+            if isinstance(value, torch.Tensor):
+                rows[key] = value.to(device)
         buffer.load_state_dict(state["state"])
     elif state["rows"] is not None:
         buffer.extend(state["rows"])

@@ -278,8 +278,10 @@ class NonFiniteGuard:
         terms = {k: v for k, v in items if isinstance(k, str) and k.startswith("loss") and isinstance(v, Tensor)}
         if not terms:
             return
-        # One stacked reduction instead of one host synchronisation per term.
-        finite = torch.stack([torch.isfinite(v.detach()).all() for v in terms.values()])
+        # One stacked reduction instead of one host synchronisation per term (on the first term's
+        # device: a loss may report a CPU scalar beside its device tensors).
+        device = next(iter(terms.values())).device
+        finite = torch.stack([torch.isfinite(v.detach()).all().to(device) for v in terms.values()])
         if bool(finite.all()):
             return
         bad = {k: float(v.detach().float().mean()) for (k, v), ok in zip(terms.items(), finite.tolist()) if not ok}
