@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/loop_speed.py --algo discrete_sac --threads 1 --frames 3000
 	$(PY) benchmarks/loop_speed.py --algo pcl --threads 1 --frames 3000
 	$(PY) benchmarks/replay_draw.py --threads 1
+	$(PY) benchmarks/replay_prefetch.py --threads 1
 	$(PY) benchmarks/env_step.py --threads 1
 
 clean:
