@@ -7,8 +7,11 @@ The loops collect with TorchRL's ``GymEnv`` (one TensorDict per step, ``step_and
 
 - ``gymnasium``: the raw ``env.step`` with uniformly random actions, resetting at episode ends
   (what the plain loops pay);
-- ``torchrl, N envs``: ``GymEnv(name, num_envs=N)`` (``N = 1``: the plain ``GymEnv``) stepped with
-  ``step_and_maybe_reset`` on random actions from its spec, for each ``N`` of ``--num-envs``.
+- ``torchrl, N envs``: ``GymEnv(name, num_envs=N)`` (``N = 1``: the plain ``GymEnv``, without a
+  device, as the recipes make it for the CPU) stepped with ``step_and_maybe_reset`` on random actions
+  from its spec, for each ``N`` of ``--num-envs``;
+- ``torchrl, device=cpu``: one ``GymEnv(name, device="cpu")``, which casts every step's output to its
+  device, a cast a device-less env skips.
 
 Usage::
 
@@ -46,8 +49,8 @@ def gymnasium_steps(name: str, steps: int) -> float:
     return seconds * 1e6 / steps
 
 
-def torchrl_steps(name: str, num_envs: int, steps: int) -> float:
-    env = GymEnv(name, num_envs=num_envs) if num_envs > 1 else GymEnv(name)
+def torchrl_steps(name: str, num_envs: int, steps: int, device: str | None = None) -> float:
+    env = GymEnv(name, num_envs=num_envs) if num_envs > 1 else GymEnv(name, device=device)
     env.set_seed(0)
     td = env.reset()
     for _ in range(10):  # warm-up
@@ -76,6 +79,7 @@ def main() -> None:
     contenders = {"gymnasium": lambda: gymnasium_steps(args.env, args.steps)}
     for n in args.num_envs:
         contenders[f"torchrl, {n} env{'s' if n > 1 else ''}"] = lambda n=n: torchrl_steps(args.env, n, args.steps)
+    contenders["torchrl, device=cpu"] = lambda: torchrl_steps(args.env, 1, args.steps, device="cpu")
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, run in contenders.items():

@@ -635,6 +635,15 @@ def test_make_env_any_gymnasium_id():
     assert observation_dim(make_env({"name": "gymnasium.envs.classic_control:CartPole-v1"}, seed=0)) == 4
 
 
+def test_make_env_leaves_a_cpu_env_without_a_device():
+    # TorchRL casts every step's output to an env's device; a device-less env skips that cast
+    # (benchmarks/env_step.py: about a third of a CartPole transition) and still makes CPU tensors.
+    for device in ("cpu", torch.device("cpu")):
+        env = make_env({"name": "CartPole-v1"}, seed=0, device=device)
+        assert env.device is None
+        assert env.rollout(3).get("observation").device == torch.device("cpu")
+
+
 def test_make_env_gives_float32_observations_of_float64_tasks():
     env = make_env({"name": "Hopper-v5"}, seed=0)  # MuJoCo observations are float64 in Gymnasium
     assert env.observation_spec["observation"].dtype == torch.float32
