@@ -9,8 +9,8 @@ status, wall time and, for a failure, the last line of its error output; one JSO
 ``RESULT``. The exit status is 1 when any run failed.
 
 Exactness of the resumed run is reported, not required: a resumed CPU run repeats the uninterrupted
-one exactly (the lifecycle tests check it), but CUDA's generator state is not checkpointed and
-some CUDA kernels are not deterministic.
+one exactly (the lifecycle tests check it); checkpoints carry the CUDA generators' states too, but
+some CUDA kernels (atomic adds in backward passes) are not deterministic.
 
 Usage::
 

@@ -764,6 +764,24 @@ def test_rng_state_round_trip(tmp_path):
     assert _same(_draw(), expected)
 
 
+def test_rng_state_carries_each_cuda_devices_generator_once_cuda_is_in_use(monkeypatch):
+    assert "cuda" not in rng_state() or torch.cuda.is_initialized()  # a CPU run does not start CUDA
+    states = [torch.tensor([1, 2], dtype=torch.uint8), torch.tensor([3, 4], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: states)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # restored on a machine with fewer devices
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
+    state = rng_state()
+    assert state["cuda"] is states
+    set_rng_state(state)
+    assert restored == [(states[0], 0)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a GPU run resumed on a CPU machine
+    set_rng_state(state)
+    assert len(restored) == 1
+
+
 def test_set_threads():
     before = torch.get_num_threads()
     try:

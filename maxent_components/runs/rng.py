@@ -27,12 +27,19 @@ def set_threads(threads: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """The states of torch's, numpy's and Python's global generators."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The states of torch's, numpy's and Python's global generators, and of each CUDA device's once
+    CUDA is in use (a run on the CPU leaves CUDA uninitialised)."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the states returned by :func:`rng_state`."""
+    """Restore the states returned by :func:`rng_state` (the CUDA devices' on those this machine has)."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+    if state.get("cuda") and torch.cuda.is_available():
+        for index, device_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(device_state, device=index)
