@@ -850,6 +850,15 @@ def test_loop_refuses_a_loss_on_another_device_than_the_env():
     _loop_with(env=SimpleNamespace(device=None))  # a device-less env is on the CPU
 
 
+def test_devices_compare_with_their_index(monkeypatch):
+    from maxent_components.training.loop import _ordinal
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert _ordinal("cuda") == torch.device("cuda", 1) == _ordinal(torch.device("cuda:1"))
+    assert _ordinal("mps") == torch.device("mps", 0)
+    assert _ordinal("cpu") == torch.device("cpu")
+
+
 def _episode(eid: int, length: int) -> TensorDict:
     """An episode of ``length`` steps whose observations are ``(eid, step)``."""
     done = torch.zeros(length, 1, dtype=torch.bool)

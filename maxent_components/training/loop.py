@@ -128,7 +128,7 @@ class OffPolicyLoop:
     ) -> None:
         if loss.actor is None:
             raise ValueError("loss has no actor: the loop collects with loss.actor.")
-        elsewhere = {str(p.device) for p in loss.parameters()} - {str(torch.device(env.device or "cpu"))}
+        elsewhere = {str(_ordinal(p.device)) for p in loss.parameters()} - {str(_ordinal(env.device or "cpu"))}
         if elsewhere:
             raise ValueError(
                 f"env yields tensors on {env.device or 'cpu'} but the loss has parameters on {sorted(elsewhere)}; "
@@ -325,6 +325,14 @@ class OffPolicyLoop:
         else:
             warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])
+
+
+def _ordinal(device: str | torch.device) -> torch.device:
+    """``device`` with its index (``cuda`` → ``cuda:<current>``, ``mps`` → ``mps:0``), as tensors report theirs."""
+    device = torch.device(device)
+    if device.type == "cpu" or device.index is not None:
+        return device
+    return torch.device(device.type, torch.cuda.current_device() if device.type == "cuda" else 0)
 
 
 def _buffer_state(buffer) -> dict[str, Any]:
