@@ -330,7 +330,7 @@ class OffPolicyLoop:
 def _ordinal(device: str | torch.device) -> torch.device:
     """``device`` with its index (``cuda`` → ``cuda:<current>``, ``mps`` → ``mps:0``), as tensors report theirs."""
     device = torch.device(device)
-    if device.type == "cpu" or device.index is not None:
+    if device.type not in ("cuda", "mps") or device.index is not None:
         return device
     return torch.device(device.type, torch.cuda.current_device() if device.type == "cuda" else 0)
 
