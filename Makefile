@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/loop_speed.py --algo pcl --threads 1 --frames 3000
 	$(PY) benchmarks/replay_draw.py --threads 1
 	$(PY) benchmarks/replay_prefetch.py --threads 1
+	$(PY) benchmarks/act_step.py --threads 1
 	$(PY) benchmarks/env_step.py --threads 1
 
 clean:
