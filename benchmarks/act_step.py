@@ -9,7 +9,8 @@ script times, on one CartPole-v1 observation, interleaved over ``--rounds``:
 - its pieces: ``action_values`` (``Q(s, ·)`` through the ``QFunction`` of the loss's parameters),
   ``log_probs`` (``log softmax(Q/α)``) and ``sample`` (the draw, its log-probability and the one-hot
   encoding);
-- ``plain``: the MLP on the observation tensor, ``softmax(Q/α)`` and ``torch.multinomial``;
+- ``plain``: the MLP on the observation tensor (also timed alone), ``softmax(Q/α)`` and
+  ``torch.multinomial``;
 - ``plain, Gumbel-max``: the same with ``argmax(log π + Gumbel noise)`` in place of ``multinomial``
   (an exact draw from the same distribution with other random numbers).
 
@@ -75,6 +76,7 @@ def main() -> None:
         "action_values": lambda: actor.action_values(td),
         "log_probs": lambda: actor.log_probs(td),
         "sample": lambda: actor.sample(td, 1),
+        "plain, the MLP alone": lambda: net(obs),
         "plain": plain,
         "plain, Gumbel-max": plain_gumbel,
     }
