@@ -71,6 +71,7 @@ def test_discrete_recipes(name, sampler, learned, tmp_path):
     assert [h["step"] for h in summary["history"]] == [300, 600]
     assert (tmp_path / "logs/metrics/scalars/loss_alpha.csv").exists() == learned
     assert f"{name} on CartPole-v1" in out.stdout
+    assert "[INFO]" not in out.stdout + out.stderr  # TorchRL's INFO lines would run through the progress bar
 
 
 def test_sac_recipe_learns_its_temperature_and_evaluates_the_mean_action(tmp_path):

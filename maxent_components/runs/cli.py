@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import logging
 import re
 import shutil
 import sys
@@ -221,6 +222,9 @@ class Recipe:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
+        # TorchRL logs INFO lines (a replay storage's size) to stdout, through the progress bar; its
+        # warnings still show.
+        logging.getLogger("torchrl").setLevel(logging.WARNING)
         hydra_cfg = HydraConfig.get()
         self.prepare(cfg, explicit=[key_of(o) for o in hydra_cfg.overrides.task])
         config = OmegaConf.to_container(cfg, resolve=True)
