@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -57,6 +58,24 @@ def test_composed_policy_runs_and_its_q_is_the_mean_of_the_skills(runs, tmp_path
     torch.testing.assert_close(rebuilt(td.clone())["state_action_value"], (q_a + q_b) / 2)
     for skill in (a, b):
         skill.close()
+
+
+@pytest.mark.parametrize("device", [None, "cuda:7"])
+def test_a_skill_loads_on_the_cpu_whatever_device_its_run_recorded(runs, tmp_path, device):
+    # None: a run recorded before the device option; cuda:7: a device this machine lacks.
+    folder = tmp_path / "skill"
+    shutil.copytree(runs["a"], folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["config"].pop("device")
+    if device is not None:
+        summary["config"]["device"] = device
+    (folder / "summary.json").write_text(json.dumps(summary))
+    skill, original = load_skill(folder), load_skill(runs["a"])
+    td = TensorDict(observation=torch.zeros(3, 2), action=torch.zeros(3, 2), batch_size=[3])
+    torch.testing.assert_close(skill.qnet(td.clone())["state_action_value"], original.qnet(td.clone())["state_action_value"])
+    assert skill.cfg.get("device") == device  # the recorded config itself is left as it was
+    for loaded in (skill, original):
+        loaded.close()
 
 
 def test_skills_at_different_temperatures_are_refused_in_one_line(runs, tmp_path):
