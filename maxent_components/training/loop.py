@@ -128,10 +128,11 @@ class OffPolicyLoop:
     ) -> None:
         if loss.actor is None:
             raise ValueError("loss has no actor: the loop collects with loss.actor.")
-        elsewhere = {str(_ordinal(p.device)) for p in loss.parameters()} - {str(_ordinal(env.device or "cpu"))}
+        self.device = _ordinal(env.device or "cpu")  # where the env's tensors, the loss and the replay rows live
+        elsewhere = {str(_ordinal(p.device)) for p in loss.parameters()} - {str(self.device)}
         if elsewhere:
             raise ValueError(
-                f"env yields tensors on {env.device or 'cpu'} but the loss has parameters on {sorted(elsewhere)}; "
+                f"env yields tensors on {self.device} but the loss has parameters on {sorted(elsewhere)}; "
                 f"build the env with that device (make_env(..., device=...)) or move the loss (loss.to(...))."
             )
         self.loss, self.optimizer, self.env, self.target_updater = loss, optimizer, env, target_updater
@@ -165,9 +166,7 @@ class OffPolicyLoop:
             self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
             total_frames=self.total_frames, init_random_frames=self.init_random_frames,
         )
-        buffer = uniform_replay_buffer(
-            self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.env.device or "cpu"
-        )
+        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.device)
         self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
         logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
         if self.run_dir.has_checkpoint():
@@ -312,7 +311,7 @@ class OffPolicyLoop:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.target_updater is not None:
             self.target_updater.load_state_dict(state["target_updater"])
-        _restore_buffer(buffer, state["buffer"], device=self.env.device or "cpu")
+        _restore_buffer(buffer, state["buffer"], device=self.device)
         collector.load_state_dict(state["collector"])
         for name in _PIECES:
             getattr(self, name).load_state_dict(state[name])
@@ -321,7 +320,7 @@ class OffPolicyLoop:
         _truncate_csv_logs(self.run_dir.log_dir, self.counters["frames"])
         restored = restore_env_state(self.env, state["env"]) and restore_env_state(self.evaluator.env, state["eval_env"])
         if restored:
-            collector._carrier.update(state["carrier"].to(self.env.device or "cpu"))  # checkpoints load on the CPU
+            collector._carrier.update(state["carrier"].to(self.device))  # checkpoints load on the CPU
         else:
             warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])
