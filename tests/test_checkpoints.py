@@ -209,21 +209,24 @@ def test_files_follow_the_umask(tmp_path, umask):
 RUN = ["smoke=true", "plots=false", "threads=1", "total_frames=400", "frames_per_batch=10", "checkpoint_interval=100"]
 
 
-def test_a_relaunch_over_a_damaged_checkpoint_resumes_from_the_previous_one(tmp_path):
-    folder = tmp_path / "run"
-    first = run_recipe("soft_dqn", *RUN, f"hydra.run.dir={folder}")
+@pytest.mark.parametrize("envs", [1, 2])
+def test_a_relaunch_over_a_damaged_checkpoint_resumes_from_the_previous_one(tmp_path, envs):
+    # With two envs stepped together, each copy's state and unfinished episode is restored too.
+    folder, run_options = tmp_path / "run", [*RUN, f"num_envs={envs}"]
+    first = run_recipe("soft_dqn", *run_options, f"hydra.run.dir={folder}")
     assert first.returncode == 0, first.stderr[-2000:]
-    expected = scalars(folder, "loss_qvalue")
+    expected = {name: scalars(folder, name) for name in ("loss_qvalue", "train_return")}
     run = RunDirectory(folder)
     assert read_checkpoint(run.previous_checkpoint_path)["step"] == 300
     _flip(run.checkpoint_path)
-    again = run_recipe("soft_dqn", *RUN, f"hydra.run.dir={folder}")
+    again = run_recipe("soft_dqn", *run_options, f"hydra.run.dir={folder}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "marked finished but its last checkpoint does not verify" in again.stdout
     assert "resuming from checkpoint.prev.pt" in again.stdout
     summary = summary_of(folder)
     assert summary["finished"] is True and summary["env_steps"] == 400
-    assert scalars(folder, "loss_qvalue") == expected  # the last 100 steps replayed exactly
+    assert {name: scalars(folder, name) for name in expected} == expected  # the last 100 steps replayed exactly
+    assert "not be saved" not in again.stderr
     assert verify_checkpoint(run.checkpoint_path)["step"] == 400
 
 

@@ -60,3 +60,29 @@ def test_an_environment_that_pickles_only_its_arguments_has_no_state():
     gym.register("test/ArgsOnly-v0", entry_point=Args)
     env = GymEnv("test/ArgsOnly-v0")
     assert env_state(env) is None and restore_env_state(env, None) is False
+
+
+@pytest.mark.parametrize("name", ["Pendulum-v1", "HalfCheetah-v5"])
+def test_several_environments_stepped_together_are_restored_copy_by_copy(name):
+    from tensordict import TensorDict
+
+    from maxent_components.training.builders import make_env
+
+    def steps(env, actions):
+        return torch.stack([env.step(TensorDict(action=a, batch_size=[2]))["next", "observation"] for a in actions])
+
+    env = make_env({"name": name}, seed=0, num_envs=2)
+    env.reset()
+    generator = torch.Generator().manual_seed(0)
+    low, high = env.action_spec.space.low, env.action_spec.space.high  # [2, D]
+    steps(env, low + (high - low) * torch.rand(7, *low.shape, generator=generator))
+    state = env_state(env)
+    assert len(state["copies"]) == 2 and ("mujoco_data" in state["copies"][0]) == name.startswith("HalfCheetah")
+
+    other = make_env({"name": name}, seed=123, num_envs=2)
+    other.reset()
+    assert restore_env_state(other, state)
+    actions = low + (high - low) * torch.rand(5, *low.shape, generator=generator)
+    torch.testing.assert_close(steps(other, actions), steps(env, actions), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="2 environments"):
+        restore_env_state(make_env({"name": name}, seed=0, num_envs=3), state)

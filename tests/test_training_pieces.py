@@ -296,10 +296,49 @@ def test_episode_returns_across_batches():
     tracker.update(torch.tensor([[4.0], [5.0]]), torch.tensor([[True], [True]]))
     assert tracker.returns == [3.0, 7.0, 5.0] and tracker.count == 3
     assert tracker.mean_recent() == 6.0
-    with pytest.raises(ValueError, match="same number"):
+    with pytest.raises(ValueError, match="same steps"):
         tracker.update(torch.ones(2), torch.ones(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="window"):
         EpisodeReturns(window=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    streams=st.integers(1, 4).flatmap(
+        lambda n: st.lists(st.lists(st.tuples(st.integers(-5, 5), st.booleans()), min_size=12, max_size=12), min_size=n, max_size=n)
+    ),
+    batch=st.sampled_from([1, 2, 3, 4, 6, 12]),
+)
+def test_episode_returns_of_several_envs_are_each_envs_own(streams, batch):
+    # Batches of E environments stepped together, flattened env by env as the loop flattens a
+    # collector's [E, T] batch: every environment's episodes, as if each had been tracked alone.
+    rewards = torch.tensor([[float(r) for r, _ in stream] for stream in streams])  # [E, 12]
+    dones = torch.tensor([[d for _, d in stream] for stream in streams])
+    together = EpisodeReturns(num_envs=len(streams))
+    for r, d in zip(rewards.split(batch, dim=1), dones.split(batch, dim=1)):
+        together.update(r.reshape(-1, 1), d.reshape(-1, 1))
+    alone, partial = [], []
+    for r, d in zip(rewards, dones):
+        tracker = EpisodeReturns()
+        tracker.update(r, d)
+        alone += tracker.returns
+        partial += tracker.state_dict()["current"]
+    assert sorted(together.returns) == sorted(alone)
+    assert together.state_dict()["current"] == partial  # each env's unfinished episode, in env order
+    resumed = EpisodeReturns(num_envs=len(streams))
+    resumed.load_state_dict(_through_checkpoint(together.state_dict()))
+    assert resumed.state_dict() == together.state_dict()
+
+
+def test_episode_returns_state_of_an_earlier_version_and_of_other_env_counts():
+    tracker = EpisodeReturns()
+    tracker.load_state_dict({"returns": [1.0], "current": 2.5})  # one float: saved before num_envs
+    tracker.update(torch.tensor([1.0]), torch.tensor([True]))
+    assert tracker.returns == [1.0, 3.5]
+    with pytest.raises(ValueError, match="num_envs=2"):
+        EpisodeReturns(num_envs=2).load_state_dict({"returns": [], "current": [0.0]})
+    with pytest.raises(ValueError, match="3 environment"):
+        EpisodeReturns(num_envs=3).update(torch.ones(4), torch.ones(4, dtype=torch.bool))
 
 
 @settings(max_examples=40, deadline=None)
@@ -674,6 +713,32 @@ def test_make_env_errors_name_the_option():
         make_env({"name": "CartPole-v1", "kwargs": {"bogus": 1}}, seed=0)
     with pytest.raises(ValueError, match=r"env\.max_episode_steps"):
         make_env({"name": "CartPole-v1", "max_episode_steps": 0}, seed=0)
+
+
+def test_make_env_steps_several_copies_each_as_its_own_env():
+    # Copy i of num_envs must be the env seeded seed + i: the same transitions for the same actions,
+    # across episode ends (its ("next", "observation") the episode's last one, then a reset).
+    node = {"name": "CartPole-v1"}
+    together = make_env(node, seed=3, num_envs=2)
+    alone = [make_env(node, seed=3 + i) for i in range(2)]
+    assert together.batch_size == torch.Size([2]) and observation_dim(together) == 4
+    torch.manual_seed(0)
+    state, states, ends = together.reset(), [env.reset() for env in alone], []
+    for _ in range(60):
+        state["action"] = together.action_spec.rand()
+        step, state = together.step_and_maybe_reset(state)
+        for i, env in enumerate(alone):
+            states[i]["action"] = step["action"][i]
+            own, states[i] = env.step_and_maybe_reset(states[i])
+            for key in ("observation", ("next", "observation"), ("next", "reward"), ("next", "terminated"), ("next", "truncated")):
+                assert torch.equal(step[i][key], own[key]), key
+            assert torch.equal(state[i]["observation"], states[i]["observation"])
+        ends.append(step["next", "done"].view(-1).tolist())
+    assert sum(map(sum, ends)) >= 4  # both copies ended episodes, and reset on their own
+    # (when every copy ends in the same step, TorchRL resets them all once more: fresh episodes, other draws)
+    assert [True, True] not in ends
+    with pytest.raises(ValueError, match="num_envs"):
+        make_env(node, seed=0, num_envs=0)
 
 
 def test_observation_dim_needs_a_flat_vector():

@@ -30,10 +30,15 @@ __all__ = ["adam", "closing", "make_envs", "off_policy_loop", "off_policy_recipe
 
 
 def make_envs(cfg: DictConfig):
-    """``(env, eval_env, runtime arguments of the parts)``: the task's training and evaluation envs,
-    their tensors on ``cfg.device``."""
+    """``(env, eval_env, runtime arguments of the parts)``: the task's training envs (``cfg.num_envs``
+    copies stepped together) and its evaluation env, their tensors on ``cfg.device``."""
     device = check_device("device", cfg.device)
-    env = make_env(cfg.env, seed=cfg.seed, device=device)
+    if cfg.frames_per_batch % cfg.num_envs:
+        raise ValueError(
+            f"frames_per_batch={cfg.frames_per_batch} must be a multiple of num_envs={cfg.num_envs}: "
+            f"a collector batch holds the same number of steps of every environment."
+        )
+    env = make_env(cfg.env, seed=cfg.seed, device=device, num_envs=cfg.num_envs)
     eval_env = make_env(cfg.env, seed=cfg.seed, evaluation=True, device=device)
     context = {
         "action_spec": env.action_spec_unbatched,

@@ -55,6 +55,9 @@ class PCLConfig(OffPolicyConfig):
 
 def build(cfg: DictConfig):
     """The parts of PCL: environments, the actor, V (or Q), the loss and its optimiser."""
+    if cfg.num_envs != 1:
+        raise ValueError(f"num_envs={cfg.num_envs}: PCL samples slices of consecutive steps of one episode, "
+                         f"which the replay buffer keeps for one environment only (num_envs=1).")
     env, eval_env, parts = make_envs(cfg)
     actor = build_part(cfg.sampler, **parts)
     temperature = build_part(cfg.temperature, **parts)

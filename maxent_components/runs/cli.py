@@ -152,6 +152,7 @@ class Recipe:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
+        quiet_torchrl()  # the checks build the environments
         own = [o for o in overrides if not key_of(o).startswith("hydra")]
         hydra_overrides = [o for o in overrides if key_of(o).startswith("hydra")]
         missing = object()
@@ -222,9 +223,7 @@ class Recipe:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        # TorchRL logs INFO lines (a replay storage's size) to stdout, through the progress bar; its
-        # warnings still show.
-        logging.getLogger("torchrl").setLevel(logging.WARNING)
+        quiet_torchrl()
         hydra_cfg = HydraConfig.get()
         self.prepare(cfg, explicit=[key_of(o) for o in hydra_cfg.overrides.task])
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -273,3 +272,9 @@ class Recipe:
         if self.report is not None:
             print(self.report(cfg, summary))
         return summary
+
+
+def quiet_torchrl() -> None:
+    """TorchRL logs INFO lines (a replay storage's size, a vector env's spec check) to stdout, through
+    the progress bar; its warnings still show."""
+    logging.getLogger("torchrl").setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ proposal) are built first, with the same runtime arguments.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections.abc import Iterator, Mapping
@@ -28,7 +29,7 @@ from tensordict import TensorDictBase  # noqa: E402
 from tensordict.nn import TensorDictModuleBase  # noqa: E402
 from torchrl.collectors import Collector  # noqa: E402
 from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: E402
-from torchrl.envs import DoubleToFloat, EnvBase, GymEnv, TransformedEnv  # noqa: E402
+from torchrl.envs import DoubleToFloat, EnvBase, GymEnv, GymWrapper, TransformedEnv  # noqa: E402
 from torchrl.objectives import HardUpdate  # noqa: E402
 
 from maxent_components.checks import check_choice, check_nonnegative_int, check_positive_int  # noqa: E402
@@ -77,7 +78,12 @@ def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
 
 
 def make_env(
-    env: Mapping[str, Any] | DictConfig, *, seed: int, evaluation: bool = False, device: str | torch.device = "cpu"
+    env: Mapping[str, Any] | DictConfig,
+    *,
+    seed: int,
+    evaluation: bool = False,
+    device: str | torch.device = "cpu",
+    num_envs: int = 1,
 ) -> EnvBase:
     """The TorchRL ``GymEnv`` of an ``env`` config node (``name``, ``kwargs``, ``eval_kwargs``, ``max_episode_steps``).
 
@@ -88,26 +94,42 @@ def make_env(
     ``device`` (``GymEnv(device=...)``), where the networks that read them live. For the CPU the env
     is left without a device: its tensors are made there anyway, and TorchRL then skips a cast of
     every step's output (154 against 218 µs per CartPole-v1 transition, ``benchmarks/env_step.py``).
+
+    With ``num_envs > 1`` it steps that many copies together, in this process: Gymnasium's
+    ``SyncVectorEnv`` (copy ``i`` seeded ``seed + i``, resetting within the step that ends an
+    episode) in TorchRL's ``GymWrapper``, which keeps each episode's last observation as its
+    ``("next", "observation")``. The env then has batch size ``[num_envs]``, and TorchRL's
+    bookkeeping of a step and the policy's call are shared by ``num_envs`` transitions. (In a step
+    that ends every copy's episode, TorchRL resets them all once more: fresh starts all the same.)
     """
+    num_envs = check_positive_int("num_envs", num_envs)
     env = _plain(env)
     kwargs = dict(env.get("kwargs") or {})
     if evaluation:
         kwargs.update(env.get("eval_kwargs") or {})
     if env.get("max_episode_steps") is not None:
         kwargs["max_episode_steps"] = check_positive_int("env.max_episode_steps", env["max_episode_steps"])
+    device = None if torch.device(device).type == "cpu" else device
     try:
-        made = GymEnv(env["name"], device=None if torch.device(device).type == "cpu" else device, **kwargs)
+        if num_envs == 1:
+            made = GymEnv(env["name"], device=device, **kwargs)
+        else:
+            import gymnasium as gym
+
+            copies = [functools.partial(gym.make, env["name"], **kwargs)] * num_envs  # picklable, for checkpoints
+            vector = gym.vector.SyncVectorEnv(copies, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+            made = GymWrapper(vector, device=device)
     except Exception as err:  # Gymnasium raises several error types for unknown ids and bad kwargs
         raise ValueError(f"env.name={env['name']!r} could not be made: {str(err).splitlines()[0]}") from None
     if any(spec.dtype == torch.float64 for spec in made.observation_spec.values(True, True)):
-        made = TransformedEnv(made, DoubleToFloat())
+        made = made.append_transform(DoubleToFloat()) if isinstance(made, TransformedEnv) else TransformedEnv(made, DoubleToFloat())
     made.set_seed(seed + (1000 if evaluation else 0))
     return made
 
 
 def observation_dim(env: EnvBase, key: str = "observation") -> int:
-    """The size of the flat observation of ``env``."""
-    shape = env.observation_spec[key].shape
+    """The size of the flat observation of ``env`` (of one copy, for several envs stepped together)."""
+    shape = env.observation_spec_unbatched[key].shape
     if len(shape) != 1:
         raise ValueError(f"the recipes need a flat observation vector, got {key!r} of shape {tuple(shape)}.")
     return int(shape[-1])

@@ -5,7 +5,8 @@ built on Gymnasium's ``EzPickle`` (the MuJoCo tasks among them) pickle only thei
 arguments, so a pickle would come back as a *fresh* environment: for MuJoCo tasks the simulator
 data (``MjData``, which pickles exactly) is saved instead with the random generator and the
 wrappers' counters, and restored with ``mujoco.mj_copyData``. Any other ``EzPickle`` environment has
-no saved state (``None``): a resumed run then starts a new episode there.
+no saved state (``None``): a resumed run then starts a new episode there. Several copies stepped
+together (a ``SyncVectorEnv``) are saved copy by copy, by the same rules.
 """
 
 from __future__ import annotations
@@ -32,11 +33,41 @@ def _chain(outer) -> list:
 
 def env_state(env) -> dict[str, Any] | None:
     """The state of ``env`` that :func:`restore_env_state` puts back, or ``None`` if it cannot be saved."""
-    from gymnasium.utils import EzPickle
-
     outer = gym_env(env)
     if outer is None:
         return None
+    copies = _copies(outer)
+    if copies is None:
+        return _state(outer)
+    states = [_state(copy) for copy in copies]
+    return None if any(state is None for state in states) else {"copies": states}
+
+
+def restore_env_state(env, state: dict[str, Any] | None) -> bool:
+    """Put back a state of :func:`env_state`; ``False`` (nothing done) when there is none."""
+    outer = gym_env(env)
+    if state is None or outer is None:
+        return False
+    copies = _copies(outer)
+    if copies is None:
+        getattr(env, "base_env", env)._env = _restored(outer, state)
+    else:
+        if len(copies) != len(state["copies"]):
+            raise ValueError(f"the saved state is of {len(state['copies'])} environments, this env steps {len(copies)}")
+        copies[:] = [_restored(copy, saved) for copy, saved in zip(copies, state["copies"])]
+    return True
+
+
+def _copies(outer) -> list | None:
+    """The environments a ``SyncVectorEnv`` steps (its own list), or ``None`` for a single environment."""
+    from gymnasium.vector import SyncVectorEnv
+
+    return outer.envs if isinstance(outer, SyncVectorEnv) else None
+
+
+def _state(outer) -> dict[str, Any] | None:
+    from gymnasium.utils import EzPickle
+
     core = outer.unwrapped
     if not isinstance(core, EzPickle):
         try:
@@ -49,14 +80,10 @@ def env_state(env) -> dict[str, Any] | None:
     return None
 
 
-def restore_env_state(env, state: dict[str, Any] | None) -> bool:
-    """Put back a state of :func:`env_state`; ``False`` (nothing done) when there is none."""
-    outer = gym_env(env)
-    if state is None or outer is None:
-        return False
+def _restored(outer, state: dict[str, Any]):
+    """``outer`` in ``state``: the unpickled environment, or ``outer`` with its simulator state put back."""
     if "pickle" in state:
-        getattr(env, "base_env", env)._env = pickle.loads(state["pickle"])
-        return True
+        return pickle.loads(state["pickle"])
     import mujoco
 
     core = outer.unwrapped
@@ -65,4 +92,4 @@ def restore_env_state(env, state: dict[str, Any] | None) -> bool:
     for wrapper, fields in zip(_chain(outer), state["wrappers"]):
         for key, value in fields.items():
             setattr(wrapper, key, value)
-    return True
+    return outer

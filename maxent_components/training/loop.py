@@ -68,7 +68,7 @@ class OffPolicyLoop:
         optimizer: one optimiser over ``loss.parameters()`` (or its parameter groups).
 
     Keyword Args:
-        env: the training environment (TorchRL, unbatched).
+        env: the training environment (TorchRL): unbatched, or ``[num_envs]`` copies stepped together.
         target_updater: TorchRL's ``SoftUpdate`` / ``HardUpdate`` of the loss (``None``: no targets).
         evaluator: an :class:`~maxent_components.training.evaluation.Evaluator`.
         run: the :class:`~maxent_components.runs.directory.RunDirectory` to checkpoint into and log under.
@@ -142,12 +142,15 @@ class OffPolicyLoop:
         self.init_random_frames = check_nonnegative_int("init_random_frames", init_random_frames)
         self.batch_size, self.buffer_size = batch_size, buffer_size
         self.slice_len = None if slice_len is None else check_positive_int("slice_len", slice_len)
+        num_envs = env.batch_size.numel()  # copies stepped together; a batch is flattened env by env
+        if self.slice_len is not None and num_envs != 1:
+            raise ValueError(f"slices of one episode need one environment; env steps {num_envs} together.")
         self.reward_scale = check_positive_float("reward_scale", reward_scale)
         interval = checkpoint_interval or max(self.total_frames // 10, 1)
         self.schedule = UpdateSchedule(utd_ratio=utd_ratio, learning_starts=self.init_random_frames)
         self.eval_cadence, self.log_cadence = Cadence(eval_interval), Cadence(log_interval)
         self.checkpoint_cadence = Cadence(check_positive_int("checkpoint_interval", interval))
-        self.means, self.episodes, self.guard = RunningMeans(), EpisodeReturns(), NonFiniteGuard()
+        self.means, self.episodes, self.guard = RunningMeans(), EpisodeReturns(num_envs=num_envs), NonFiniteGuard()
         self.timer = PhaseTimer("collect", "update", "eval")
         self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
@@ -192,7 +195,7 @@ class OffPolicyLoop:
             bar.skip_to(c["frames"])
             for batch in self.timer.iterate(collector, "collect"):
                 batch = batch.reshape(-1)
-                check_env_data(batch, first_frame=c["frames"], action_spec=self.env.action_spec)
+                check_env_data(batch, first_frame=c["frames"], action_spec=self.env.action_spec_unbatched)
                 c["frames"] += batch.numel()
                 buffer.extend(batch)
                 self.episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))

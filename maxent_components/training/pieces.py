@@ -206,8 +206,9 @@ class EpisodeReturns:
     """Undiscounted returns of the training episodes seen in collector batches.
 
     ``update(reward, done)`` takes the ``("next", "reward")`` and ``("next", "done")`` entries of a
-    flattened, time-ordered batch of one environment (``[T, 1]`` or ``[T]``) and closes an episode
-    at each ``done``; a partial episode carries over to the next batch.
+    collector batch of ``num_envs`` environments stepped together, flattened env by env (``[E·T]``,
+    ``[E·T, 1]`` or ``[E, T, 1]``: each environment's ``T`` steps in time order), and closes an
+    episode at each ``done``; a partial episode carries over to the next batch, per environment.
 
     Examples:
         >>> tracker = EpisodeReturns()
@@ -217,27 +218,40 @@ class EpisodeReturns:
         ([3.0, 4.0], 3.5)
     """
 
-    def __init__(self, *, window: int = 10) -> None:
+    def __init__(self, *, window: int = 10, num_envs: int = 1) -> None:
         self.window = check_positive_int("window", window)
+        self.num_envs = check_positive_int("num_envs", num_envs)
         self.returns: list[float] = []
-        self._current = 0.0
+        self._current = [0.0] * self.num_envs
 
     def state_dict(self) -> dict[str, Any]:
-        return {"returns": list(self.returns), "current": self._current}
+        return {"returns": list(self.returns), "current": list(self._current)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.returns, self._current = list(state["returns"]), float(state["current"])
+        current = state["current"]
+        current = [float(current)] if isinstance(current, (int, float)) else [float(c) for c in current]
+        if len(current) != self.num_envs:
+            raise ValueError(f"the saved returns are of {len(current)} environments, not num_envs={self.num_envs}.")
+        self.returns, self._current = list(state["returns"]), current
 
     def update(self, reward: Tensor, done: Tensor) -> None:
         reward = reward.reshape(-1)
         done = done.reshape(-1)
-        if reward.shape != done.shape:
-            raise ValueError(f"reward and done must have the same number of steps, got {reward.shape} and {done.shape}.")
-        for r, d in zip(reward.tolist(), done.tolist()):
-            self._current += r
-            if d:
-                self.returns.append(self._current)
-                self._current = 0.0
+        if reward.shape != done.shape or reward.numel() % self.num_envs:
+            raise ValueError(
+                f"reward and done must hold the same steps of {self.num_envs} environment(s), "
+                f"got {tuple(reward.shape)} and {tuple(done.shape)}."
+            )
+        steps = reward.numel() // self.num_envs
+        rewards, dones = reward.tolist(), done.tolist()
+        for env in range(self.num_envs):
+            current = self._current[env]
+            for r, d in zip(rewards[env * steps : (env + 1) * steps], dones[env * steps : (env + 1) * steps]):
+                current += r
+                if d:
+                    self.returns.append(current)
+                    current = 0.0
+            self._current[env] = current
 
     @property
     def count(self) -> int:
