@@ -40,6 +40,8 @@ RUNS = [
     ("pcl", ["env=pendulum", "sampler=clipped_gaussian"]),
     *[("sql", [f"sampler={sampler}"]) for sampler in ("svgd", "langevin", "svgd_mala", "gaussian")],
     ("sql", ["sampler=gaussian", "soft_value=importance"]),
+    ("soft_dqn", ["num_envs=5"]),
+    ("sac", ["num_envs=5"]),
 ]
 #: the killed-and-resumed run: checkpoints every 100 steps, killed past step 400 of 1500
 RESUMED = ["smoke=true", "plots=false", "total_frames=1500", "frames_per_batch=10", "checkpoint_interval=100"]

@@ -1,15 +1,17 @@
 """What one environment transition costs through TorchRL, with one environment or several per step.
 
-The loops collect with TorchRL's ``GymEnv`` (one TensorDict per step, ``step_and_maybe_reset``). With
-``GymEnv(name, num_envs=N)`` TorchRL steps ``N`` copies at once through Gymnasium's
-``AsyncVectorEnv`` (one subprocess each), which could spread the per-step cost of the TensorDicts over
-``N`` transitions. This script times, interleaved over ``--rounds``, microseconds per transition of:
+The loops collect with TorchRL's ``GymEnv`` (one TensorDict per step, ``step_and_maybe_reset``).
+Stepping ``N`` copies at once spreads the per-step cost of the TensorDicts over ``N`` transitions:
+``GymEnv(name, num_envs=N)`` does it through Gymnasium's ``AsyncVectorEnv`` (one subprocess each),
+the recipes' ``num_envs=N`` (``training.make_env``) through a ``SyncVectorEnv`` in this process.
+This script times, interleaved over ``--rounds``, microseconds per transition of:
 
 - ``gymnasium``: the raw ``env.step`` with uniformly random actions, resetting at episode ends
   (what the plain loops pay);
 - ``torchrl, N envs``: ``GymEnv(name, num_envs=N)`` (``N = 1``: the plain ``GymEnv``, without a
   device, as the recipes make it for the CPU) stepped with ``step_and_maybe_reset`` on random actions
   from its spec, for each ``N`` of ``--num-envs``;
+- ``make_env, N envs in process``: the recipes' env with ``num_envs=N``, for each ``N > 1``;
 - ``torchrl, device=cpu``: one ``GymEnv(name, device="cpu")``, which casts every step's output to its
   device, a cast a device-less env skips.
 
@@ -17,6 +19,7 @@ Usage::
 
     python benchmarks/env_step.py --threads 1
     python benchmarks/env_step.py --threads 1 --env Pendulum-v1 --num-envs 1 2
+    python benchmarks/env_step.py --threads 1 --num-envs 1 2 4 8 16
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from torchrl.envs import GymEnv  # noqa: E402
 
+from maxent_components.runs.cli import quiet_torchrl  # noqa: E402
+from maxent_components.training import make_env  # noqa: E402
+
 
 def gymnasium_steps(name: str, steps: int) -> float:
     env = gym.make(name)
@@ -49,8 +55,11 @@ def gymnasium_steps(name: str, steps: int) -> float:
     return seconds * 1e6 / steps
 
 
-def torchrl_steps(name: str, num_envs: int, steps: int, device: str | None = None) -> float:
-    env = GymEnv(name, num_envs=num_envs) if num_envs > 1 else GymEnv(name, device=device)
+def torchrl_steps(name: str, num_envs: int, steps: int, device: str | None = None, in_process: bool = False) -> float:
+    if in_process:
+        env = make_env({"name": name}, seed=0, num_envs=num_envs)
+    else:
+        env = GymEnv(name, num_envs=num_envs) if num_envs > 1 else GymEnv(name, device=device)
     env.set_seed(0)
     td = env.reset()
     for _ in range(10):  # warm-up
@@ -76,9 +85,12 @@ def main() -> None:
     if min(args.num_envs) < 1 or min(args.steps, args.rounds, args.threads) < 1:
         parser.error("--num-envs, --steps, --rounds and --threads must all be >= 1")
     torch.set_num_threads(args.threads)
+    quiet_torchrl()  # a vector env's spec check logs INFO lines
     contenders = {"gymnasium": lambda: gymnasium_steps(args.env, args.steps)}
     for n in args.num_envs:
         contenders[f"torchrl, {n} env{'s' if n > 1 else ''}"] = lambda n=n: torchrl_steps(args.env, n, args.steps)
+    for n in (n for n in args.num_envs if n > 1):
+        contenders[f"make_env, {n} envs in process"] = lambda n=n: torchrl_steps(args.env, n, args.steps, in_process=True)
     contenders["torchrl, device=cpu"] = lambda: torchrl_steps(args.env, 1, args.steps, device="cpu")
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):

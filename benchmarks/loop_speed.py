@@ -10,7 +10,8 @@ the contenders are run interleaved, round after round, so that machine noise hit
   ``recipes.common.off_policy_loop``: TorchRL ``GymEnv``, collector and replay buffer, CSV logger,
   one checkpoint at the end). Its final evaluation is timed by the loop and left out. With
   ``--compile MODE`` the recipe runs with ``compile=MODE``; its compiling (the first compiled
-  update, ``time_compile_s`` in the summary) is left out too, so the rate is the steady one.
+  update, ``time_compile_s`` in the summary) is left out too, so the rate is the steady one. With
+  ``--num-envs N`` it steps ``N`` environments together (``num_envs=N``), the other contenders one.
 - ``plain`` (``plain_loops.py``): a hand-written loop in plain PyTorch and NumPy: the raw Gymnasium
   env the ``GymEnv`` wraps, a NumPy ring buffer, ``nn.Sequential`` MLPs, the same losses and the library
   loop's schedule (batches of ``frames_per_batch`` steps, random while fewer than ``--learning-starts``
@@ -54,6 +55,7 @@ Usage::
     python benchmarks/loop_speed.py --threads 1 --rounds 3 --frames 2000
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 3000   # or sql, discrete_sac, pcl
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --compile default
+    python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --num-envs 8
     python benchmarks/loop_speed.py --algo soft_dqn --rounds 3 --frames 10000 --override optim.fused=false
     python benchmarks/loop_speed.py --algo sac --contenders library sb3 --override device=cuda   # a GPU machine
 """
@@ -102,7 +104,7 @@ def recipe_config(recipe, options: argparse.Namespace, seed: int | None = None):
             f"total_frames={options.frames}", f"init_random_frames={options.learning_starts}", f"seed={seed}",
             f"eval_interval={options.frames}", "eval_episodes=1", f"checkpoint_interval={options.frames}",
             f"log_interval={options.frames}", "stop_when_solved=false", "plots=false", "progress=false",
-            f"compile={options.compile}",
+            f"compile={options.compile}", f"num_envs={options.num_envs}",
         ]
     with initialize_config_module("maxent_components.recipes.conf", version_base=None):
         return compose(recipe.NAME, overrides=overrides)
@@ -162,9 +164,14 @@ def main() -> None:
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, help="loops to time (default: all of the algo's)")
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="the library recipe's compile option (its compiling is left out; default none)")
+    parser.add_argument("--num-envs", type=int, default=1,
+                        help="the library recipe's num_envs: environments stepped together (the plain loops and SB3 "
+                        "step one; default 1)")
     parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
                         help="recipe options for every contender that reads them, e.g. optim.fused=false")
     options = parser.parse_args()
+    if any(o.split("=")[0] in ("num_envs", "compile") for o in options.override):
+        parser.error("the library's num_envs and compile are --num-envs and --compile (the plain loops do not read them)")
     title, envs, available, learning_starts = ALGOS[options.algo]
     options.env, options.contenders = options.env or envs[0], options.contenders or list(available)
     if options.env not in envs or not set(options.contenders) <= set(available):
@@ -183,6 +190,8 @@ def main() -> None:
     batch = defaults.batch_size
     if options.frames <= options.learning_starts or options.learning_starts < batch or options.rounds < 1 or options.threads < 1:
         parser.error(f"need --frames > --learning-starts >= {batch} (one batch), --rounds >= 1 and --threads >= 1")
+    if options.num_envs < 1 or defaults.frames_per_batch % options.num_envs:
+        parser.error(f"--num-envs must divide frames_per_batch={defaults.frames_per_batch} (set it with --override)")
     torch.set_num_threads(options.threads)
     loops = {"library": functools.partial(library_loop, recipe), "plain": PLAIN[options.algo], "sb3": sb3_loop}
     rates: dict[str, list[float]] = {name: [] for name in options.contenders}
@@ -192,14 +201,14 @@ def main() -> None:
             rates[name].append(loops[name](cfg))
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(f"{title} loop on {defaults.env.name}, {options.frames} env steps ({options.learning_starts} random), "
-          f"{options.threads} thread(s), library compile={options.compile}, median of {options.rounds}"
+          f"{options.threads} thread(s), library compile={options.compile} num_envs={options.num_envs}, median of {options.rounds}"
           + (f", {' '.join(options.override)}" if options.override else ""))
     print("| loop | env steps/s | all rounds |")
     print("|---|---|---|")
     for name, value in median.items():
         print(f"| {name} | {value:.1f} | {', '.join(f'{v:.1f}' for v in rates[name])} |")
     result = {"algo": options.algo, "env": defaults.env.name, "frames": options.frames, "learning_starts": options.learning_starts,
-              "threads": options.threads, "compile": options.compile, "override": options.override, "median": median, "rounds": rates}
+              "threads": options.threads, "compile": options.compile, "num_envs": options.num_envs, "override": options.override, "median": median, "rounds": rates}
     for other in ("plain", "sb3"):
         if "library" in median and other in median:
             result[f"library_over_{other}"] = median["library"] / median[other]

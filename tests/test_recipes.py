@@ -171,6 +171,8 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
         (["sampler.num_particles=2"], "need at least 2 fixed"),
         (["env.name=NoSuchEnv-v0"], "env.name='NoSuchEnv-v0' could not be made"),
         (["device=gpu"], "device='gpu' is not a device; expected cpu, cuda, cuda:N or mps."),
+        (["num_envs=0"], "option num_envs=0 is invalid; expected a value >= 1."),
+        (["frames_per_batch=10", "num_envs=3"], "frames_per_batch=10 must be a multiple of num_envs=3"),
     ],
 )
 def test_usage_errors_are_one_line_with_status_2_and_leave_no_folder(overrides, message, tmp_path):
@@ -181,6 +183,21 @@ def test_usage_errors_are_one_line_with_status_2_and_leave_no_folder(overrides, 
     assert len(lines) == 1 and lines[0].startswith("sql: error: "), out.stderr
     assert message in lines[0]
     assert "Traceback" not in out.stderr and not run_dir.exists()
+
+
+def test_pcl_refuses_several_envs_stepped_together(tmp_path):
+    out = run_recipe("pcl", "num_envs=2", f"hydra.run.dir={tmp_path / 'run'}", timeout=120)
+    assert out.returncode == 2 and "num_envs=2: PCL samples slices" in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("recipe, overrides", [("sql", []), ("sac", ["env.max_episode_steps=20"]), ("discrete_sac", [])])
+def test_recipes_step_several_envs_together(recipe, overrides, tmp_path):
+    # The samplers act on a batch of observations, one per copy; every copy's transitions are stored.
+    out = run_recipe(recipe, "smoke=true", "plots=false", "num_envs=5", *overrides, f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = _check(tmp_path)
+    assert summary["env_steps"] == 200 and summary["train_episodes"] > 0
+    assert summary["config"]["num_envs"] == 5
 
 
 def test_a_combination_error_names_the_options():

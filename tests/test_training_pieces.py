@@ -896,7 +896,7 @@ def test_loop_refuses_an_unknown_autocast_dtype():
 def _loop_with(**kwargs):
     from maxent_components.training.loop import OffPolicyLoop
 
-    env = kwargs.pop("env", SimpleNamespace(device=torch.device("cpu")))
+    env = kwargs.pop("env", SimpleNamespace(device=torch.device("cpu"), batch_size=torch.Size([])))
     return OffPolicyLoop(kwargs.pop("loss", _Loss()), None, env=env, evaluator=None, run=None, total_frames=10, **kwargs)
 
 
@@ -912,7 +912,14 @@ class _Loss(torch.nn.Linear):
 def test_loop_refuses_a_loss_on_another_device_than_the_env():
     with pytest.raises(ValueError, match=r"env yields tensors on cpu but the loss has parameters on \['meta'\]"):
         _loop_with(loss=_Loss("meta"))
-    _loop_with(env=SimpleNamespace(device=None))  # a device-less env is on the CPU
+    _loop_with(env=SimpleNamespace(device=None, batch_size=torch.Size([])))  # a device-less env is on the CPU
+
+
+def test_loop_keeps_trajectory_slices_to_one_environment():
+    envs = SimpleNamespace(device=None, batch_size=torch.Size([2]))
+    with pytest.raises(ValueError, match="slices of one episode need one environment; env steps 2 together"):
+        _loop_with(env=envs, slice_len=5)
+    assert _loop_with(env=envs).episodes.num_envs == 2
 
 
 def test_devices_compare_with_their_index(monkeypatch):
