@@ -77,9 +77,9 @@ def load_skill(folder: str | Path) -> Skill:
         raise CompositionError(f"{path}: its summary does not name its recipe (written by an older version); rerun it.")
     module = importlib.import_module(f"maxent_components.recipes.{recipe}")
     cfg = OmegaConf.create(summary["config"])
-    # Composition runs on the CPU, whatever device the skill trained on (and for runs recorded before
-    # the device option existed).
-    env, eval_env, loss, _ = module.build(OmegaConf.merge(cfg, {"device": "cpu"}))
+    # Composition runs on the CPU with one environment, whatever the skill trained with (and for runs
+    # recorded before the device and num_envs options existed).
+    env, eval_env, loss, _ = module.build(OmegaConf.merge(cfg, {"device": "cpu", "num_envs": 1}))
     try:
         loss.load_state_dict(read_checkpoint(path / "checkpoint.pt")["state"]["loss"])
     except CheckpointError as err:

@@ -60,20 +60,22 @@ def test_composed_policy_runs_and_its_q_is_the_mean_of_the_skills(runs, tmp_path
         skill.close()
 
 
-@pytest.mark.parametrize("device", [None, "cuda:7"])
-def test_a_skill_loads_on_the_cpu_whatever_device_its_run_recorded(runs, tmp_path, device):
-    # None: a run recorded before the device option; cuda:7: a device this machine lacks.
+@pytest.mark.parametrize("device, num_envs", [(None, None), ("cuda:7", 4)])
+def test_a_skill_loads_on_the_cpu_whatever_device_its_run_recorded(runs, tmp_path, device, num_envs):
+    # None: a run recorded before the device and num_envs options; cuda:7: a device this machine lacks.
     folder = tmp_path / "skill"
     shutil.copytree(runs["a"], folder)
     summary = json.loads((folder / "summary.json").read_text())
     summary["config"].pop("device")
+    summary["config"].pop("num_envs")
     if device is not None:
-        summary["config"]["device"] = device
+        summary["config"].update(device=device, num_envs=num_envs)
     (folder / "summary.json").write_text(json.dumps(summary))
     skill, original = load_skill(folder), load_skill(runs["a"])
     td = TensorDict(observation=torch.zeros(3, 2), action=torch.zeros(3, 2), batch_size=[3])
     torch.testing.assert_close(skill.qnet(td.clone())["state_action_value"], original.qnet(td.clone())["state_action_value"])
-    assert skill.cfg.get("device") == device  # the recorded config itself is left as it was
+    assert skill.cfg.get("device") == device and skill.cfg.get("num_envs") == num_envs  # the recorded config is left as it was
+    assert skill.env.batch_size == torch.Size([])
     for loaded in (skill, original):
         loaded.close()
 
