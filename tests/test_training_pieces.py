@@ -538,6 +538,20 @@ def test_off_policy_collector_random_then_policy_and_buffer():
         uniform_replay_buffer(10, batch_size=0)
 
 
+def test_a_collector_batch_of_several_envs_is_env_by_env_in_time_order():
+    # The loop flattens a batch env by env (EpisodeReturns relies on it): TorchRL puts the envs first.
+    env = make_env({"name": "CartPole-v1"}, seed=0, num_envs=3)
+    collector = off_policy_collector(env, None, frames_per_batch=12, total_frames=24, init_random_frames=24)
+    batches = list(collector)
+    collector.shutdown()
+    assert all(b.batch_size == torch.Size([3, 4]) for b in batches)
+    for batch in batches:
+        for copy in batch:  # each row of 4 steps continues itself: s_{t+1} is the step's next state
+            done = copy["next", "done"].view(-1)
+            same = copy["next", "observation"][:-1] == copy["observation"][1:]
+            assert same[~done[:-1]].all()
+
+
 def test_replay_rows_with_trajectory_ids_from_an_earlier_version_are_refused_on_restore():
     from maxent_components.training.loop import _buffer_state, _restore_buffer
 
