@@ -124,21 +124,27 @@ def composed_policy(qnet: ComposedQ, action_spec, alpha: float, args: argparse.N
 def _skill_identity(skill: Skill) -> str:
     """The skill's config hash without its seed: the same skill trained on another seed matches."""
     config = OmegaConf.to_container(skill.cfg, resolve=True)
-    run_only = json.loads((skill.path / "summary.json").read_text()).get("run_only", [])
-    return config_identity(config, [*run_only, "seed"])[1][:12]
+    run_only, neutral = _identity_keys(skill)
+    return config_identity(config, [*run_only, "seed"], neutral)[1][:12]
 
 
-def composed_run(skills: list[Skill], judge: Skill, qnet: ComposedQ, args: argparse.Namespace) -> tuple[dict, list[str]]:
+def _identity_keys(skill: Skill) -> tuple[list[str], dict]:
+    """The run-only and neutral options its run recorded (:func:`~maxent_components.runs.config_identity`)."""
+    summary = json.loads((skill.path / "summary.json").read_text())
+    return summary.get("run_only", []), summary.get("neutral") or {}
+
+
+def composed_run(skills: list[Skill], judge: Skill, qnet: ComposedQ, args: argparse.Namespace) -> tuple[dict, list[str], dict]:
     """The composed policy's config, as a run the study tool reads: the evaluation run's config at
     ``--seed`` plus a ``compose`` node naming the skills (seed-free config hashes) and the policy's
-    options; and the run-only keys."""
+    options; and the run-only and neutral keys."""
     config = OmegaConf.to_container(judge.cfg, resolve=True)
     config["seed"] = args.seed
     config["compose"] = {
         "skills": [_skill_identity(skill) for skill in skills], "weights": [round(w, 12) for w in qnet.weights.tolist()],
         "mala_steps": args.mala_steps, "step_size": args.step_size, "episodes": args.episodes,
     }
-    return config, json.loads((judge.path / "summary.json").read_text()).get("run_only", [])
+    return config, *_identity_keys(judge)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -147,13 +153,13 @@ def run(args: argparse.Namespace) -> dict:
     try:
         qnet = compose(skills, args.weights)
         alpha = skills[0].alpha
-        config, run_only = composed_run(skills, judge, qnet, args)
-        _, digest = config_identity(config, run_only)
+        config, run_only, neutral = composed_run(skills, judge, qnet, args)
+        _, digest = config_identity(config, run_only, neutral)
         out = RunDirectory(args.out)
         held = out.read_summary()
         if held is not None and held.get("config_hash") != digest:
             raise CompositionError(f"{out.path} holds another run or composition; choose another --out.")
-        out.start(config, digest, run_only=run_only)
+        out.start(config, digest, run_only=run_only, neutral=neutral)
         started = time.perf_counter()
         torch.manual_seed(args.seed)
         policy = composed_policy(qnet, judge.eval_env.action_spec, alpha, args)

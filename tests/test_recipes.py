@@ -200,6 +200,26 @@ def test_recipes_step_several_envs_together(recipe, overrides, tmp_path):
     assert summary["config"]["num_envs"] == 5
 
 
+def test_a_run_recorded_before_num_envs_existed_is_the_same_run(tmp_path):
+    # num_envs is neutral: a folder written before the option existed (no key, the same hash) is
+    # still this config's finished run; another num_envs is another config.
+    import json
+
+    from maxent_components.runs import config_identity
+
+    assert run_recipe("soft_dqn", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}").returncode == 0
+    summary = summary_of(tmp_path)
+    assert summary["neutral"] == {"num_envs": 1}
+    config = {k: v for k, v in summary["config"].items() if k != "num_envs"}
+    assert config_identity(config, summary["run_only"])[1] == summary["config_hash"]
+    older = {k: v for k, v in summary.items() if k != "neutral"}
+    (tmp_path / "summary.json").write_text(json.dumps({**older, "config": config}))
+    again = run_recipe("soft_dqn", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}")
+    assert again.returncode == 0 and "already holds a finished run of this config; skipping" in again.stdout
+    other = run_recipe("soft_dqn", "smoke=true", "plots=false", "num_envs=2", f"hydra.run.dir={tmp_path}")
+    assert other.returncode == 2 and "holds a run of another config" in other.stderr
+
+
 def test_a_combination_error_names_the_options():
     out = run_recipe("sql", "soft_value=policy", "sampler=langevin", timeout=120)
     assert out.returncode == 2

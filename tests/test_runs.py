@@ -240,6 +240,19 @@ def test_config_identity_drops_run_only_keys():
     assert config_identity(_CONFIG, [*_RUN_ONLY, "nothing", "lr.sub", "a.b.c"])[1] == digest
 
 
+def test_a_neutral_option_is_left_out_of_the_identity_only_at_its_default():
+    # An option added later whose default is what runs did before: configs recorded before it
+    # existed keep their identity, and any other value of it is another run.
+    neutral = {"num_envs": 1, "sampler.refine": False}
+    before = config_identity(_CONFIG, _RUN_ONLY)[1]
+    at_default = {**_CONFIG, "num_envs": 1, "sampler": {**_CONFIG["sampler"], "refine": False}}
+    assert config_identity(at_default, _RUN_ONLY, neutral)[1] == before
+    assert config_identity(at_default, _RUN_ONLY)[1] != before  # without the declaration it counts
+    for changed in ({**at_default, "num_envs": 2}, {**at_default, "sampler": {**at_default["sampler"], "refine": True}}):
+        assert config_identity(changed, _RUN_ONLY, neutral)[1] != before
+    assert config_identity({**_CONFIG, "num_envs": True}, _RUN_ONLY, {"num_envs": 1})[1] == before  # JSON equality
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     threads=st.integers(1, 64),
@@ -318,12 +331,13 @@ def test_start_finish_and_status(tmp_path):
     config = {"seed": 3, "lr": torch.tensor(0.5), "path": Path("/x")}
     run = RunDirectory(tmp_path / "run")
     assert run.status(HASH_A) == "new"
-    run.start(config, HASH_A, run_only=["progress", "logger.backend"])
+    run.start(config, HASH_A, run_only=["progress", "logger.backend"], neutral={"num_envs": 1})
     summary = run.read_summary()
     assert summary == {
         "config": {"seed": 3, "lr": 0.5, "path": "/x"},
         "config_hash": HASH_A,
         "run_only": ["logger.backend", "progress"],  # recorded so that a study compares configs alike
+        "neutral": {"num_envs": 1},
         "code_version": maxent_components.__version__,
         "finished": False,
     }

@@ -67,6 +67,20 @@ def test_options_that_vary_for_one_class_are_kept_and_versions_are_not_mixed(tmp
         collect_runs([tmp_path / "empty"])
 
 
+def test_a_neutral_option_at_its_default_does_not_split_old_and_new_runs(tmp_path):
+    _write_run(tmp_path / "old", seed=0)  # recorded before the option existed
+    _write_run(tmp_path / "new", seed=1, extra={"num_envs": 1})
+    summary = json.loads((tmp_path / "new" / "summary.json").read_text())
+    (tmp_path / "new" / "summary.json").write_text(json.dumps({**summary, "neutral": {"num_envs": 1}}))
+    _write_run(tmp_path / "other", seed=2, extra={"num_envs": 4})
+    other = json.loads((tmp_path / "other" / "summary.json").read_text())
+    (tmp_path / "other" / "summary.json").write_text(json.dumps({**other, "neutral": {"num_envs": 1}}))
+    runs, _ = collect_runs([tmp_path])
+    assert varying_keys(runs) == ["num_envs"]
+    cells, _ = group_cells(runs)
+    assert sorted(len(c.runs) for c in cells) == [1, 2]  # old and new at the default together
+
+
 def test_interval_matches_a_direct_computation():
     scores = np.array([[1.0], [2.0], [3.0], [4.0], [10.0], [20.0], [30.0], [40.0]])
     out = interval(scores, reps=2000)

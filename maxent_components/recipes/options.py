@@ -83,7 +83,8 @@ class OffPolicyConfig(RunConfig):
     init_random_frames: int = option(1_000, "Uniformly random steps before the actor acts and learning starts.", ge=0)
     frames_per_batch: int = option(1, "Environment steps per collector batch (the updates owed follow each batch).", ge=1)
     num_envs: int = option(1, "Copies of the environment stepped together in this process (Gymnasium's SyncVectorEnv), "
-                           "sharing each step's TorchRL and policy overhead; frames_per_batch must be a multiple.", ge=1)
+                           "sharing each step's TorchRL and policy overhead; frames_per_batch must be a multiple.", ge=1,
+                           neutral=True)
     utd_ratio: float = option(1.0, "Gradient updates per environment step.", gt=0)
     batch_size: int = option(256, "Minibatch size of each update.", ge=1)
     buffer_size: int = option(1_000_000, "Replay buffer capacity (uniform sampling).", ge=1)

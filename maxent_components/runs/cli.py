@@ -28,7 +28,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from maxent_components.runs.config import apply_presets, run_only_keys
+from maxent_components.runs.config import apply_presets, neutral_defaults, run_only_keys
 from maxent_components.runs.directory import (
     RunConflictError,
     RunDirectory,
@@ -97,7 +97,7 @@ class Recipe:
         self.name, self.train, self.schema, self.check, self.report = name, train, schema, check, report
         self.presets = dict(presets or {})
         self.groups = tuple(groups)
-        self.run_only = run_only_keys(schema)
+        self.run_only, self.neutral = run_only_keys(schema), neutral_defaults(schema)
         store = ConfigStore.instance()
         store.store(name=f"{name}_schema", node=schema)
         store.store(name=f"{name}_hydra", node={"hydra": hydra_settings(name, self.run_only)})
@@ -227,7 +227,7 @@ class Recipe:
         hydra_cfg = HydraConfig.get()
         self.prepare(cfg, explicit=[key_of(o) for o in hydra_cfg.overrides.task])
         config = OmegaConf.to_container(cfg, resolve=True)
-        _, digest = config_identity(config, self.run_only)
+        _, digest = config_identity(config, self.run_only, self.neutral)
         job_dir = Path(hydra_cfg.runtime.output_dir)
         run = RunDirectory(job_dir)
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -252,7 +252,7 @@ class Recipe:
         if status == "resumable":
             print(f"{self.name}: resuming {run.path} from its checkpoint.")
         try:
-            run.start(config, digest, run_only=self.run_only, resume=status == "resumable")
+            run.start(config, digest, run_only=self.run_only, neutral=self.neutral, resume=status == "resumable")
             run.check_writable()
         except OSError as err:
             print(f"{self.name}: error: cannot write into the run folder {run.path}: {err.strerror or err}", file=sys.stderr)

@@ -28,6 +28,7 @@ __all__ = [
     "apply_presets",
     "group",
     "option",
+    "neutral_defaults",
     "run_only_keys",
     "validate_options",
 ]
@@ -43,15 +44,19 @@ def option(
     le: float | None = None,
     lt: float | None = None,
     run_only: bool = False,
+    neutral: bool = False,
 ) -> Any:
     """A dataclass field for a recipe option: a default, a help text and optional constraints.
 
     ``run_only`` options are left out of the run's identity (see
-    :func:`~maxent_components.runs.directory.config_identity`).
+    :func:`~maxent_components.runs.directory.config_identity`). ``neutral`` options are left out of
+    it at their default: an option added later whose default is what runs did before it, so that
+    runs recorded before it existed keep their identity.
     """
     if not help:
         raise ValueError("every option needs a help text.")
-    metadata = {"help": help, "choices": choices, "gt": gt, "ge": ge, "lt": lt, "le": le, "run_only": run_only}
+    metadata = {"help": help, "choices": choices, "gt": gt, "ge": ge, "lt": lt, "le": le, "run_only": run_only,
+                "neutral": neutral}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     if dataclasses.is_dataclass(default):
@@ -137,6 +142,18 @@ def run_only_keys(schema: type, prefix: str = "") -> list[str]:
         elif f.metadata.get("run_only"):
             keys.append(prefix + f.name)
     return keys
+
+
+def neutral_defaults(schema: type, prefix: str = "") -> dict[str, Any]:
+    """``{dotted name: default}`` of the neutral options of ``schema``."""
+    defaults: dict[str, Any] = {}
+    for f in dataclasses.fields(schema):
+        default = _default_of(f)
+        if dataclasses.is_dataclass(default):
+            defaults.update(neutral_defaults(type(default), prefix + f.name + "."))
+        elif f.metadata.get("neutral"):
+            defaults[prefix + f.name] = default
+    return defaults
 
 
 def _default_of(f: dataclasses.Field) -> Any:

@@ -54,19 +54,25 @@ class RunConflictError(RuntimeError):
     """A run folder holds a run of another config; it is neither overwritten nor mixed."""
 
 
-def config_identity(config: Mapping[str, Any], run_only: Iterable[str] = ()) -> tuple[dict, str]:
+def config_identity(
+    config: Mapping[str, Any], run_only: Iterable[str] = (), neutral: Mapping[str, Any] | None = None
+) -> tuple[dict, str]:
     """``(config without the run-only keys, hex SHA-256 of its canonical JSON)``.
 
     Run-only keys are top-level names (``"progress"``) or dotted paths (``"logger.backend"``).
+    ``neutral``: keys left out only at the value given (``{"num_envs": 1}``), options added later
+    whose default is what earlier runs did: a config recorded before such an option has the same
+    identity as one holding it at its default.
     """
     identity = json.loads(json.dumps(json_safe(config), sort_keys=True))
-    for dotted in run_only:
+    dropped = [(dotted, None) for dotted in run_only] + [(k, json_safe(v)) for k, v in (neutral or {}).items()]
+    for dotted, only_at in dropped:
         *parents, leaf = dotted.split(".")
         node = identity
         for name in parents:
             node = node.get(name) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        if isinstance(node, dict) and leaf in node and (only_at is None or node[leaf] == only_at):
+            del node[leaf]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return identity, digest
 
@@ -117,6 +123,7 @@ class RunDirectory:
         self.config: dict | None = None
         self.config_hash: str | None = None
         self.run_only: list[str] = []
+        self.neutral: dict[str, Any] = {}
         self.notes: list[str] = []
 
     @property
@@ -191,10 +198,14 @@ class RunDirectory:
         return "new"
 
     # -- writing ---------------------------------------------------------------------------------
-    def start(self, config: Mapping[str, Any], config_hash: str, *, run_only: Iterable[str] = (), resume: bool = False) -> None:
+    def start(
+        self, config: Mapping[str, Any], config_hash: str, *, run_only: Iterable[str] = (),
+        neutral: Mapping[str, Any] | None = None, resume: bool = False,
+    ) -> None:
         """Mark the folder as holding an unfinished run of ``config`` (which invalidates an old
         finished mark at once). Left-over temporary files of a killed write are removed; without
-        ``resume``, so are old checkpoints and logs (a restarted run never mixes with the old one). ``run_only``: the options left out of the run's identity,
+        ``resume``, so are old checkpoints and logs (a restarted run never mixes with the old one). ``run_only``
+        and ``neutral``: the options left out of the run's identity (:func:`config_identity`),
         recorded so that a study can compare configs the same way."""
         self.path.mkdir(parents=True, exist_ok=True)
         for leftover in self.path.glob(".*.tmp"):
@@ -204,7 +215,7 @@ class RunDirectory:
                 path.unlink(missing_ok=True)
             shutil.rmtree(self.log_dir, ignore_errors=True)
         self.config, self.config_hash = json_safe(config), config_hash
-        self.run_only = sorted(run_only)
+        self.run_only, self.neutral = sorted(run_only), json_safe(dict(neutral or {}))
         self._write_summary({}, finished=False)
 
     def check_writable(self) -> None:
@@ -226,6 +237,7 @@ class RunDirectory:
                 "config": self.config,
                 "config_hash": self.config_hash,
                 "run_only": self.run_only,
+                "neutral": self.neutral,
                 "code_version": code_version(),
                 "finished": finished,
             },

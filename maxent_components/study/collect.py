@@ -110,8 +110,9 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
             if digest in runs:
                 notes.append(f"skipped {summary_path.parent}: the same config as {runs[digest].path}.")
                 continue
-            run_only = set(summary.get("run_only", []))
-            config = {k: v for k, v in flatten(summary["config"]).items() if k not in run_only}
+            run_only, neutral = set(summary.get("run_only", [])), flatten(summary.get("neutral") or {})
+            config = {k: v for k, v in flatten(summary["config"]).items()
+                      if k not in run_only and not (k in neutral and neutral[k] == v)}
             runs[digest] = Run(summary_path.parent, config, summary)
     if not runs:
         raise StudyError(f"no finished run below {', '.join(map(str, folders))}.")
