@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 import warnings
 
 import torch
@@ -36,25 +35,13 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 from torchrl.envs.utils import ExplorationType, set_exploration_type  # noqa: E402
 
 from loop_speed import recipe_config  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from timing import per_call_us, timing_options  # noqa: E402
 from maxent_components.recipes import soft_dqn  # noqa: E402
-
-
-def per_call_us(call, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - start) * 1e6 / calls
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    parser.add_argument("--calls", type=int, default=3000, help="calls per round (default 3000)")
-    options = parser.parse_args()
-    if min(options.threads, options.rounds, options.calls) < 1:
-        parser.error("--threads, --rounds and --calls must be >= 1")
-    torch.set_num_threads(options.threads)
+    options = timing_options(parser, calls=3000)
     cfg = recipe_config(soft_dqn, argparse.Namespace(env="cartpole", override=[]))
     env, eval_env, loss, _ = soft_dqn.build(cfg)
     td, actor, alpha = env.reset(), loss.actor, float(cfg.alpha)
@@ -83,10 +70,10 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in contenders}
     with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
         for call in contenders.values():  # warm-up
-            per_call_us(call, 200)
+            per_call_us(call, calls=200)
         for _ in range(options.rounds):
             for name, call in contenders.items():
-                times[name].append(per_call_us(call, options.calls))
+                times[name].append(per_call_us(call, calls=options.calls))
     median = {name: statistics.median(values) for name, values in times.items()}
     print(f"torch {torch.__version__}, {options.threads} thread(s); µs per call, median of {options.rounds} rounds")
     print("| call | µs |\n|---|---|")

@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import torch
+
+from timing import per_call_us, timing_options  # benchmarks/ is on sys.path when run as a script
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
@@ -34,22 +35,9 @@ def relu_and_mask(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return y, y <= 0
 
 
-def per_call_us(fn, x: torch.Tensor, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn(x)
-    return (time.perf_counter() - start) * 1e6 / calls
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--calls", type=int, default=1000, help="calls per round (default 1000)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    args = parser.parse_args()
-    if min(args.threads, args.calls, args.rounds) < 1:
-        parser.error("--threads, --calls and --rounds must be >= 1")
-    torch.set_num_threads(args.threads)
+    args = timing_options(parser, calls=1000)
     x = torch.randn(1, 256, 256, generator=torch.Generator().manual_seed(0))
     contenders = {}
     for name, fn in (("relu", relu), ("relu + mask", relu_and_mask)):
@@ -61,7 +49,7 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {key: [] for key in contenders}
     for _ in range(args.rounds):
         for key, fn in contenders.items():
-            times[key].append(per_call_us(fn, x, args.calls))
+            times[key].append(per_call_us(fn, x, calls=args.calls))
     median = {key: statistics.median(values) for key, values in times.items()}
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, {args.threads} "
           f"thread(s); µs per call on [1, 256, 256], median of {args.rounds} rounds")
