@@ -16,8 +16,9 @@ the contenders are run interleaved, round after round, so that machine noise hit
   env the ``GymEnv`` wraps, a NumPy ring buffer, ``nn.Sequential`` MLPs, the same losses and the library
   loop's schedule (batches of ``frames_per_batch`` steps, random while fewer than ``--learning-starts``
   were taken, then ``utd_ratio`` updates per step); only ``terminated`` stops bootstrapping.
-- ``sb3`` (SAC only; SB3 has none of the others): ``stable_baselines3.SAC(...).learn(frames)`` with
-  ``train_freq=1, gradient_steps=1``.
+- ``sb3`` (SAC only; SB3 has none of the others): ``stable_baselines3.SAC(...).learn(frames)`` on the
+  same schedule: ``train_freq=frames_per_batch`` steps, then ``gradient_steps=frames_per_batch ×
+  utd_ratio`` updates (1 and 1 at the recipe's defaults).
 
 The settings are the recipe's composed config (``conf/<algo>.yaml``, with the ``--override`` options),
 which every plain loop but SAC's reads too (refusing parts it does not implement; SAC's reads only
@@ -140,7 +141,8 @@ def sb3_loop(cfg) -> float:
     env = gym.make(cfg.env.name)
     model = SAC(
         "MlpPolicy", env, learning_rate=LR, buffer_size=cfg.total_frames, learning_starts=cfg.init_random_frames,
-        batch_size=BATCH, tau=TAU, gamma=GAMMA, train_freq=1, gradient_steps=1, ent_coef="auto",
+        batch_size=BATCH, tau=TAU, gamma=GAMMA, train_freq=cfg.frames_per_batch,
+        gradient_steps=round(cfg.frames_per_batch * cfg.utd_ratio), ent_coef="auto",
         policy_kwargs={"net_arch": [CELLS, CELLS]}, seed=cfg.seed, device=cfg.device, verbose=0,
     )
     start = time.perf_counter()

@@ -42,7 +42,7 @@ from maxent_components.samplers import BoltzmannSampler, LangevinSampler
 from maxent_components.runs.directory import RunDirectory, config_identity
 from maxent_components.training.evaluation import Evaluator, task_diagnostics
 
-__all__ = ["Skill", "load_skill", "main"]
+__all__ = ["Skill", "load_run", "load_skill", "main"]
 
 
 class CompositionError(ValueError):
@@ -61,8 +61,9 @@ class Skill:
                 env.close()
 
 
-def load_skill(folder: str | Path) -> Skill:
-    """Rebuild the Q network of the finished run in ``folder`` and load its checkpoint."""
+def load_run(folder: str | Path):
+    """Rebuild the loss of the finished run in ``folder`` by its recipe's ``build`` and load its
+    verified checkpoint; returns ``(config, env, eval_env, loss)``, on the CPU with one environment."""
     path = Path(folder)
     try:
         summary = json.loads((path / "summary.json").read_text())
@@ -77,13 +78,19 @@ def load_skill(folder: str | Path) -> Skill:
         raise CompositionError(f"{path}: its summary does not name its recipe (written by an older version); rerun it.")
     module = importlib.import_module(f"maxent_components.recipes.{recipe}")
     cfg = OmegaConf.create(summary["config"])
-    # Composition runs on the CPU with one environment, whatever the skill trained with (and for runs
-    # recorded before the device and num_envs options existed).
+    # On the CPU with one environment, whatever the run trained with (and for runs recorded before
+    # the device and num_envs options existed).
     env, eval_env, loss, _ = module.build(OmegaConf.merge(cfg, {"device": "cpu", "num_envs": 1}))
     try:
         loss.load_state_dict(read_checkpoint(path / "checkpoint.pt")["state"]["loss"])
     except CheckpointError as err:
         raise CompositionError(str(err)) from None
+    return cfg, env, eval_env, loss
+
+
+def load_skill(folder: str | Path) -> Skill:
+    """Rebuild the Q network of the finished run in ``folder`` and load its checkpoint."""
+    cfg, env, eval_env, loss = load_run(folder)
     params = loss.qvalue_network_params.data
     members = [params] if params.batch_dims == 0 else list(params.unbind(0))
     nets = []
@@ -92,7 +99,7 @@ def load_skill(folder: str | Path) -> Skill:
         member.clone().to_module(net)
         nets.append(net.requires_grad_(False))
     qnet = nets[0] if len(nets) == 1 else ComposedQ(*nets)  # an ensemble: the mean of its members
-    return Skill(path, qnet, float(loss.temperature.value()), cfg, env, eval_env)
+    return Skill(Path(folder), qnet, float(loss.temperature.value()), cfg, env, eval_env)
 
 
 def compose(skills: list[Skill], weights: list[float] | None) -> ComposedQ:

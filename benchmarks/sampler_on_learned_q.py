@@ -1,0 +1,172 @@
+"""How well a trained run's sampler draws from ``exp(Q(s, ·)/α)`` of its own learned Q.
+
+``sampler_quality.py`` measures the samplers on targets with exact samples; this script asks the
+same question inside a finished soft Q-learning run, where the target is the run's own learned Q.
+It rebuilds the run's loss from its folder (``maxent_components.compose.load_run``), rolls its
+policy out in the evaluation env to collect states (every ``--stride``-th step from a seeded reset),
+and at each state draws ``--samples`` actions from
+
+- ``actor``: the run's amortized sampler (what acts and what the soft value's proposal is);
+- ``actor+mala``: those actions refined by ``--mala-steps`` MALA steps on ``Q/α``;
+- ``mala_long``: MALA chains started uniformly over the box, ``--reference-steps`` steps;
+- ``sir``: sampling-importance-resampling of ``--proposals`` uniform actions weighted by
+  ``exp(Q/α)`` (exact as the proposals grow; its effective sample size says how far it is).
+
+The two references (``mala_long`` and ``sir``) are compared with each other too, which bounds how
+much their verdict can be trusted. Reported per state and as medians over states: MMD² to the
+reference relative to uniform samples' (``sampler_quality.mmd2``: 0 is the reference itself, 1 is
+no better than uniform), the spread (root of the trace of the covariance) relative to the
+reference's, MALA's acceptance rate and SIR's effective sample size. MALA's step size is tuned per
+state on a grid (the largest whose acceptance over 30 steps is at least ``--target-acceptance``).
+
+Usage::
+
+    python -m maxent_components.recipes.sql env=halfcheetah seed=0 threads=1 total_frames=100000 \\
+        hydra.run.dir=runs/sql_halfcheetah_0
+    python benchmarks/sampler_on_learned_q.py runs/sql_halfcheetah_0 --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+from tensordict import TensorDict
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
+
+from maxent_components.compose import CompositionError, load_run  # noqa: E402
+from maxent_components.samplers import LangevinSampler  # noqa: E402
+from maxent_components.specs import box_bounds  # noqa: E402
+
+# benchmarks/ is on sys.path when this file is run as a script
+from sampler_quality import mmd2  # noqa: E402
+
+STEP_SIZES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+
+
+def states(loss, eval_env, num_states: int, stride: int, seed: int) -> TensorDict:
+    """``num_states`` observations of one rollout of the run's policy, every ``stride``-th step."""
+    eval_env.set_seed(seed)
+    with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
+        rollout = eval_env.rollout(num_states * stride, policy=loss.actor, break_when_any_done=False)
+    picked = rollout[::stride][:num_states]
+    return TensorDict({key: picked.get(key) for key in loss.qvalue_network.in_keys if key != "action"},
+                      batch_size=picked.batch_size)
+
+
+def mala(loss, steps: int, step_size: float, init=None) -> LangevinSampler:
+    sampler = LangevinSampler(action_spec=loss.actor.action_spec, num_steps=steps, step_size=step_size,
+                              metropolis=True, init="uniform" if init is None else init)
+    return sampler.bind(loss.qfunction(), loss.temperature)
+
+
+def tuned_step_size(loss, state: TensorDict, target: float, gen: torch.Generator) -> tuple[float, float]:
+    """The largest step on the grid whose acceptance over 30 steps from uniform starts is ≥ ``target``."""
+    for step in STEP_SIZES:
+        _, info = mala(loss, 30, step).sample_with_info(state, 256, generator=gen)
+        rate = float(info["acceptance_rate"].mean())
+        if rate >= target:
+            return step, rate
+    return STEP_SIZES[-1], rate
+
+
+def sir(loss, state: TensorDict, num_proposals: int, num_samples: int, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """Resample ``num_samples`` of ``num_proposals`` uniform actions with weights ``exp(Q/α)``; the ESS."""
+    low, high = box_bounds(loss.actor.action_spec)
+    proposals = low + (high - low) * torch.rand(num_proposals, 1, *low.shape, generator=gen)
+    with torch.no_grad():
+        q = loss.qfunction().state_action_values(state, proposals).amin(0)[:, 0]  # min over members
+    log_w = q / float(loss.temperature.value())
+    w = torch.softmax(log_w.double(), 0)
+    ess = float(1.0 / w.square().sum())
+    picked = torch.multinomial(w, num_samples, replacement=True, generator=gen)
+    return proposals[picked, 0].double(), ess
+
+
+def spread(x: torch.Tensor) -> float:
+    return float(torch.cov(x.T).trace().sqrt()) if x.shape[1] > 1 else float(x.std())
+
+
+def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Generator) -> dict:
+    step, tuned_rate = tuned_step_size(loss, state, args.target_acceptance, gen)
+    draws, info = {}, {"step_size": step, "tuned_acceptance": tuned_rate}
+    start = time.perf_counter()
+    with torch.no_grad():
+        draws["actor"] = loss.actor.sample(state, args.samples, generator=gen)[0][:, 0].double()
+    actions, out = mala(loss, args.mala_steps, step, init=loss.actor).sample_with_info(state, args.samples, generator=gen)
+    draws["actor+mala"], info["actor+mala_acceptance"] = actions[:, 0].double(), float(out["acceptance_rate"].mean())
+    actions, out = mala(loss, args.reference_steps, step).sample_with_info(state, args.samples, generator=gen)
+    draws["mala_long"], info["mala_long_acceptance"] = actions[:, 0].double(), float(out["acceptance_rate"].mean())
+    draws["sir"], info["sir_ess"] = sir(loss, state, args.proposals, args.samples, gen)
+    info["seconds"] = time.perf_counter() - start
+    low, high = box_bounds(loss.actor.action_spec)
+    uniform = (low + (high - low) * torch.rand(args.samples, *low.shape, generator=gen)).double()
+    for ref in ("mala_long", "sir"):
+        reference = draws[ref]
+        h = float(torch.cdist(reference, reference).square().median())
+        base = mmd2(uniform, reference, h)
+        for name, x in draws.items():
+            if name != ref:
+                info[f"mmd_rel[{name}|{ref}]"] = mmd2(x, reference, h) / base
+                info[f"spread[{name}|{ref}]"] = spread(x) / spread(reference)
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="the folder of a finished run whose actor samples continuous actions")
+    parser.add_argument("--states", type=int, default=16, help="states measured (default 16)")
+    parser.add_argument("--stride", type=int, default=50, help="rollout steps between two states (default 50)")
+    parser.add_argument("--samples", type=int, default=1000, help="actions drawn per state and sampler (default 1000)")
+    parser.add_argument("--mala-steps", type=int, default=20, help="MALA steps refining the actor's actions (default 20)")
+    parser.add_argument("--reference-steps", type=int, default=1000, help="steps of the long MALA reference (default 1000)")
+    parser.add_argument("--proposals", type=int, default=2**17, help="uniform proposals of the SIR reference (default 2^17)")
+    parser.add_argument("--target-acceptance", type=float, default=0.6, help="MALA acceptance the step tuning aims for (default 0.6)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args()
+    for name in ("states", "stride", "samples", "mala_steps", "reference_steps", "proposals"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if not 0 < args.target_acceptance < 1:
+        parser.error(f"--target-acceptance must lie in (0, 1), got {args.target_acceptance}")
+    torch.set_num_threads(args.threads)
+    try:
+        cfg, env, eval_env, loss = load_run(args.run)
+    except CompositionError as err:
+        sys.exit(f"error: {err}")
+    if not hasattr(loss.actor, "action_spec") or loss.actor.action_spec.domain != "continuous":
+        sys.exit(f"error: {args.run} has no continuous-action sampler (recipe {cfg.get('env', {}).get('name')}).")
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    batch = states(loss, eval_env, args.states, args.stride, args.seed)
+    print(f"{args.run}: {cfg.env.name}, {type(loss.actor).__name__}, alpha={float(loss.temperature.value()):g}, "
+          f"{len(batch)} states; MMD² to the reference relative to uniform samples (0 = the reference)")
+    rows = []
+    for i in range(len(batch)):
+        row = {"state": i, **measure(loss, batch[i : i + 1], args, gen)}
+        rows.append(row)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    keys = [k for k in rows[0] if k != "state"]
+    medians = {k: statistics.median(r[k] for r in rows) for k in keys}
+    print("| quantity | median over states | range |\n|---|---|---|")
+    for k in keys:
+        values = [r[k] for r in rows]
+        print(f"| {k} | {medians[k]:.4g} | {min(values):.4g} – {max(values):.4g} |")
+    env.close()
+    eval_env.close()
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"args": vars(args), "env": cfg.env.name, "rows": rows, "medians": medians}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
