@@ -8,15 +8,21 @@ and at each state draws ``--samples`` actions from
 
 - ``actor``: the run's amortized sampler (what acts and what the soft value's proposal is);
 - ``actor+mala``: those actions refined by ``--mala-steps`` MALA steps on ``Q/α``;
-- ``mala_long``: MALA chains started uniformly over the box, ``--reference-steps`` steps;
+- ``mala_long``: MALA chains started uniformly over the box, ``--reference-steps`` steps, and
+  ``mala_long_b``: as many other chains (the reference's own noise floor);
 - ``sir``: sampling-importance-resampling of ``--proposals`` uniform actions weighted by
   ``exp(Q/α)`` (exact as the proposals grow; its effective sample size says how far it is).
 
 The two references (``mala_long`` and ``sir``) are compared with each other too, which bounds how
-much their verdict can be trusted. Reported per state and as medians over states: MMD² to the
+much their verdict can be trusted. SIR is used as a reference only where its effective sample size
+reaches ``--min-ess``: where ``exp(Q/α)`` is sharp in several dimensions, nearly all its weight falls
+on a handful of proposals, and its resampled set is a few repeated points. Reported per state and as medians over states: MMD² to the
 reference relative to uniform samples' (``sampler_quality.mmd2``: 0 is the reference itself, 1 is
 no better than uniform), the spread (root of the trace of the covariance) relative to the
-reference's, MALA's acceptance rate and SIR's effective sample size. MALA's step size is tuned per
+reference's, MALA's acceptance rate and SIR's effective sample size. Where ``exp(Q/α)`` is nearly
+flat over the box, uniform samples are themselves close to the reference (``mmd_uniform``, the
+denominator, is small, and SIR's effective sample size approaches ``--proposals``) and the relative
+MMD² of every sampler is noisy there. MALA's step size is tuned per
 state on a grid (the largest whose acceptance over 30 steps is at least ``--target-acceptance``).
 
 Usage::
@@ -104,16 +110,18 @@ def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Genera
     draws["actor+mala"], info["actor+mala_acceptance"] = actions[:, 0].double(), float(out["acceptance_rate"].mean())
     actions, out = mala(loss, args.reference_steps, step).sample_with_info(state, args.samples, generator=gen)
     draws["mala_long"], info["mala_long_acceptance"] = actions[:, 0].double(), float(out["acceptance_rate"].mean())
+    draws["mala_long_b"] = mala(loss, args.reference_steps, step).sample(state, args.samples, generator=gen)[0][:, 0].double()
     draws["sir"], info["sir_ess"] = sir(loss, state, args.proposals, args.samples, gen)
     info["seconds"] = time.perf_counter() - start
     low, high = box_bounds(loss.actor.action_spec)
     uniform = (low + (high - low) * torch.rand(args.samples, *low.shape, generator=gen)).double()
-    for ref in ("mala_long", "sir"):
+    usable = ["mala_long"] + (["sir"] if info["sir_ess"] >= args.min_ess else [])
+    for ref in usable:
         reference = draws[ref]
         h = float(torch.cdist(reference, reference).square().median())
-        base = mmd2(uniform, reference, h)
+        base = info[f"mmd_uniform[{ref}]"] = mmd2(uniform, reference, h)
         for name, x in draws.items():
-            if name != ref:
+            if name != ref and (name != "sir" or "sir" in usable) and not (name == "mala_long_b" and ref == "sir"):
                 info[f"mmd_rel[{name}|{ref}]"] = mmd2(x, reference, h) / base
                 info[f"spread[{name}|{ref}]"] = spread(x) / spread(reference)
     return info
@@ -128,6 +136,8 @@ def main() -> None:
     parser.add_argument("--mala-steps", type=int, default=20, help="MALA steps refining the actor's actions (default 20)")
     parser.add_argument("--reference-steps", type=int, default=1000, help="steps of the long MALA reference (default 1000)")
     parser.add_argument("--proposals", type=int, default=2**17, help="uniform proposals of the SIR reference (default 2^17)")
+    parser.add_argument("--min-ess", type=float, default=100.0,
+                        help="SIR's effective sample size below which it is not used as a reference (default 100)")
     parser.add_argument("--target-acceptance", type=float, default=0.6, help="MALA acceptance the step tuning aims for (default 0.6)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -155,12 +165,12 @@ def main() -> None:
         row = {"state": i, **measure(loss, batch[i : i + 1], args, gen)}
         rows.append(row)
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
-    keys = [k for k in rows[0] if k != "state"]
-    medians = {k: statistics.median(r[k] for r in rows) for k in keys}
-    print("| quantity | median over states | range |\n|---|---|---|")
+    keys = list(dict.fromkeys(k for r in rows for k in r if k != "state"))
+    medians = {k: statistics.median(r[k] for r in rows if k in r) for k in keys}
+    print("| quantity | states | median | range |\n|---|---|---|---|")
     for k in keys:
-        values = [r[k] for r in rows]
-        print(f"| {k} | {medians[k]:.4g} | {min(values):.4g} – {max(values):.4g} |")
+        values = [r[k] for r in rows if k in r]
+        print(f"| {k} | {len(values)} | {medians[k]:.4g} | {min(values):.4g} – {max(values):.4g} |")
     env.close()
     eval_env.close()
     if args.json:
