@@ -12,7 +12,8 @@ import torch
 from recipe_runner import PNG_SIGNATURE, ROOT, run_recipe
 from tensordict import TensorDict
 
-from maxent_components.compose import CompositionError, load_skill
+from maxent_components.compose import CompositionError, load_run, load_skill
+from maxent_components.runs import read_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,20 @@ def test_a_skill_loads_on_the_cpu_whatever_device_its_run_recorded(runs, tmp_pat
     assert skill.env.batch_size == torch.Size([])
     for loaded in (skill, original):
         loaded.close()
+
+
+def test_a_rebuilt_run_holds_its_checkpoint_networks_actor_included(runs):
+    # load_run is what load_skill and benchmarks/sampler_on_learned_q.py rebuild a run with: every
+    # entry of the loss (Q ensemble, targets, the SVGD actor) is the checkpoint's, none a fresh draw.
+    cfg, env, eval_env, loss = load_run(runs["b"])
+    saved = read_checkpoint(runs["b"] / "checkpoint.pt")["state"]["loss"]
+    state = loss.state_dict()
+    assert cfg.seed == 1 and set(state) == set(saved)
+    assert any(key.startswith("actor.") for key in state)
+    for key, value in saved.items():
+        torch.testing.assert_close(state[key], value, msg=key)
+    env.close()
+    eval_env.close()
 
 
 def test_skills_at_different_temperatures_are_refused_in_one_line(runs, tmp_path):
