@@ -194,6 +194,10 @@ def main() -> None:
         parser.error(f"need --frames > --learning-starts >= {batch} (one batch), --rounds >= 1 and --threads >= 1")
     if options.num_envs < 1 or defaults.frames_per_batch % options.num_envs:
         parser.error(f"--num-envs must divide frames_per_batch={defaults.frames_per_batch} (set it with --override)")
+    updates_per_batch = defaults.frames_per_batch * defaults.utd_ratio
+    if "sb3" in options.contenders and (updates_per_batch < 1 or updates_per_batch != round(updates_per_batch)):
+        parser.error(f"SB3 takes whole updates per batch: frames_per_batch × utd_ratio = {updates_per_batch:g} "
+                     "must be a positive whole number (set them with --override)")
     torch.set_num_threads(options.threads)
     loops = {"library": functools.partial(library_loop, recipe), "plain": PLAIN[options.algo], "sb3": sb3_loop}
     rates: dict[str, list[float]] = {name: [] for name in options.contenders}
