@@ -119,6 +119,8 @@ def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Genera
     for ref in usable:
         reference = draws[ref]
         h = float(torch.cdist(reference, reference).square().median())
+        if h == 0:  # most of the reference is one repeated point (resampling with a tiny ESS): no bandwidth
+            continue
         base = info[f"mmd_uniform[{ref}]"] = mmd2(uniform, reference, h)
         for name, x in draws.items():
             if name != ref and (name != "sir" or "sir" in usable) and not (name == "mala_long_b" and ref == "sir"):
@@ -154,7 +156,7 @@ def main() -> None:
     except CompositionError as err:
         sys.exit(f"error: {err}")
     if not hasattr(loss.actor, "action_spec") or loss.actor.action_spec.domain != "continuous":
-        sys.exit(f"error: {args.run} has no continuous-action sampler (recipe {cfg.get('env', {}).get('name')}).")
+        sys.exit(f"error: {args.run}: its actor ({type(loss.actor).__name__}) does not sample continuous actions.")
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     batch = states(loss, eval_env, args.states, args.stride, args.seed)
