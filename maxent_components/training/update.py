@@ -17,6 +17,7 @@ what compile buys on which machine is measured in ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 
 import torch
@@ -79,9 +80,23 @@ class UpdateStep:
         return out
 
 
+class _WithoutProfilerNotice(logging.Filter):
+    """Drops dynamo's warning that a profiler annotation is ignored under ``torch.compile``: the
+    optimiser's own ``record_function`` around ``step`` and ``zero_grad``, which compiling leaves out
+    of the trace and which nothing in a run reads."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Profiler record function")
+
+
+_PROFILER_NOTICE = _WithoutProfilerNotice()
+
+
 def compiled_after_warmup(function, mode: str):
     """``function`` compiled in ``mode`` after one eager call, with its own recompilation budget."""
     from torchrl._utils import compile_with_warmup
+
+    logging.getLogger("torch._dynamo.variables.ctx_manager").addFilter(_PROFILER_NOTICE)  # once: a filter is a set member
 
     options = {"mode": mode}
     if "isolate_recompiles" in inspect.signature(torch.compile).parameters:
