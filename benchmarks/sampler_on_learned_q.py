@@ -8,6 +8,9 @@ and at each state draws ``--samples`` actions from
 
 - ``actor``: the run's amortized sampler (what acts and what the soft value's proposal is);
 - ``actor+mala``: those actions refined by ``--mala-steps`` MALA steps on ``Q/α``;
+- ``retrained`` (with ``--retrain STEPS``): a fresh copy of the actor trained ``STEPS`` steps against
+  the run's final Q, frozen, on states of another rollout: what the sampler reaches against a target
+  that does not move, as it does during training;
 - ``mala_long``: MALA chains started uniformly over the box, ``--reference-steps`` steps, and
   ``mala_long_b``: as many other chains (the reference's own noise floor);
 - ``sir``: sampling-importance-resampling of ``--proposals`` uniform actions weighted by
@@ -35,6 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -65,6 +69,25 @@ def states(loss, eval_env, num_states: int, stride: int, seed: int) -> TensorDic
     picked = rollout[::stride][:num_states]
     return TensorDict({key: picked.get(key) for key in loss.qvalue_network.in_keys if key != "action"},
                       batch_size=picked.batch_size)
+
+
+def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: torch.Generator):
+    """A fresh copy of the run's actor (re-initialised, ``--retrain-particles`` particles) trained
+    ``--retrain`` steps against the run's final, frozen Q on batches of ``pool``'s states."""
+    fresh = copy.deepcopy(loss.actor)
+    for module in fresh.modules():
+        if module is not fresh and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    fraction = loss.actor.num_fixed / loss.actor.num_particles
+    fresh.num_particles, fresh.num_fixed = args.retrain_particles, int(round(args.retrain_particles * fraction))
+    fresh.bind(loss.qfunction(), loss.temperature)
+    optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
+    for _ in range(args.retrain):
+        batch = pool[torch.randint(len(pool), (args.retrain_batch,), generator=gen)]
+        optimizer.zero_grad()
+        fresh.loss(batch, qvalue=loss.qfunction())["loss_actor"].backward()
+        optimizer.step()
+    return fresh
 
 
 def mala(loss, steps: int, step_size: float, init=None) -> LangevinSampler:
@@ -100,12 +123,14 @@ def spread(x: torch.Tensor) -> float:
     return float(torch.cov(x.T).trace().sqrt()) if x.shape[1] > 1 else float(x.std())
 
 
-def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Generator) -> dict:
+def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Generator, fresh=None) -> dict:
     step, tuned_rate = tuned_step_size(loss, state, args.target_acceptance, gen)
     draws, info = {}, {"step_size": step, "tuned_acceptance": tuned_rate}
     start = time.perf_counter()
     with torch.no_grad():
         draws["actor"] = loss.actor.sample(state, args.samples, generator=gen)[0][:, 0].double()
+        if fresh is not None:
+            draws["retrained"] = fresh.sample(state, args.samples, generator=gen)[0][:, 0].double()
     actions, out = mala(loss, args.mala_steps, step, init=loss.actor).sample_with_info(state, args.samples, generator=gen)
     draws["actor+mala"], info["actor+mala_acceptance"] = actions[:, 0].double(), float(out["acceptance_rate"].mean())
     actions, out = mala(loss, args.reference_steps, step).sample_with_info(state, args.samples, generator=gen)
@@ -141,13 +166,19 @@ def main() -> None:
     parser.add_argument("--min-ess", type=float, default=100.0,
                         help="SIR's effective sample size below which it is not used as a reference (default 100)")
     parser.add_argument("--target-acceptance", type=float, default=0.6, help="MALA acceptance the step tuning aims for (default 0.6)")
+    retrain = parser.add_argument_group("a fresh actor trained against the run's final Q (retrained)")
+    retrain.add_argument("--retrain", type=int, default=0, metavar="STEPS", help="training steps (default 0: none)")
+    retrain.add_argument("--retrain-particles", type=int, default=32, help="particles per state (default 32)")
+    retrain.add_argument("--retrain-batch", type=int, default=64, help="states per training step (default 64)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
-    for name in ("states", "stride", "samples", "mala_steps", "reference_steps", "proposals"):
+    for name in ("states", "stride", "samples", "mala_steps", "reference_steps", "proposals", "retrain_particles", "retrain_batch"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.retrain < 0:
+        parser.error(f"--retrain must be a number of steps >= 0, got {args.retrain}")
     if not 0 < args.target_acceptance < 1:
         parser.error(f"--target-acceptance must lie in (0, 1), got {args.target_acceptance}")
     torch.set_num_threads(args.threads)
@@ -160,11 +191,19 @@ def main() -> None:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     batch = states(loss, eval_env, args.states, args.stride, args.seed)
+    fresh = None
+    if args.retrain:
+        pool = states(loss, eval_env, 2000, 1, args.seed + 1)  # another rollout than the measured states'
+        lr = cfg.optim.lr_actor or cfg.optim.lr_qvalue
+        start = time.perf_counter()
+        fresh = retrained(loss, pool, args, lr, gen)
+        print(f"retrained a fresh actor with {args.retrain_particles} particles for {args.retrain} steps "
+              f"(Adam {lr:g}, batches of {args.retrain_batch}) in {time.perf_counter() - start:.0f} s")
     print(f"{args.run}: {cfg.env.name}, {type(loss.actor).__name__}, alpha={float(loss.temperature.value()):g}, "
           f"{len(batch)} states; MMD² to the reference relative to uniform samples (0 = the reference)")
     rows = []
     for i in range(len(batch)):
-        row = {"state": i, **measure(loss, batch[i : i + 1], args, gen)}
+        row = {"state": i, **measure(loss, batch[i : i + 1], args, gen, fresh)}
         rows.append(row)
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     keys = list(dict.fromkeys(k for r in rows for k in r if k != "state"))
