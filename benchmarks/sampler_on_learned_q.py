@@ -19,20 +19,22 @@ and at each state draws ``--samples`` actions from
 The two references (``mala_long`` and ``sir``) are compared with each other too, which bounds how
 much their verdict can be trusted. SIR is used as a reference only where its effective sample size
 reaches ``--min-ess``: where ``exp(Q/α)`` is sharp in several dimensions, nearly all its weight falls
-on a handful of proposals, and its resampled set is a few repeated points. Reported per state and as medians over states: MMD² to the
-reference relative to uniform samples' (``sampler_quality.mmd2``: 0 is the reference itself, 1 is
-no better than uniform), the spread (root of the trace of the covariance) relative to the
-reference's, MALA's acceptance rate and SIR's effective sample size. Where ``exp(Q/α)`` is nearly
-flat over the box, uniform samples are themselves close to the reference (``mmd_uniform``, the
-denominator, is small, and SIR's effective sample size approaches ``--proposals``) and the relative
-MMD² of every sampler is noisy there. MALA's step size is tuned per
-state on a grid (the largest whose acceptance over 30 steps is at least ``--target-acceptance``).
+on a handful of proposals, and its resampled set is a few repeated points. MALA's step size is tuned
+per state on a grid (the largest whose acceptance over 30 steps is at least ``--target-acceptance``).
+
+Reported per state and as medians over states: MMD² to the reference relative to uniform samples'
+(``sampler_quality.mmd2``: 0 is the reference itself, 1 is no better than uniform), the spread (root
+of the trace of the covariance) relative to the reference's, MALA's acceptance rate and SIR's
+effective sample size. Where ``exp(Q/α)`` is nearly flat over the box, uniform samples are
+themselves close to the reference (``mmd_uniform``, the denominator, is small, and SIR's effective
+sample size approaches ``--proposals``), and the relative MMD² of every sampler is noisy there.
 
 Usage::
 
     python -m maxent_components.recipes.sql env=halfcheetah seed=0 threads=1 total_frames=100000 \\
         hydra.run.dir=runs/sql_halfcheetah_0
     python benchmarks/sampler_on_learned_q.py runs/sql_halfcheetah_0 --json results.json
+    python benchmarks/sampler_on_learned_q.py runs/sql_halfcheetah_0 --retrain 3000 --retrain-particles 128
 """
 
 from __future__ import annotations
@@ -72,14 +74,17 @@ def states(loss, eval_env, num_states: int, stride: int, seed: int) -> TensorDic
 
 
 def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: torch.Generator):
-    """A fresh copy of the run's actor (re-initialised, ``--retrain-particles`` particles) trained
-    ``--retrain`` steps against the run's final, frozen Q on batches of ``pool``'s states."""
+    """A fresh copy of the run's actor (re-initialised; ``--retrain-particles`` particles, the median
+    rule ``--retrain-bandwidth``) trained ``--retrain`` steps against the run's final, frozen Q on
+    batches of ``pool``'s states."""
     fresh = copy.deepcopy(loss.actor)
     for module in fresh.modules():
         if module is not fresh and hasattr(module, "reset_parameters"):
             module.reset_parameters()
     fraction = loss.actor.num_fixed / loss.actor.num_particles
     fresh.num_particles, fresh.num_fixed = args.retrain_particles, int(round(args.retrain_particles * fraction))
+    if args.retrain_bandwidth is not None:
+        fresh.bandwidth = args.retrain_bandwidth
     fresh.bind(loss.qfunction(), loss.temperature)
     optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
     for _ in range(args.retrain):
@@ -169,6 +174,8 @@ def main() -> None:
     retrain = parser.add_argument_group("a fresh actor trained against the run's final Q (retrained)")
     retrain.add_argument("--retrain", type=int, default=0, metavar="STEPS", help="training steps (default 0: none)")
     retrain.add_argument("--retrain-particles", type=int, default=32, help="particles per state (default 32)")
+    retrain.add_argument("--retrain-bandwidth", choices=("reference", "paper"), default=None,
+                         help="the SVGD median rule (default: the run's)")
     retrain.add_argument("--retrain-batch", type=int, default=64, help="states per training step (default 64)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
