@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maxent_components.runs.directory import config_identity
+
 __all__ = ["Cell", "Run", "StudyError", "collect_runs", "group_cells", "name_tasks", "varying_keys"]
 
 SEED = "seed"
@@ -110,9 +112,9 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
             if digest in runs:
                 notes.append(f"skipped {summary_path.parent}: the same config as {runs[digest].path}.")
                 continue
-            run_only, neutral = set(summary.get("run_only", [])), flatten(summary.get("neutral") or {})
-            config = {k: v for k, v in flatten(summary["config"]).items()
-                      if k not in run_only and not (k in neutral and neutral[k] == v)}
+            # the options that make the run's identity, left out by the rule its hash was made with
+            identity, _ = config_identity(summary["config"], summary.get("run_only", []), summary.get("neutral"))
+            config = flatten(identity)
             runs[digest] = Run(summary_path.parent, config, summary)
     if not runs:
         raise StudyError(f"no finished run below {', '.join(map(str, folders))}.")
