@@ -55,6 +55,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\
 
 from maxent_components.compose import CompositionError, load_run  # noqa: E402
 from maxent_components.samplers import LangevinSampler  # noqa: E402
+from maxent_components.samplers.uniform import sample_uniform_box  # noqa: E402
 from maxent_components.specs import box_bounds  # noqa: E402
 
 # benchmarks/ is on sys.path when this file is run as a script
@@ -113,8 +114,7 @@ def tuned_step_size(loss, state: TensorDict, target: float, gen: torch.Generator
 
 def sir(loss, state: TensorDict, num_proposals: int, num_samples: int, gen: torch.Generator) -> tuple[torch.Tensor, float]:
     """Resample ``num_samples`` of ``num_proposals`` uniform actions with weights ``exp(Q/α)``; the ESS."""
-    low, high = box_bounds(loss.actor.action_spec)
-    proposals = low + (high - low) * torch.rand(num_proposals, 1, *low.shape, generator=gen)
+    proposals = sample_uniform_box(*box_bounds(loss.actor.action_spec), num_proposals, (1,), generator=gen)
     with torch.no_grad():
         q = loss.qfunction().state_action_values(state, proposals).amin(0)[:, 0]  # min over members
     log_w = q / float(loss.temperature.value())
@@ -143,8 +143,7 @@ def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Genera
     draws["mala_long_b"] = mala(loss, args.reference_steps, step).sample(state, args.samples, generator=gen)[0][:, 0].double()
     draws["sir"], info["sir_ess"] = sir(loss, state, args.proposals, args.samples, gen)
     info["seconds"] = time.perf_counter() - start
-    low, high = box_bounds(loss.actor.action_spec)
-    uniform = (low + (high - low) * torch.rand(args.samples, *low.shape, generator=gen)).double()
+    uniform = sample_uniform_box(*box_bounds(loss.actor.action_spec), args.samples, (), generator=gen).double()
     usable = ["mala_long"] + (["sir"] if info["sir_ess"] >= args.min_ess else [])
     for ref in usable:
         reference = draws[ref]

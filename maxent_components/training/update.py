@@ -96,7 +96,7 @@ def compiled_after_warmup(function, mode: str):
     """``function`` compiled in ``mode`` after one eager call, with its own recompilation budget."""
     from torchrl._utils import compile_with_warmup
 
-    logging.getLogger("torch._dynamo.variables.ctx_manager").addFilter(_PROFILER_NOTICE)  # once: a filter is a set member
+    logging.getLogger("torch._dynamo.variables.ctx_manager").addFilter(_PROFILER_NOTICE)  # added once however often called
 
     options = {"mode": mode}
     if "isolate_recompiles" in inspect.signature(torch.compile).parameters:
