@@ -76,8 +76,8 @@ def states(loss, eval_env, num_states: int, stride: int, seed: int) -> TensorDic
 
 def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: torch.Generator):
     """A fresh copy of the run's actor (re-initialised; ``--retrain-particles`` particles, the median
-    rule ``--retrain-bandwidth``) trained ``--retrain`` steps against the run's final, frozen Q on
-    batches of ``pool``'s states."""
+    rule ``--retrain-bandwidth`` times ``--retrain-bandwidth-scale``) trained ``--retrain`` steps
+    against the run's final, frozen Q on batches of ``pool``'s states."""
     fresh = copy.deepcopy(loss.actor)
     for module in fresh.modules():
         if module is not fresh and hasattr(module, "reset_parameters"):
@@ -86,6 +86,8 @@ def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: 
     fresh.num_particles, fresh.num_fixed = args.retrain_particles, int(round(args.retrain_particles * fraction))
     if args.retrain_bandwidth is not None:
         fresh.bandwidth = args.retrain_bandwidth
+    if args.retrain_bandwidth_scale is not None:
+        fresh.bandwidth_scale = args.retrain_bandwidth_scale
     fresh.bind(loss.qfunction(), loss.temperature)
     optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
     for _ in range(args.retrain):
@@ -175,6 +177,8 @@ def main() -> None:
     retrain.add_argument("--retrain-particles", type=int, default=32, help="particles per state (default 32)")
     retrain.add_argument("--retrain-bandwidth", choices=("reference", "paper"), default=None,
                          help="the SVGD median rule (default: the run's)")
+    retrain.add_argument("--retrain-bandwidth-scale", type=float, default=None,
+                         help="factor on the median rule's bandwidth (default: the run's)")
     retrain.add_argument("--retrain-batch", type=int, default=64, help="states per training step (default 64)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -185,6 +189,8 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.retrain < 0:
         parser.error(f"--retrain must be a number of steps >= 0, got {args.retrain}")
+    if args.retrain_bandwidth_scale is not None and args.retrain_bandwidth_scale <= 0:
+        parser.error(f"--retrain-bandwidth-scale must be a positive factor, got {args.retrain_bandwidth_scale}")
     if not 0 < args.target_acceptance < 1:
         parser.error(f"--target-acceptance must lie in (0, 1), got {args.target_acceptance}")
     torch.set_num_threads(args.threads)

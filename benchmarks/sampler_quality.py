@@ -153,8 +153,8 @@ def draw(name, target, spec, train_steps, gen, args):
                                         num_steps=max(1, round(args.svgd_anneal_fraction * train_steps)))
         svgd = SVGDSampler(q, action_spec=spec, alpha=alpha, observation_dim=1, num_cells=tuple(args.svgd_cells),
                            num_particles=args.svgd_particles, fixed_fraction=args.svgd_fixed_fraction,
-                           bandwidth=args.svgd_bandwidth, min_bandwidth=args.svgd_min_bandwidth,
-                           noise_dim=args.svgd_noise_dim)
+                           bandwidth=args.svgd_bandwidth, bandwidth_scale=args.svgd_bandwidth_scale,
+                           min_bandwidth=args.svgd_min_bandwidth, noise_dim=args.svgd_noise_dim)
         sampler = train(svgd, train_steps, lr=args.svgd_lr)
         if name == "svgd+mala":
             sampler = LangevinSampler(q, action_spec=spec, alpha=1.0, num_steps=args.mala_steps, step_size=0.01,
@@ -190,6 +190,8 @@ def main() -> None:
     svgd.add_argument("--svgd-particles", type=int, default=32, help="particles per state K (default 32)")
     svgd.add_argument("--svgd-fixed-fraction", type=float, default=0.5, help="share of fixed particles (default 0.5)")
     svgd.add_argument("--svgd-bandwidth", default="reference", choices=("reference", "paper"), help="median rule")
+    svgd.add_argument("--svgd-bandwidth-scale", type=float, default=1.0,
+                      help="factor on the median rule's bandwidth (default 1: the rule)")
     svgd.add_argument("--svgd-min-bandwidth", type=float, default=1e-3, help="bandwidth floor (default 1e-3)")
     svgd.add_argument("--svgd-noise-dim", type=int, default=None, help="noise size (default: action size)")
     svgd.add_argument("--svgd-cells", type=int, nargs="+", default=[128, 128], help="hidden sizes (default 128 128)")
@@ -202,6 +204,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.svgd_anneal <= 0:
         parser.error(f"--svgd-anneal must be a positive temperature, got {args.svgd_anneal}")
+    if args.svgd_bandwidth_scale <= 0:
+        parser.error(f"--svgd-bandwidth-scale must be a positive factor, got {args.svgd_bandwidth_scale}")
     if not 0 < args.svgd_anneal_fraction <= 1:
         parser.error(f"--svgd-anneal-fraction must lie in (0, 1], got {args.svgd_anneal_fraction}")
     torch.set_num_threads(args.threads)

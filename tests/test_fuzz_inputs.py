@@ -78,6 +78,7 @@ CASES = [
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "num_particles", "positive_int"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "fixed_fraction", "probability"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth", "choice"),
+    (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth_scale", "positive_float"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "min_bandwidth", "positive_float"),
     (LangevinSampler, {"action_spec": BOX}, "num_steps", "positive_int"),
     (LangevinSampler, {"action_spec": BOX}, "step_size", "positive_float"),

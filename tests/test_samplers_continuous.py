@@ -19,6 +19,8 @@ samples must be a small fraction of the MMD between uniform samples and exact sa
 
 from __future__ import annotations
 
+import copy
+
 import math
 
 import numpy as np
@@ -651,6 +653,30 @@ def test_svgd_loss_terms():
     assert all(bool(torch.isfinite(v)) for v in loss.values())
     assert loss["loss_actor"].requires_grad and not loss["bandwidth"].requires_grad
 
+
+
+def test_svgd_bandwidth_scale_multiplies_the_median_rule_and_keeps_the_floor():
+    # The same particles (same generator seed) under each scale: h = max(scale · rule, floor).
+    td = TensorDict(observation=torch.zeros(3, 1), batch_size=[3])
+    base = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=0.5, observation_dim=1, num_cells=(8,), num_particles=8)
+
+    def loss_with(**options):
+        sampler = copy.deepcopy(base)
+        for name, value in options.items():
+            setattr(sampler, name, value)
+        return sampler.loss(td, generator=torch.Generator().manual_seed(0))
+
+    rule = loss_with()
+    assert float(rule["bandwidth"]) > 1e-2  # the floor below does not bind at scale 1
+    torch.testing.assert_close(loss_with(bandwidth_scale=0.1)["bandwidth"], 0.1 * rule["bandwidth"])
+    torch.testing.assert_close(loss_with(bandwidth_scale=3.0)["bandwidth"], 3.0 * rule["bandwidth"])
+    floored = loss_with(bandwidth_scale=1e-6, min_bandwidth=1e-2)["bandwidth"]
+    torch.testing.assert_close(floored, torch.tensor(1e-2))
+    # Scale 1 is the rule as published: the default, and the same loss.
+    assert base.bandwidth_scale == 1.0
+    torch.testing.assert_close(loss_with(bandwidth_scale=1.0)["loss_actor"], rule["loss_actor"])
+    with pytest.raises(ValueError, match="bandwidth_scale"):
+        SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=0.0)
 
 class _CountingQ(TensorDictModule):
     """The analytic mixture Q, recording the batch size of every call."""

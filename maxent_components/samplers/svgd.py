@@ -75,7 +75,10 @@ class SVGDSampler(ContinuousSampler):
         num_particles: ``K``, particles per state in :meth:`loss` (>= 3: two fixed, one updated).
         fixed_fraction: share of the ``K`` particles that are fixed (reference: 0.5).
         bandwidth: ``"reference"`` (soft Q-learning code) or ``"paper"`` (Liu & Wang, 2016).
-        min_bandwidth: floor of the bandwidth.
+        bandwidth_scale: a factor on the median rule's bandwidth (1: the rule as published). Below 1
+            the kernel is narrower: particles repel only their near neighbours, which thins the mass
+            an amortized sampler leaves between modes (measured in ``benchmarks/RESULTS.md``).
+        min_bandwidth: floor of the (scaled) bandwidth.
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.
@@ -107,6 +110,7 @@ class SVGDSampler(ContinuousSampler):
         num_particles: int = 32,
         fixed_fraction: float = 0.5,
         bandwidth: Literal["paper", "reference"] = "reference",
+        bandwidth_scale: float = 1.0,
         min_bandwidth: float = 1e-3,
         noise_dim: int | None = None,
         observation_dim: int | None = None,
@@ -128,6 +132,7 @@ class SVGDSampler(ContinuousSampler):
                 f"need at least 2 fixed (the bandwidth divides by log K_f) and 1 updated."
             )
         self.bandwidth = check_choice("bandwidth", bandwidth, ("paper", "reference"))
+        self.bandwidth_scale = check_positive_float("bandwidth_scale", bandwidth_scale)
         self.min_bandwidth = check_positive_float("min_bandwidth", min_bandwidth)
         self.noise_dim = (
             self.action_dim if noise_dim is None else check_positive_int("noise_dim", noise_dim)
@@ -191,11 +196,12 @@ class SVGDSampler(ContinuousSampler):
         _, score = self._log_target(state, fixed, alpha, with_score=True, qvalue=qvalue)
         # The functional pieces take particle sets as [..., K, D] with the batch in front.
         fixed_b, score_b, updated_b = (x.movedim(0, -2) for x in (fixed, score, updated))
-        h = median_bandwidth(
+        # max(scale · rule, floor): the rule floored at floor / scale, then scaled.
+        h = self.bandwidth_scale * median_bandwidth(
             squared_distances(fixed_b, updated_b),
             formula=self.bandwidth,
             num_particles=fixed.shape[0],
-            min_bandwidth=self.min_bandwidth,
+            min_bandwidth=self.min_bandwidth / self.bandwidth_scale,
         )
         return svgd_direction(updated_b, score_b, fixed_b, h).movedim(-2, 0), h
 
