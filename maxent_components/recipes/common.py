@@ -116,10 +116,12 @@ def off_policy_loop(
 
 
 def off_policy_recipe(
-    name: str, train, build, *, description: str, schema: type = None, presets: dict | None = None
+    name: str, train, build, *, description: str, schema: type = None, presets: dict | None = None,
+    neutral: dict | None = None,
 ) -> Recipe:
     """The :class:`~maxent_components.runs.Recipe` of an off-policy recipe: its groups, the ``smoke``
-    preset, the report, and ``build`` as the check run on every job before anything runs."""
+    preset, the report, and ``build`` as the check run on every job before anything runs; ``neutral``:
+    group options added later (see :class:`~maxent_components.runs.Recipe`)."""
     return Recipe(
         name,
         functools.partial(train, name=name),
@@ -129,6 +131,7 @@ def off_policy_recipe(
         presets={"smoke": SMOKE, **(presets or {})},
         groups=GROUPS,
         group_docs={"env": ENV_DOCS},
+        neutral=neutral,
         report=functools.partial(run_report, name, groups=GROUPS[1:]),
     )
 

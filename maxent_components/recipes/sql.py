@@ -119,6 +119,8 @@ recipe = off_policy_recipe(
     description="Continuous soft Q-learning: SoftQLoss with a pluggable soft value and a sampler of exp(Q/alpha) that acts.",
     schema=SQLConfig,
     presets={"demo": DEMO},
+    # Added after runs were recorded, at the value they used: those runs keep their identity.
+    neutral={"sampler.bandwidth_scale": 1.0, "sampler.init.bandwidth_scale": 1.0},
 )
 main = recipe.main
 

@@ -76,6 +76,8 @@ class Recipe:
         presets: boolean options that set several others (``smoke``, ``demo``): ``{name: {key: value}}``.
         groups: the config groups listed in ``--help``.
         group_docs: help texts of group options whose nodes name no class (``{"env": {"name": ...}}``).
+        neutral: group options added later, left out of a run's identity at the value given, as the
+            schema's neutral options are (``{"sampler.bandwidth_scale": 1.0}``).
         report: ``report(cfg, summary)``: the lines printed at the end of a run, or of a skipped one.
     """
 
@@ -90,6 +92,7 @@ class Recipe:
         presets: Mapping[str, Mapping[str, Any]] | None = None,
         groups: Sequence[str] = (),
         group_docs: Mapping[str, Mapping[str, str]] | None = None,
+        neutral: Mapping[str, Any] | None = None,
         report: Callable[[DictConfig, dict], str] | None = None,
     ) -> None:
         from hydra.core.config_store import ConfigStore
@@ -97,7 +100,7 @@ class Recipe:
         self.name, self.train, self.schema, self.check, self.report = name, train, schema, check, report
         self.presets = dict(presets or {})
         self.groups = tuple(groups)
-        self.run_only, self.neutral = run_only_keys(schema), neutral_defaults(schema)
+        self.run_only, self.neutral = run_only_keys(schema), {**neutral_defaults(schema), **(neutral or {})}
         store = ConfigStore.instance()
         store.store(name=f"{name}_schema", node=schema)
         store.store(name=f"{name}_hydra", node={"hydra": hydra_settings(name, self.run_only)})
