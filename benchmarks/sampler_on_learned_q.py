@@ -88,12 +88,12 @@ def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: 
         fresh.bandwidth = args.retrain_bandwidth
     if args.retrain_bandwidth_scale is not None:
         fresh.bandwidth_scale = args.retrain_bandwidth_scale
-    fresh.bind(loss.qfunction(), loss.temperature)
+    fresh.bind(loss.qfunction(), loss.temperature)  # its loss's target: the run's final Q
     optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
     for _ in range(args.retrain):
         batch = pool[torch.randint(len(pool), (args.retrain_batch,), generator=gen)]
         optimizer.zero_grad()
-        fresh.loss(batch, qvalue=loss.qfunction())["loss_actor"].backward()
+        fresh.loss(batch)["loss_actor"].backward()
         optimizer.step()
     return fresh
 
