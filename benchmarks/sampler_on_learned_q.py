@@ -54,9 +54,11 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\..*")
 
 from maxent_components.compose import CompositionError, load_run  # noqa: E402
+from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
 from maxent_components.samplers import LangevinSampler  # noqa: E402
 from maxent_components.samplers.uniform import sample_uniform_box  # noqa: E402
 from maxent_components.specs import box_bounds  # noqa: E402
+from maxent_components.temperature import AnnealedTemperature  # noqa: E402
 
 # benchmarks/ is on sys.path when this file is run as a script
 from sampler_quality import mmd2  # noqa: E402
@@ -74,11 +76,18 @@ def states(loss, eval_env, num_states: int, stride: int, seed: int) -> TensorDic
                       batch_size=picked.batch_size)
 
 
-def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: torch.Generator):
+def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, num_cells, gen: torch.Generator):
     """A fresh copy of the run's actor (re-initialised; ``--retrain-particles`` particles, the median
-    rule ``--retrain-bandwidth`` times ``--retrain-bandwidth-scale``) trained ``--retrain`` steps
-    against the run's final, frozen Q on batches of ``pool``'s states."""
+    rule ``--retrain-bandwidth`` times ``--retrain-bandwidth-scale``, ``--retrain-noise-dim`` noise
+    inputs) trained ``--retrain`` steps against the run's final, frozen Q on batches of ``pool``'s
+    states; with ``--retrain-anneal A0`` at ``α_t`` lowered log-linearly from ``A0·α`` to the run's
+    ``α`` over the first half of the steps (annealed SVGD), the run's own temperature untouched."""
     fresh = copy.deepcopy(loss.actor)
+    if args.retrain_noise_dim is not None:
+        obs_dim = pool.get(fresh.tensor_keys.observation).shape[-1]
+        fresh.noise_dim = args.retrain_noise_dim
+        fresh.policy_network = noise_input_policy_network(
+            obs_dim, fresh.action_dim, noise_dim=fresh.noise_dim, num_cells=num_cells)
     for module in fresh.modules():
         if module is not fresh and hasattr(module, "reset_parameters"):
             module.reset_parameters()
@@ -89,12 +98,20 @@ def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, gen: 
     if args.retrain_bandwidth_scale is not None:
         fresh.bandwidth_scale = args.retrain_bandwidth_scale
     fresh.bind(loss.qfunction(), loss.temperature)  # its loss's target: the run's final Q
+    schedule = None
+    if args.retrain_anneal != 1.0:
+        alpha = float(loss.temperature.value())
+        schedule = fresh.temperature = AnnealedTemperature(
+            alpha_init=args.retrain_anneal * alpha, alpha_final=alpha, num_steps=max(1, args.retrain // 2))
     optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
     for _ in range(args.retrain):
         batch = pool[torch.randint(len(pool), (args.retrain_batch,), generator=gen)]
         optimizer.zero_grad()
         fresh.loss(batch)["loss_actor"].backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
+    fresh.temperature = loss.temperature  # measured against the run's exp(Q/α)
     return fresh
 
 
@@ -179,6 +196,10 @@ def main() -> None:
                          help="the SVGD median rule (default: the run's)")
     retrain.add_argument("--retrain-bandwidth-scale", type=float, default=None,
                          help="factor on the median rule's bandwidth (default: the run's)")
+    retrain.add_argument("--retrain-noise-dim", type=int, default=None,
+                         help="noise inputs of the sampling network (default: the run's, the action dimension)")
+    retrain.add_argument("--retrain-anneal", type=float, default=1.0, metavar="A0",
+                         help="train at α_t annealed log-linearly from A0·α to α over the first half (default 1: not)")
     retrain.add_argument("--retrain-batch", type=int, default=64, help="states per training step (default 64)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -191,6 +212,10 @@ def main() -> None:
         parser.error(f"--retrain must be a number of steps >= 0, got {args.retrain}")
     if args.retrain_bandwidth_scale is not None and args.retrain_bandwidth_scale <= 0:
         parser.error(f"--retrain-bandwidth-scale must be a positive factor, got {args.retrain_bandwidth_scale}")
+    if args.retrain_noise_dim is not None and args.retrain_noise_dim < 1:
+        parser.error(f"--retrain-noise-dim must be a positive integer, got {args.retrain_noise_dim}")
+    if args.retrain_anneal < 1:
+        parser.error(f"--retrain-anneal must be a starting factor >= 1 on the run's α, got {args.retrain_anneal}")
     if not 0 < args.target_acceptance < 1:
         parser.error(f"--target-acceptance must lie in (0, 1), got {args.target_acceptance}")
     torch.set_num_threads(args.threads)
@@ -208,7 +233,7 @@ def main() -> None:
         pool = states(loss, eval_env, 2000, 1, args.seed + 1)  # another rollout than the measured states'
         lr = cfg.optim.lr_actor or cfg.optim.lr_qvalue
         start = time.perf_counter()
-        fresh = retrained(loss, pool, args, lr, gen)
+        fresh = retrained(loss, pool, args, lr, cfg.network.num_cells, gen)
         print(f"retrained a fresh actor with {args.retrain_particles} particles for {args.retrain} steps "
               f"(Adam {lr:g}, batches of {args.retrain_batch}) in {time.perf_counter() - start:.0f} s")
     print(f"{args.run}: {cfg.env.name}, {type(loss.actor).__name__}, alpha={float(loss.temperature.value()):g}, "
