@@ -161,6 +161,11 @@ def measure(loss, state: TensorDict, args: argparse.Namespace, gen: torch.Genera
     draws["mala_long"], info["mala_long_acceptance"] = actions[:, 0].double(), float(out["acceptance_rate"].mean())
     draws["mala_long_b"] = mala(loss, args.reference_steps, step).sample(state, args.samples, generator=gen)[0][:, 0].double()
     draws["sir"], info["sir_ess"] = sir(loss, state, args.proposals, args.samples, gen)
+    if args.svgd_refine:  # the non-amortized SVGD on the whole set, at MALA's tuned step
+        start_uniform = sample_uniform_box(*box_bounds(loss.actor.action_spec), args.samples, (1,), generator=gen)
+        for name, init in (("svgd_refine", start_uniform), ("svgd_from_ref", draws["mala_long_b"][:, None])):
+            draws[name] = loss.actor.refine(state, init.to(start_uniform.dtype), num_steps=args.svgd_refine,
+                                            step_size=step)[:, 0].double()
     info["seconds"] = time.perf_counter() - start
     uniform = sample_uniform_box(*box_bounds(loss.actor.action_spec), args.samples, (), generator=gen).double()
     usable = ["mala_long"] + (["sir"] if info["sir_ess"] >= args.min_ess else [])
@@ -189,6 +194,9 @@ def main() -> None:
     parser.add_argument("--min-ess", type=float, default=100.0,
                         help="SIR's effective sample size below which it is not used as a reference (default 100)")
     parser.add_argument("--target-acceptance", type=float, default=0.6, help="MALA acceptance the step tuning aims for (default 0.6)")
+    parser.add_argument("--svgd-refine", type=int, default=0, metavar="STEPS",
+                        help="also move the samples by STEPS steps of non-amortized SVGD at MALA's tuned step, from "
+                             "uniform starts (svgd_refine) and from the second reference set (svgd_from_ref); default 0: not")
     retrain = parser.add_argument_group("a fresh actor trained against the run's final Q (retrained)")
     retrain.add_argument("--retrain", type=int, default=0, metavar="STEPS", help="training steps (default 0: none)")
     retrain.add_argument("--retrain-particles", type=int, default=32, help="particles per state (default 32)")
@@ -208,6 +216,8 @@ def main() -> None:
     for name in ("states", "stride", "samples", "mala_steps", "reference_steps", "proposals", "retrain_particles", "retrain_batch"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.svgd_refine < 0:
+        parser.error(f"--svgd-refine must be a number of steps >= 0, got {args.svgd_refine}")
     if args.retrain < 0:
         parser.error(f"--retrain must be a number of steps >= 0, got {args.retrain}")
     if args.retrain_bandwidth_scale is not None and args.retrain_bandwidth_scale <= 0:
@@ -225,6 +235,8 @@ def main() -> None:
         sys.exit(f"error: {err}")
     if not hasattr(loss.actor, "action_spec") or loss.actor.action_spec.domain != "continuous":
         sys.exit(f"error: {args.run}: its actor ({type(loss.actor).__name__}) does not sample continuous actions.")
+    if args.svgd_refine and not hasattr(loss.actor, "refine"):
+        sys.exit(f"error: --svgd-refine: {args.run}'s actor ({type(loss.actor).__name__}) has no SVGD refinement.")
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     batch = states(loss, eval_env, args.states, args.stride, args.seed)
