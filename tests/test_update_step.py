@@ -155,3 +155,17 @@ def test_compiled_q_evaluations_survive_other_networks_coming_and_going():
 
     got = torch.compile(evaluate, backend=collecting_backend)(loss, batch)
     torch.testing.assert_close(got, expected)
+
+
+def test_compiled_updates_of_another_batch_size_in_the_same_process_compile_anew():
+    # A sequential sweep runs its jobs in one process: a compiled update seen once at one batch size
+    # must not turn the batch dimension symbolic for the next run's update (dynamo's automatic dynamic
+    # shapes), where drawing the policy's noise with a symbolic size fails to compile.
+    for size in (16, 32):
+        loss = _sac()
+        step = UpdateStep(loss, torch.optim.Adam(loss.parameters(), lr=1e-3), compile="default")
+        batches = [random_transitions(torch.rand(size, 2) * 2 - 1, 3, torch.Generator().manual_seed(seed), end_prob=0.1)
+                   for seed in range(3)]
+        for batch in batches:
+            out = step(batch)
+        assert step.compile_seconds is not None and torch.isfinite(out["loss_qvalue"])

@@ -93,12 +93,18 @@ _PROFILER_NOTICE = _WithoutProfilerNotice()
 
 
 def compiled_after_warmup(function, mode: str):
-    """``function`` compiled in ``mode`` after one eager call, with its own recompilation budget."""
+    """``function`` compiled in ``mode`` after one eager call, with its own recompilation budget and
+    static shapes.
+
+    Shapes stay static (``dynamic=False``) because dynamo otherwise marks a dimension symbolic once
+    the same code has been compiled at a second size, e.g. the next job of a sequential sweep at
+    another batch size, and drawing noise of a symbolic size does not compile (torch 2.13).
+    """
     from torchrl._utils import compile_with_warmup
 
     logging.getLogger("torch._dynamo.variables.ctx_manager").addFilter(_PROFILER_NOTICE)  # added once however often called
 
-    options = {"mode": mode}
+    options = {"mode": mode, "dynamic": False}
     if "isolate_recompiles" in inspect.signature(torch.compile).parameters:
         options["isolate_recompiles"] = True
     return compile_with_warmup(function, warmup=1, **options)
