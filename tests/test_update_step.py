@@ -169,3 +169,18 @@ def test_compiled_updates_of_another_batch_size_in_the_same_process_compile_anew
         for batch in batches:
             out = step(batch)
         assert step.compile_seconds is not None and torch.isfinite(out["loss_qvalue"])
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["adam", "fused-adam"])
+def test_a_compiled_update_leaves_a_fused_optimiser_step_out_of_the_compiled_region(fused):
+    loss = _soft_dqn()
+    optimizer = torch.optim.Adam(loss.parameters(), lr=1e-3, fused=fused or None)
+    step = UpdateStep(loss, optimizer, ForeachSoftUpdate(loss, tau=0.05), compile="default")
+    assert step.compile_optimizer is not fused
+    calls = []
+    step_function = optimizer.step
+    optimizer.step = lambda *args, **kwargs: (calls.append(torch.compiler.is_compiling()), step_function(*args, **kwargs))[1]
+    for batch in _batches("soft_dqn", 3):
+        step(batch)
+    # the first update runs eagerly; later ones step inside the compiled region only when not fused
+    assert calls[0] is False and calls[-1] is (not fused)
