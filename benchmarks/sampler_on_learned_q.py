@@ -11,6 +11,9 @@ and at each state draws ``--samples`` actions from
 - ``retrained`` (with ``--retrain STEPS``): a fresh copy of the actor trained ``STEPS`` steps against
   the run's final Q, frozen, on states of another rollout: what the sampler reaches against a target
   that does not move, as it does during training;
+- ``svgd_refine`` and ``svgd_from_ref`` (with ``--svgd-refine STEPS``): the actor's non-amortized SVGD
+  moving the whole set of uniform starts, or of the second reference set, by ``STEPS`` steps: whether
+  SVGD's own dynamics reach, and hold, the target the amortized map is trained towards;
 - ``mala_long``: MALA chains started uniformly over the box, ``--reference-steps`` steps, and
   ``mala_long_b``: as many other chains (the reference's own noise floor);
 - ``sir``: sampling-importance-resampling of ``--proposals`` uniform actions weighted by
