@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" -e ".[bench]"
 	$(PY) benchmarks/update_step.py --threads 1 2
 	$(PY) benchmarks/update_step.py --threads 1 2 --compile default
+	$(PY) benchmarks/compile_scope.py --threads 1
 	$(PY) benchmarks/sac_update.py --threads 1 2 --contenders library plain torchrl sb3
 	$(PY) benchmarks/loop_speed.py --algo sac --threads 1
 	$(PY) benchmarks/loop_speed.py --algo soft_dqn --threads 1 --frames 3000
