@@ -58,7 +58,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\
 
 from maxent_components.compose import CompositionError, load_run  # noqa: E402
 from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
-from maxent_components.samplers import LangevinSampler  # noqa: E402
+from maxent_components.samplers import LangevinSampler, SVGDSampler  # noqa: E402
 from maxent_components.samplers.uniform import sample_uniform_box  # noqa: E402
 from maxent_components.specs import box_bounds  # noqa: E402
 from maxent_components.temperature import AnnealedTemperature  # noqa: E402
@@ -238,8 +238,8 @@ def main() -> None:
         sys.exit(f"error: {err}")
     if not hasattr(loss.actor, "action_spec") or loss.actor.action_spec.domain != "continuous":
         sys.exit(f"error: {args.run}: its actor ({type(loss.actor).__name__}) does not sample continuous actions.")
-    if args.svgd_refine and not hasattr(loss.actor, "refine"):
-        sys.exit(f"error: --svgd-refine: {args.run}'s actor ({type(loss.actor).__name__}) has no SVGD refinement.")
+    if args.svgd_refine and not isinstance(loss.actor, SVGDSampler):
+        sys.exit(f"error: --svgd-refine needs an SVGDSampler actor; {args.run}'s is a {type(loss.actor).__name__}.")
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     batch = states(loss, eval_env, args.states, args.stride, args.seed)
