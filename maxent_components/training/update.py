@@ -51,7 +51,8 @@ class UpdateStep:
             update too (the whole update) or only the forward and the backward, with those two run
             eagerly. Default (``None``): the whole update unless the optimiser is fused, whose step
             dynamo does not trace anyway; leaving it out then spares the region a graph break
-            (measured in ``benchmarks/compile_scope.py``). The arithmetic is the same either way.
+            (measured on the CPU with ``benchmarks/compile_scope.py``; not yet on a GPU). The
+            arithmetic is the same either way.
     """
 
     def __init__(self, loss, optimizer: torch.optim.Optimizer, target_updater=None, *,
