@@ -14,9 +14,13 @@ Cases (the shapes of ``update_step.py`` and ``sac_update.py``):
 - ``sql``: MultiGoal shapes, 2×128 networks, batch 64, 16 uniform value samples, 32 SVGD particles;
 - ``sac``: HalfCheetah shapes, 2×256 networks, batch 256, twin critics, learned α.
 
+On a GPU (``--device cuda``) the networks and the batch are created on the device and each update is
+timed to its completion (the modes then worth comparing include ``--compile reduce-overhead``).
+
 Usage::
 
     python benchmarks/compile_scope.py --threads 1
+    python benchmarks/compile_scope.py --device cuda --compile reduce-overhead
     python benchmarks/compile_scope.py --cases soft_dqn --rounds 5 --json scope.jsonl
 """
 
@@ -94,26 +98,30 @@ def update(case: str, adam: str, compile_mode: str, compile_optimizer: bool):
     return (lambda: step(batch)), moved
 
 
-def _seconds(step, count: int) -> list[float]:
+def _seconds(step, count: int, sync) -> list[float]:
     times = []
     for _ in range(count):
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     return times
 
 
 def run(case: str, adam: str, threads: int, args: argparse.Namespace) -> dict:
     torch.set_num_threads(threads)
+    device = torch.device(args.device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     steps, moved = {}, {}
-    for region, compile_optimizer in REGIONS.items():
-        steps[region], moved[region] = update(case, adam, args.compile, compile_optimizer)
+    with device:
+        for region, compile_optimizer in REGIONS.items():
+            steps[region], moved[region] = update(case, adam, args.compile, compile_optimizer)
     times = {region: [] for region in steps}
     for _ in range(args.rounds):  # interleaved, so that drift in machine load hits both alike
         for region, step in steps.items():
-            times[region] += _seconds(step, args.updates[case])
+            times[region] += _seconds(step, args.updates[case], sync)
     us = {region: statistics.median(t) * 1e6 for region, t in times.items()}
-    return {"case": case, "adam": adam, "threads": threads, "compile": args.compile,
+    return {"case": case, "adam": adam, "threads": threads, "device": args.device, "compile": args.compile,
             **{f"{region}_us": round(value, 1) for region, value in us.items()},
             "ratio": round(us["forward_backward"] / us["whole"], 3), "all_parameters_moved": moved}
 
@@ -125,6 +133,7 @@ def main() -> None:
                         help="Adam kernels (default: both)")
     parser.add_argument("--threads", nargs="+", type=int, default=[1], help="torch intra-op threads (default: 1)")
     parser.add_argument("--compile", default="default", choices=COMPILE_MODES[1:], help="torch.compile mode (default: default)")
+    parser.add_argument("--device", default="cpu", help="torch device of the networks and the batch (default: cpu)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="factor on the updates per round (200 soft DQN, 30 SQL, 20 SAC; default 1)")
@@ -132,6 +141,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1 or args.scale <= 0 or min(args.threads) < 1:
         parser.error("--rounds and --threads must be positive integers and --scale a positive factor")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as err:
+        parser.error(f"--device: {err}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this torch build or machine has no CUDA device")
     args.updates = {case: max(1, round(n * args.scale)) for case, n in {"soft_dqn": 200, "sql": 30, "sac": 20}.items()}
     rows = []
     for case in args.cases:
