@@ -25,6 +25,7 @@ __all__ = [
     "AutoTemperature",
     "AnnealedTemperature",
     "as_temperature",
+    "scheduled_temperatures",
 ]
 
 
@@ -203,6 +204,12 @@ class AnnealedTemperature(Temperature):
 
     def extra_repr(self) -> str:
         return f"num_steps={self.num_steps}"
+
+
+def scheduled_temperatures(module: nn.Module) -> list[Temperature]:
+    """The temperatures in ``module`` whose ``step()`` advances a schedule, each once: the training
+    loop steps them after every update (a loss's annealed ``α``, a sampler's own annealing)."""
+    return [m for m in module.modules() if isinstance(m, Temperature) and type(m).step is not Temperature.step]
 
 
 def _auto_target_entropy(action_spec, entropy_ratio: float) -> float:

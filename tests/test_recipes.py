@@ -263,27 +263,31 @@ def test_tensorboard_backend_writes_event_files(tmp_path):
     assert math.isfinite(summary_of(tmp_path)["eval_return_mean"])
 
 
-def test_an_sql_run_recorded_before_bandwidth_scale_existed_is_the_same_run():
-    # The sampler's bandwidth_scale (added later) is neutral at 1.0: a config recorded without it has
-    # the identity of one holding it at 1.0, in the svgd sampler and in svgd_mala's initial sampler.
+def test_an_sql_run_recorded_before_the_later_sampler_options_is_the_same_run():
+    # The sampler's bandwidth_scale and anneal_from / anneal_steps (added later) are neutral at 1.0 and
+    # 0: a config recorded without them has the identity of one holding those values, in the svgd
+    # sampler and in svgd_mala's initial sampler.
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
     from maxent_components.recipes import sql
     from maxent_components.runs import config_identity
 
+    later = ("bandwidth_scale", "anneal_from", "anneal_steps")
+
     def identity(*overrides, drop: tuple[str, ...] = ()):
         with initialize_config_module("maxent_components.recipes.conf", version_base=None):
             config = OmegaConf.to_container(compose(sql.NAME, overrides=list(overrides)), resolve=True)
         node = config
-        for name in drop[:-1]:
+        for name in drop:
             node = node[name]
-        if drop:
-            del node[drop[-1]]
+        for key in later if drop else ():
+            del node[key]
         return config_identity(config, sql.recipe.run_only, sql.recipe.neutral)[1]
 
-    assert identity() == identity(drop=("sampler", "bandwidth_scale"))
-    assert identity("sampler.bandwidth_scale=0.1") != identity()
+    assert identity() == identity(drop=("sampler",))
     mala = identity("sampler=svgd_mala")
-    assert mala == identity("sampler=svgd_mala", drop=("sampler", "init", "bandwidth_scale"))
-    assert identity("sampler=svgd_mala", "sampler.init.bandwidth_scale=0.1") != mala
+    assert mala == identity("sampler=svgd_mala", drop=("sampler", "init"))
+    for option, value in (("bandwidth_scale", 0.1), ("anneal_from", 10.0), ("anneal_steps", 100)):
+        assert identity(f"sampler.{option}={value}") != identity()
+        assert identity("sampler=svgd_mala", f"sampler.init.{option}={value}") != mala

@@ -42,7 +42,7 @@ from maxent_components.samplers.langevin import LangevinSampler
 from maxent_components.samplers.svgd import SVGDSampler
 from maxent_components.samplers.uniform import UniformSampler
 from maxent_components.soft_value import PolicySoftValue, UniformSoftValue
-from maxent_components.temperature import AnnealedTemperature, AutoTemperature
+from maxent_components.temperature import AnnealedTemperature, AutoTemperature, scheduled_temperatures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -677,6 +677,44 @@ def test_svgd_bandwidth_scale_multiplies_the_median_rule_and_keeps_the_floor():
     torch.testing.assert_close(loss_with(bandwidth_scale=1.0)["loss_actor"], rule["loss_actor"])
     with pytest.raises(ValueError, match="bandwidth_scale"):
         SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=0.0)
+
+def test_annealed_svgd_trains_at_the_temperature_times_a_log_linear_factor_then_at_the_temperature():
+    # anneal_from=A over T updates: the loss after t loop steps is the loss of the same network trained
+    # at α · A^(1 − t/T) (exactly, same particles), and at α from t = T on.
+    td = TensorDict(observation=torch.zeros(3, 1), batch_size=[3])
+    alpha, factor, steps = 0.5, 100.0, 4
+    annealed = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=alpha, observation_dim=1, num_cells=(8,), num_particles=8,
+                           anneal_from=factor, anneal_steps=steps)
+
+    def loss_at(sampler):
+        return sampler.loss(td, generator=torch.Generator().manual_seed(0))
+
+    def plain_at(temperature):
+        plain = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=temperature, observation_dim=1, num_cells=(8,), num_particles=8)
+        plain.policy_network.load_state_dict(annealed.policy_network.state_dict())
+        return loss_at(plain)
+
+    for t in range(steps + 2):
+        expected = plain_at(alpha * factor ** (1 - min(t, steps) / steps))
+        got = loss_at(annealed)
+        torch.testing.assert_close(got["loss_actor"], expected["loss_actor"])
+        torch.testing.assert_close(got["alpha"], expected["alpha"])
+        annealed.anneal.step()
+    # the factor is a schedule the training loop finds and steps, next to an annealed α, each once
+    loss = SoftQLoss(continuous_qvalue_network(1, 2, num_cells=(8,)), UniformSoftValue(action_spec=BOX2, num_samples=4),
+                     actor=SVGDSampler(action_spec=BOX2, observation_dim=1, num_cells=(8,), num_particles=8,
+                                       anneal_from=10.0, anneal_steps=5),
+                     alpha=AnnealedTemperature(alpha_init=1.0, alpha_final=0.1, num_steps=5))
+    assert scheduled_temperatures(loss) == [loss.temperature, loss.actor.anneal]
+    assert scheduled_temperatures(SoftQLoss(continuous_qvalue_network(1, 2, num_cells=(8,)),
+                                            UniformSoftValue(action_spec=BOX2, num_samples=4), alpha=1.0)) == []
+    # no annealing by default; bad schedules are refused, naming the argument
+    assert SVGDSampler(action_spec=BOX2, observation_dim=1).anneal is None
+    for options, match in (({"anneal_from": 0.5, "anneal_steps": 5}, "anneal_from"),
+                           ({"anneal_from": 10.0}, "anneal_steps"), ({"anneal_steps": -1}, "anneal_steps")):
+        with pytest.raises(ValueError, match=match):
+            SVGDSampler(action_spec=BOX2, observation_dim=1, **options)
+
 
 class _CountingQ(TensorDictModule):
     """The analytic mixture Q, recording the batch size of every call."""

@@ -120,7 +120,8 @@ recipe = off_policy_recipe(
     schema=SQLConfig,
     presets={"demo": DEMO},
     # Added after runs were recorded, at the value they used: those runs keep their identity.
-    neutral={"sampler.bandwidth_scale": 1.0, "sampler.init.bandwidth_scale": 1.0},
+    neutral={"sampler.bandwidth_scale": 1.0, "sampler.init.bandwidth_scale": 1.0, "sampler.anneal_from": 1.0,
+             "sampler.anneal_steps": 0, "sampler.init.anneal_from": 1.0, "sampler.init.anneal_steps": 0},
 )
 main = recipe.main
 

@@ -12,6 +12,7 @@ from torchrl.envs.utils import exploration_type
 
 from maxent_components.checks import (
     check_choice,
+    check_nonnegative_int,
     check_positive_float,
     check_positive_int,
     check_probability,
@@ -24,7 +25,7 @@ from maxent_components.functional import (
 from maxent_components.modules.policies import noise_input_policy_network
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
-from maxent_components.temperature import Temperature
+from maxent_components.temperature import AnnealedTemperature, Temperature
 from maxent_components.validation import check_nonempty
 
 __all__ = ["SVGDSampler"]
@@ -79,6 +80,15 @@ class SVGDSampler(ContinuousSampler):
             the kernel is narrower: particles repel only their near neighbours, which thins the mass
             an amortized sampler leaves between modes (measured in ``benchmarks/RESULTS.md``).
         min_bandwidth: floor of the (scaled) bandwidth.
+        anneal_from, anneal_steps: annealed SVGD (D'Angelo & Fortuin, 2021, "Annealed Stein
+            Variational Gradient Descent"): :meth:`loss` trains towards ``exp(Q/(c_t α))`` with ``c_t``
+            lowered log-linearly from ``anneal_from`` (>= 1) to 1 over ``anneal_steps`` training
+            updates, then 1. Early on the target is nearly flat and the kernel's repulsion spreads the
+            map's image over the box before the modes pull it in; a six-dimensional mixture's modes,
+            which the sampler otherwise loses, are all kept (``benchmarks/RESULTS.md``). The schedule
+            (``anneal``, a :class:`~maxent_components.temperature.AnnealedTemperature` of the factor)
+            is stepped by the training loop after each update; sampling and :meth:`refine` use ``α``.
+            Default ``1.0`` and ``0``: no annealing.
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.
@@ -113,6 +123,8 @@ class SVGDSampler(ContinuousSampler):
         bandwidth_scale: float = 1.0,
         min_bandwidth: float = 1e-3,
         noise_dim: int | None = None,
+        anneal_from: float = 1.0,
+        anneal_steps: int = 0,
         observation_dim: int | None = None,
         num_cells: Sequence[int] = (256, 256),
     ) -> None:
@@ -134,6 +146,15 @@ class SVGDSampler(ContinuousSampler):
         self.bandwidth = check_choice("bandwidth", bandwidth, ("paper", "reference"))
         self.bandwidth_scale = check_positive_float("bandwidth_scale", bandwidth_scale)
         self.min_bandwidth = check_positive_float("min_bandwidth", min_bandwidth)
+        anneal_steps = check_nonnegative_int("anneal_steps", anneal_steps)
+        if check_positive_float("anneal_from", anneal_from) < 1.0:
+            raise ValueError(f"anneal_from must be a factor >= 1 on the temperature (1: no annealing), got {anneal_from}.")
+        if anneal_from != 1.0 and anneal_steps == 0:
+            raise ValueError(f"anneal_from={anneal_from} needs anneal_steps >= 1 to come down to the temperature.")
+        self.anneal = (
+            AnnealedTemperature(alpha_init=anneal_from, alpha_final=1.0, num_steps=anneal_steps)
+            if anneal_from != 1.0 else None
+        )
         self.noise_dim = (
             self.action_dim if noise_dim is None else check_positive_int("noise_dim", noise_dim)
         )
@@ -213,7 +234,8 @@ class SVGDSampler(ContinuousSampler):
         qvalue: QFunction | None = None,
         generator: torch.Generator | None = None,
     ) -> TensorDict:
-        """The amortized SVGD surrogate ``loss_actor`` and the detached ``alpha`` and mean ``bandwidth``.
+        """The amortized SVGD surrogate ``loss_actor`` and the detached ``alpha`` (annealed, if the
+        sampler anneals: the temperature it trains at) and mean ``bandwidth``.
 
         ``qvalue``: the Q function whose ``exp(min_i Q_i/α)`` is the target (default: the bound one).
         """
@@ -223,6 +245,8 @@ class SVGDSampler(ContinuousSampler):
             fixed = self._particles_u(tensordict, self.num_fixed, None, generator)
         updated = self._particles_u(tensordict, self.num_particles - self.num_fixed, None, generator)
         alpha = self._temperature().value()
+        if self.anneal is not None:
+            alpha = alpha * self.anneal.value()
         direction, h = self._direction(tensordict, fixed, updated.detach(), alpha, self._q(qvalue))
         loss_actor = -(direction.detach() * updated).sum(-1).mean()
         return TensorDict(

@@ -2,8 +2,8 @@
 
 One update is the same for every algorithm (:class:`~maxent_components.training.update.UpdateStep`:
 ``out = loss(batch)``, one backward of the sum of its ``loss_*`` terms, one optimiser step, the
-target update; eager or under ``torch.compile``), then (for an annealed ``α``)
-``loss.temperature.step()``. Around it the loop keeps the update-to-data schedule, the warm-up,
+target update; eager or under ``torch.compile``), then one ``step()`` of every schedule in the loss
+(an annealed ``α``, a sampler's own annealing). Around it the loop keeps the update-to-data schedule, the warm-up,
 the evaluation, logging and checkpoint cadences, a progress bar, a phase timer and a non-finite
 guard that reads the device once per log interval.
 
@@ -27,15 +27,12 @@ from typing import Any
 import torch
 from tensordict import TensorDictBase
 
-from maxent_components.checks import (
-    check_nonnegative_int,
-    check_positive_float,
-    check_positive_int,
-)
+from maxent_components.checks import check_nonnegative_int, check_positive_float, check_positive_int
 from maxent_components.runs.directory import RunDirectory
 from maxent_components.runs.errors import RunFailure, RunWriteError
 from maxent_components.runs.files import atomic_write_text
 from maxent_components.runs.rng import rng_state, set_rng_state
+from maxent_components.temperature import scheduled_temperatures
 from maxent_components.training.builders import (
     minibatches,
     off_policy_collector,
@@ -136,6 +133,7 @@ class OffPolicyLoop:
                 f"build the env with that device (make_env(..., device=...)) or move the loss (loss.to(...))."
             )
         self.loss, self.optimizer, self.env, self.target_updater = loss, optimizer, env, target_updater
+        self.schedules = scheduled_temperatures(loss)
         self.evaluator, self.run_dir = evaluator, run
         self.total_frames = check_positive_int("total_frames", total_frames)
         self.frames_per_batch = check_positive_int("frames_per_batch", frames_per_batch)
@@ -221,7 +219,8 @@ class OffPolicyLoop:
             # A sampled batch is a copy of the stored rows: scaling it leaves the buffer as collected.
             sample.get(("next", "reward")).mul_(self.reward_scale)
         out = self.update_step(sample)
-        self.loss.temperature.step()
+        for schedule in self.schedules:
+            schedule.step()
         self.counters["updates"] += 1
         self.means.add(**{key: value for key, value in out.items() if value.ndim == 0})
 
