@@ -291,3 +291,18 @@ def test_an_sql_run_recorded_before_the_later_sampler_options_is_the_same_run():
     for option, value in (("bandwidth_scale", 0.1), ("anneal_from", 10.0), ("anneal_steps", 100)):
         assert identity(f"sampler.{option}={value}") != identity()
         assert identity("sampler=svgd_mala", f"sampler.init.{option}={value}") != mala
+
+
+def test_the_loop_steps_every_schedule_in_the_loss_once_per_update(tmp_path):
+    # An annealed α and the SVGD sampler's own annealing (the sampler reads the loss's temperature
+    # too, the same module, which must not be stepped twice) each advance once per update, and the
+    # checkpoint carries both counts for a resume.
+    from maxent_components.runs.checkpoint import read_checkpoint
+
+    out = run_recipe("sql", "smoke=true", "plots=false", "temperature=annealed", "sampler.anneal_from=10",
+                     "sampler.anneal_steps=1000", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    updates = summary_of(tmp_path)["updates"]
+    state = read_checkpoint(tmp_path / "checkpoint.pt")["state"]["loss"]
+    assert updates > 0
+    assert int(state["temperature.step_count"]) == int(state["actor.anneal.step_count"]) == updates
