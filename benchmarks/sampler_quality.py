@@ -20,8 +20,8 @@ and floor, noise size, hidden sizes, Adam learning rate and temperature schedule
 ``svgd+mala``); their defaults reproduce the published numbers (32 particles, half fixed,
 ``reference`` bandwidth floored at 1e-3, noise size = action size, 2×128, 1e-3, ``α = 1``
 throughout). ``--svgd-anneal ALPHA0`` trains it on ``exp(Q/α_t)`` with ``α_t`` lowered log-linearly
-from ``ALPHA0`` to 1 over the first ``--svgd-anneal-fraction`` of the steps (the library's
-``AnnealedTemperature``): annealed SVGD (D'Angelo & Fortuin, 2021, "Annealed Stein Variational
+from ``ALPHA0`` to 1 over the first ``--svgd-anneal-fraction`` of the steps (the sampler's
+``anneal_from`` and ``anneal_steps``): annealed SVGD (D'Angelo & Fortuin, 2021, "Annealed Stein Variational
 Gradient Descent"), whose early, nearly flat targets let the repulsion spread the particles over
 the box before the modes pull them in.
 
@@ -46,7 +46,7 @@ from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded
 
 from maxent_components.samplers import GaussianSampler, LangevinSampler, SVGDSampler
-from maxent_components.temperature import AnnealedTemperature
+from maxent_components.temperature import scheduled_temperatures
 
 N = 1000  # samples compared per sampler
 
@@ -139,7 +139,8 @@ def train(sampler, steps, *, batch=32, lr=1e-3):
         optim.zero_grad()
         loss.backward()
         optim.step()
-        sampler.temperature.step()
+        for schedule in scheduled_temperatures(sampler):  # the loop's rule: every schedule, once per update
+            schedule.step()
     return sampler
 
 
@@ -147,11 +148,10 @@ def draw(name, target, spec, train_steps, gen, args):
     q = q_network(target)
     td = TensorDict(observation=torch.zeros(1, 1), batch_size=[1])
     if name in ("svgd", "svgd+mala"):
-        alpha = 1.0
+        anneal = {}
         if args.svgd_anneal != 1.0:
-            alpha = AnnealedTemperature(alpha_init=args.svgd_anneal, alpha_final=1.0,
-                                        num_steps=max(1, round(args.svgd_anneal_fraction * train_steps)))
-        svgd = SVGDSampler(q, action_spec=spec, alpha=alpha, observation_dim=1, num_cells=tuple(args.svgd_cells),
+            anneal = {"anneal_from": args.svgd_anneal, "anneal_steps": max(1, round(args.svgd_anneal_fraction * train_steps))}
+        svgd = SVGDSampler(q, action_spec=spec, alpha=1.0, **anneal, observation_dim=1, num_cells=tuple(args.svgd_cells),
                            num_particles=args.svgd_particles, fixed_fraction=args.svgd_fixed_fraction,
                            bandwidth=args.svgd_bandwidth, bandwidth_scale=args.svgd_bandwidth_scale,
                            min_bandwidth=args.svgd_min_bandwidth, noise_dim=args.svgd_noise_dim)

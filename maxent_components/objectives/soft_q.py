@@ -92,7 +92,8 @@ class SoftQLoss(LossModule):
     ``value_estimate(batch, next_value=V̂(s'))`` (TD(0) by default with ``γ = 0.99``; set ``γ`` and
     multi-step returns with ``make_value_estimator(ValueEstimators.TD0 / TD1 / TDLambda, gamma=...)``). Only
     ``terminated`` stops bootstrapping. Target updates are TorchRL's ``SoftUpdate`` / ``HardUpdate``;
-    an annealed temperature is advanced by the training loop (``loss.temperature.step()``).
+    an annealed temperature is advanced by the training loop, with every other schedule the loss holds
+    (:func:`~maxent_components.temperature.scheduled_temperatures`).
 
     The forward pass reads no tensor value on the host: data checks (finite rewards and Q-values,
     index ranges) run only under :class:`~maxent_components.checks.set_data_checks`.
