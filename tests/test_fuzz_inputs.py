@@ -80,6 +80,7 @@ CASES = [
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth", "choice"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth_scale", "positive_float"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "min_bandwidth", "positive_float"),
+    (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS, "anneal_steps": 10}, "anneal_from", "positive_float"),
     (LangevinSampler, {"action_spec": BOX}, "num_steps", "positive_int"),
     (LangevinSampler, {"action_spec": BOX}, "step_size", "positive_float"),
     (BoltzmannSampler, {"action_spec": DISCRETE}, "alpha", "nonnegative_float"),
