@@ -60,9 +60,9 @@ class UpdateStep:
         self.loss, self.optimizer, self.target_updater = loss, optimizer, target_updater
         self.autocast = check_choice("autocast", autocast, AUTOCAST_DTYPES)
         self.compile = check_choice("compile", compile, COMPILE_MODES)
-        if compile_optimizer is None:
+        if compile_optimizer is None and self.compile != "none":
             compile_optimizer = not any(group.get("fused") for group in optimizer.param_groups)
-        self.compile_optimizer = bool(compile_optimizer)
+        self.compile_optimizer = bool(compile_optimizer)  # False when nothing is compiled
         if self.compile == "none":
             self._step = self._eager
         elif self.compile_optimizer:
