@@ -35,7 +35,9 @@ def _loss(*overrides: str):
 
 
 def test_networks_are_loaded_and_the_temperature_is_the_new_runs(pretrained):
-    loss = _loss("env=multigoal_single", "temperature=annealed", "temperature.alpha_final=0.05")
+    # the new run anneals its sampler too; the source did not: schedules are the new run's own
+    loss = _loss("env=multigoal_single", "temperature=annealed", "temperature.alpha_final=0.05",
+                 "sampler.anneal_from=10", "sampler.anneal_steps=100")
     source = read_checkpoint(pretrained / "checkpoint.pt")["state"]["loss"]
     before = {k: v.clone() for k, v in loss.state_dict().items()}
     info = warm_start(loss, pretrained)
@@ -48,7 +50,7 @@ def test_networks_are_loaded_and_the_temperature_is_the_new_runs(pretrained):
         torch.testing.assert_close(after[key], source[key], rtol=0, atol=0)
     assert not torch.equal(before["qvalue_network_params.module.0.weight"], after["qvalue_network_params.module.0.weight"])
     # The annealed temperature is the new run's: it starts at alpha = 1 and has taken no step.
-    for key in ("temperature.log_final", "temperature.step_count"):
+    for key in ("temperature.log_final", "temperature.step_count", "actor.anneal.log_initial", "actor.anneal.step_count"):
         torch.testing.assert_close(after[key], before[key])
     assert math.isclose(float(loss.temperature.value()), 1.0) and math.isclose(float(after["temperature.log_final"].exp()), 0.05, rel_tol=1e-6)
 
