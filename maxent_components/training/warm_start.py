@@ -6,7 +6,8 @@ task-agnostic reward can be fine-tuned to a specific task faster than one traine
 section 5.3 and figure 4). :func:`warm_start` loads the learned networks of the run in a folder — the Q
 ensemble, its targets, the actor and any learned proposal — into a freshly built loss of the same
 shapes. The temperature is not carried over (fine-tuning chooses its own, typically an
-``AnnealedTemperature`` starting at the pretraining α), nor is the value estimator's discount, the
+``AnnealedTemperature`` starting at the pretraining α), nor a sampler's own annealing schedule, nor
+the value estimator's discount, the
 optimiser or the replay buffer: the new run starts with empty ones.
 """
 
@@ -31,11 +32,15 @@ class WarmStartError(ValueError):
 
 def carried_keys(state: dict[str, Any]) -> list[str]:
     """The entries of a loss's state dict that a warm start carries over: every learned network and
-    buffer except the temperature's (any ``temperature`` component) and the value estimator's."""
+    buffer except the schedules' (any ``temperature`` component, and a sampler's own ``anneal``),
+    which are the new run's, and the value estimator's."""
     return [
         key for key in state
-        if "temperature" not in key.split(".") and not key.startswith("_value_estimator.")
+        if not _SCHEDULES.intersection(key.split(".")) and not key.startswith("_value_estimator.")
     ]  # fmt: skip
+
+
+_SCHEDULES = frozenset({"temperature", "anneal"})
 
 
 def source_run(folder: str | os.PathLike, *, seed: int | None = None, name: str = "init_from") -> Path:
