@@ -80,15 +80,12 @@ class SVGDSampler(ContinuousSampler):
             the kernel is narrower: particles repel only their near neighbours, which thins the mass
             an amortized sampler leaves between modes (measured in ``benchmarks/RESULTS.md``).
         min_bandwidth: floor of the (scaled) bandwidth.
-        anneal_from, anneal_steps: annealed SVGD (D'Angelo & Fortuin, 2021, "Annealed Stein
-            Variational Gradient Descent"): :meth:`loss` trains towards ``exp(Q/(c_t α))`` with ``c_t``
-            lowered log-linearly from ``anneal_from`` (>= 1) to 1 over ``anneal_steps`` training
-            updates, then 1. Early on the target is nearly flat and the kernel's repulsion spreads the
-            map's image over the box before the modes pull it in; a six-dimensional mixture's modes,
-            which the sampler otherwise loses, are all kept (``benchmarks/RESULTS.md``). The schedule
-            (``anneal``, a :class:`~maxent_components.temperature.AnnealedTemperature` of the factor)
-            is stepped by the training loop after each update; sampling and :meth:`refine` use ``α``.
-            Default ``1.0`` and ``0``: no annealing.
+        anneal_from, anneal_steps: annealed SVGD (D'Angelo & Fortuin, 2021): :meth:`loss` trains
+            towards ``exp(Q/(c_t α))``, ``c_t`` lowered log-linearly from ``anneal_from`` (>= 1) to 1
+            over ``anneal_steps`` updates, then 1; sampling uses ``α``. The nearly flat early target
+            lets the repulsion spread the map's image before the modes pull it in, which keeps the
+            modes of a 6-D mixture the sampler otherwise loses (``benchmarks/RESULTS.md``). The
+            factor's schedule (``anneal``) is stepped by the training loop. Default 1.0 and 0: none.
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.
