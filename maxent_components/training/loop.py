@@ -3,9 +3,9 @@
 One update is the same for every algorithm (:class:`~maxent_components.training.update.UpdateStep`:
 ``out = loss(batch)``, one backward of the sum of its ``loss_*`` terms, one optimiser step, the
 target update; eager or under ``torch.compile``), then one ``step()`` of every schedule in the loss
-(an annealed ``α``, a sampler's own annealing). Around it the loop keeps the update-to-data schedule, the warm-up,
-the evaluation, logging and checkpoint cadences, a progress bar, a phase timer and a non-finite
-guard that reads the device once per log interval.
+(an annealed ``α``, a sampler's own annealing). Around it the loop keeps the update-to-data
+schedule, the warm-up, the evaluation, logging and checkpoint cadences, a progress bar, a phase
+timer and a non-finite guard that reads the device once per log interval.
 
 **Checkpoints and resume.** Every ``checkpoint_interval`` env steps the loop writes one atomic
 ``checkpoint.pt``: the loss (Q ensemble, targets, actor, temperature), the optimiser, the target
