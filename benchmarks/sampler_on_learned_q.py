@@ -84,7 +84,7 @@ def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, num_c
     rule ``--retrain-bandwidth`` times ``--retrain-bandwidth-scale``, ``--retrain-noise-dim`` noise
     inputs) trained ``--retrain`` steps against the run's final, frozen Q on batches of ``pool``'s
     states; with ``--retrain-anneal A0`` at ``α_t`` lowered log-linearly from ``A0·α`` to the run's
-    ``α`` over the first half of the steps (annealed SVGD), the run's own temperature untouched."""
+    ``α`` over the first half of the steps (the sampler's own annealing, annealed SVGD)."""
     fresh = copy.deepcopy(loss.actor)
     if args.retrain_noise_dim is not None:
         obs_dim = pool.get(fresh.tensor_keys.observation).shape[-1]
@@ -101,20 +101,17 @@ def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, num_c
     if args.retrain_bandwidth_scale is not None:
         fresh.bandwidth_scale = args.retrain_bandwidth_scale
     fresh.bind(loss.qfunction(), loss.temperature)  # its loss's target: the run's final Q
-    schedule = None
-    if args.retrain_anneal != 1.0:
-        alpha = float(loss.temperature.value())
-        schedule = fresh.temperature = AnnealedTemperature(
-            alpha_init=args.retrain_anneal * alpha, alpha_final=alpha, num_steps=max(1, args.retrain // 2))
+    if args.retrain_anneal != 1.0:  # the sampler's own annealing (SVGDSampler's anneal_from / anneal_steps)
+        fresh.anneal = AnnealedTemperature(alpha_init=args.retrain_anneal, alpha_final=1.0,
+                                           num_steps=max(1, args.retrain // 2))
     optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
     for _ in range(args.retrain):
         batch = pool[torch.randint(len(pool), (args.retrain_batch,), generator=gen)]
         optimizer.zero_grad()
         fresh.loss(batch)["loss_actor"].backward()
         optimizer.step()
-        if schedule is not None:
-            schedule.step()
-    fresh.temperature = loss.temperature  # measured against the run's exp(Q/α)
+        if fresh.anneal is not None:
+            fresh.anneal.step()
     return fresh
 
 
