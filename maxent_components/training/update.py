@@ -63,13 +63,11 @@ class UpdateStep:
         if compile_optimizer is None and self.compile != "none":
             compile_optimizer = not any(group.get("fused") for group in optimizer.param_groups)
         self.compile_optimizer = bool(compile_optimizer)  # False when nothing is compiled
-        if self.compile == "none":
-            self._step = self._eager
-        elif self.compile_optimizer:
+        self._gradients, self._step = self._forward_backward, self._eager
+        if self.compile != "none" and self.compile_optimizer:
             self._step = compiled_after_warmup(self._eager, self.compile)
-        else:
+        elif self.compile != "none":
             self._gradients = compiled_after_warmup(self._forward_backward, self.compile)
-            self._step = self._compiled_gradients
         self.calls = 0
         #: Seconds of the first compiled call (tracing and compiling, plus that one update); ``None`` before it.
         self.compile_seconds: float | None = None
@@ -90,16 +88,13 @@ class UpdateStep:
         sum(value for key, value in out.items() if key.startswith("loss_")).backward()
         return out
 
-    def _eager(self, batch: TensorDictBase, forward_backward=None) -> TensorDictBase:
+    def _eager(self, batch: TensorDictBase) -> TensorDictBase:
         self.optimizer.zero_grad(set_to_none=True)
-        out = (forward_backward or self._forward_backward)(batch)
+        out = self._gradients(batch)
         self.optimizer.step()
         if self.target_updater is not None:
             self.target_updater.step()
         return out
-
-    def _compiled_gradients(self, batch: TensorDictBase) -> TensorDictBase:
-        return self._eager(batch, self._gradients)
 
 
 class _WithoutProfilerNotice(logging.Filter):
