@@ -138,6 +138,14 @@ def test_study_command_line_errors_are_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.strip().startswith("study: error: no finished run")
 
 
+def test_study_help_describes_every_option_in_plain_text():
+    out = subprocess.run([sys.executable, "-m", "maxent_components.study", "--help"],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    assert "95 % confidence" in out.stdout and "%%" not in out.stdout
+    for option in ("--out", "--metric", "--threshold", "--min-seeds", "--reps", "--allow-mixed-versions", "--tile"):
+        assert option in out.stdout
+
+
 def test_a_two_sampler_two_seed_smoke_sweep_becomes_a_table_with_intervals_and_plots(tmp_path):
     sweep = tmp_path / "sweep"
     out = run_recipe("sql", "-m", "sampler=svgd,gaussian", "seed=0,1", "smoke=true", "plots=false",

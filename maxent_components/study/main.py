@@ -54,7 +54,7 @@ def run_study(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m maxent_components.study",
-        description="Aggregate the finished runs of sweeps into tables with 95 %% confidence intervals and plots.",
+        description="Aggregate the finished runs of sweeps into tables with 95 % confidence intervals and plots.",
     )
     parser.add_argument("folders", nargs="+", help="sweep (or run) folders; every finished run below them is used")
     parser.add_argument("--out", required=True, help="folder for results.csv, results.md and the figures")
