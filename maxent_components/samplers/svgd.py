@@ -85,7 +85,8 @@ class SVGDSampler(ContinuousSampler):
             over ``anneal_steps`` updates, then 1; sampling uses ``α``. The nearly flat early target
             lets the repulsion spread the map's image before the modes pull it in, which keeps the
             modes of a 6-D mixture the sampler otherwise loses (``benchmarks/RESULTS.md``). The
-            factor's schedule (``anneal``) is stepped by the training loop. Default 1.0 and 0: none.
+            factor's schedule (``anneal``) is stepped by the training loop. 1.0 and 0 (the class's
+            default): no annealing.
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.
