@@ -101,9 +101,9 @@ def retrained(loss, pool: TensorDict, args: argparse.Namespace, lr: float, num_c
     if args.retrain_bandwidth_scale is not None:
         fresh.bandwidth_scale = args.retrain_bandwidth_scale
     fresh.bind(loss.qfunction(), loss.temperature)  # its loss's target: the run's final Q
-    if args.retrain_anneal != 1.0:  # the sampler's own annealing (SVGDSampler's anneal_from / anneal_steps)
-        fresh.anneal = AnnealedTemperature(alpha_init=args.retrain_anneal, alpha_final=1.0,
-                                           num_steps=max(1, args.retrain // 2))
+    # The sampler's own annealing (SVGDSampler's anneal_from / anneal_steps), the run's schedule not carried.
+    fresh.anneal = None if args.retrain_anneal == 1.0 else AnnealedTemperature(
+        alpha_init=args.retrain_anneal, alpha_final=1.0, num_steps=max(1, args.retrain // 2))
     optimizer = torch.optim.Adam(fresh.parameters(), lr=lr)
     for _ in range(args.retrain):
         batch = pool[torch.randint(len(pool), (args.retrain_batch,), generator=gen)]
