@@ -34,9 +34,10 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from torchrl.envs.utils import ExplorationType, set_exploration_type  # noqa: E402
 
+from maxent_components.recipes import soft_dqn  # noqa: E402
+
 from loop_speed import recipe_config  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 from timing import per_call_us, timing_options  # noqa: E402
-from maxent_components.recipes import soft_dqn  # noqa: E402
 
 
 def main() -> None:

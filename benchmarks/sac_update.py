@@ -77,8 +77,8 @@ from torchrl.modules import ProbabilisticActor, TanhNormal  # noqa: E402
 from torchrl.objectives import SACLoss, SoftUpdate  # noqa: E402
 
 from maxent_components import AutoTemperature, GaussianSampler, PolicySoftValue, SoftQLoss  # noqa: E402
-from maxent_components.objectives import ForeachSoftUpdate  # noqa: E402
 from maxent_components.modules import continuous_qvalue_network, tanh_normal_actor_network  # noqa: E402
+from maxent_components.objectives import ForeachSoftUpdate  # noqa: E402
 from maxent_components.training.update import COMPILE_MODES  # noqa: E402
 
 # benchmarks/ is on sys.path when this file is run as a script

@@ -36,10 +36,10 @@ from torchrl.data import Bounded
 from maxent_components.modules import ComposedQ
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.runs import read_checkpoint
+from maxent_components.runs.directory import RunDirectory, config_identity
 from maxent_components.runs.errors import CheckpointError
 from maxent_components.runs.files import atomic_torch_save
 from maxent_components.samplers import BoltzmannSampler, LangevinSampler
-from maxent_components.runs.directory import RunDirectory, config_identity
 from maxent_components.training.evaluation import Evaluator, task_diagnostics
 
 __all__ = ["Skill", "load_run", "load_skill", "main"]

@@ -20,7 +20,6 @@ samples must be a small fraction of the MMD between uniform samples and exact sa
 from __future__ import annotations
 
 import copy
-
 import math
 
 import numpy as np

@@ -28,7 +28,6 @@ from torchrl.objectives import LossModule
 import maxent_components
 from maxent_components.training import (
     MINIBATCHES_PER_DRAW,
-    minibatches,
     Cadence,
     EpisodeReturns,
     Evaluator,
@@ -40,6 +39,7 @@ from maxent_components.training import (
     build_part,
     evaluate_episodes,
     make_env,
+    minibatches,
     observation_dim,
     off_policy_collector,
     pieces,

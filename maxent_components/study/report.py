@@ -39,6 +39,11 @@ def cell_label(keys: Sequence[str], cell: Cell, *, skip: Sequence[str] = ()) -> 
     return "without " + ", ".join(absent) if absent else "all runs"
 
 
+def _interval(row: dict, name: str) -> str:
+    """``value [low, high]`` of the statistic ``name`` of a results row."""
+    return f"{_number(row[name])} [{_number(row[name + '_low'])}, {_number(row[name + '_high'])}]"
+
+
 def _number(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -62,9 +67,8 @@ def write_tables(out: Path, keys: Sequence[str], cells: Sequence[Cell], rows: Se
             "wall time (s)", "updates/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell, row in zip(cells, rows):
-        ci = lambda p: f"{_number(row[p])} [{_number(row[p + '_low'])}, {_number(row[p + '_high'])}]"  # noqa: E731
-        values = [cell.task, *[short(cell.key[i]) for i in shown], str(row["seeds"]), ci("final_mean"), ci("final_iqm"),
-                  ci("best_iqm"), row["reached_bar"], _number(row["steps_to_bar_median"], 0),
+        values = [cell.task, *[short(cell.key[i]) for i in shown], str(row["seeds"]), _interval(row, "final_mean"),
+                  _interval(row, "final_iqm"), _interval(row, "best_iqm"), row["reached_bar"], _number(row["steps_to_bar_median"], 0),
                   f"{_number(row['steps_to_bar_iqm'], 0)} [{_number(row['steps_to_bar_iqm_low'], 0)}, {_number(row['steps_to_bar_iqm_high'], 0)}]"
                   if row["steps_to_bar_iqm"] is not None else "– (not every run)",
                   _number(row["wall_time_s"]), _number(row["updates_per_s"])]
