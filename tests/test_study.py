@@ -81,6 +81,29 @@ def test_a_neutral_option_at_its_default_does_not_split_old_and_new_runs(tmp_pat
     assert sorted(len(c.runs) for c in cells) == [1, 2]  # old and new at the default together
 
 
+def test_a_neutral_option_is_shown_at_its_default_and_only_for_the_part_that_has_it(tmp_path):
+    def write(name, seed, sampler, options):
+        _write_run(tmp_path / name, seed=seed, sampler=sampler)
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        summary["config"]["sampler"].update(options)
+        summary["neutral"] = {"sampler.anneal_from": 1.0}
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+
+    write("annealed", 0, "svgd", {"anneal_from": 100.0})
+    write("unannealed", 1, "svgd", {"anneal_from": 1})  # the identity leaves it out at the default
+    _write_run(tmp_path / "old", seed=2, sampler="svgd")  # recorded before the option existed
+    write("langevin", 3, "langevin", {})  # a part without the option
+    runs, _ = collect_runs([tmp_path])
+    shown = {run.path.name: run.config.get("sampler.anneal_from") for run in runs}
+    assert shown == {"annealed": 100.0, "unannealed": 1.0, "old": 1.0, "langevin": None}
+    cells, _ = group_cells(runs)
+    assert sorted(len(c.runs) for c in cells) == [1, 1, 2]  # the old run and the run at the default together
+    out = tmp_path / "out"
+    run_study([tmp_path], out=out, plots=False)
+    table = (out / "results.md").read_text().split("\n- ")[0]
+    assert "None" not in table and "LANGEVINSampler | – |" in table  # an option the part lacks is a dash
+
+
 def test_interval_matches_a_direct_computation():
     scores = np.array([[1.0], [2.0], [3.0], [4.0], [10.0], [20.0], [30.0], [40.0]])
     out = interval(scores, reps=2000)

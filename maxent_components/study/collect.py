@@ -115,9 +115,12 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
             # the options that make the run's identity, left out by the rule its hash was made with
             identity, _ = config_identity(summary["config"], summary.get("run_only", []), summary.get("neutral"))
             config = flatten(identity)
+            recorded, neutral = flatten(summary["config"]), summary.get("neutral") or {}
+            config.update({k: v for k, v in neutral.items() if k in recorded and k not in config})  # shown at its default
             runs[digest] = Run(summary_path.parent, config, summary)
     if not runs:
         raise StudyError(f"no finished run below {', '.join(map(str, folders))}.")
+    _show_neutral_defaults(runs.values())
     versions = sorted({str(run.summary.get("code_version")) for run in runs.values()})
     if len(versions) > 1 and not allow_mixed_versions:
         raise StudyError(
@@ -127,6 +130,23 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
     found = list(runs.values())
     name_tasks(found)
     return found, notes
+
+
+def _show_neutral_defaults(runs: Iterable[Run]) -> None:
+    """Give runs recorded before a neutral option existed its default, where a run of the same part
+    records it: a run's identity leaves a neutral option out at its default (``num_envs=1``), but a
+    table must show ``1``, not a missing value, and group old and new runs at the default together.
+    An option is filled in only for runs of a part (the same ``_target_``) that has it."""
+    runs = list(runs)
+    defaults: dict[str, Any] = {}
+    for run in runs:
+        defaults.update(run.summary.get("neutral") or {})
+    for key, default in defaults.items():
+        target = key.rsplit(".", 1)[0] + "._target_" if "." in key else None
+        parts = {repr(run.config.get(target)) for run in runs if key in run.config}
+        for run in runs:
+            if key not in run.config and parts and repr(run.config.get(target)) in parts:
+                run.config[key] = default
 
 
 def varying_keys(runs: Iterable[Run], *, exclude: Iterable[str] = (SEED,)) -> list[str]:

@@ -67,7 +67,7 @@ def write_tables(out: Path, keys: Sequence[str], cells: Sequence[Cell], rows: Se
             "wall time (s)", "updates/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell, row in zip(cells, rows):
-        values = [cell.task, *[short(cell.key[i]) for i in shown], str(row["seeds"]), _interval(row, "final_mean"),
+        values = [cell.task, *["–" if cell.key[i] == "None" else short(cell.key[i]) for i in shown], str(row["seeds"]), _interval(row, "final_mean"),
                   _interval(row, "final_iqm"), _interval(row, "best_iqm"), row["reached_bar"], _number(row["steps_to_bar_median"], 0),
                   f"{_number(row['steps_to_bar_iqm'], 0)} [{_number(row['steps_to_bar_iqm_low'], 0)}, {_number(row['steps_to_bar_iqm_high'], 0)}]"
                   if row["steps_to_bar_iqm"] is not None else "– (not every run)",
