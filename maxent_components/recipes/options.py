@@ -113,7 +113,9 @@ class OffPolicyConfig(RunConfig):
                           choices=COMPILE_MODES)
     init_from: str | None = option(
         None, "A finished run whose networks (Q, targets, actor) this run starts from (fine-tuning): its folder, "
-        "or a sweep folder holding one finished run with this run's seed.",
+        "or a sweep folder holding one finished run with this run's seed. Schedules are this run's own: an "
+        "annealing sampler starts its schedule again (sampler.anneal_from=1 sampler.anneal_steps=0 keeps a "
+        "pretrained sampler as trained).",
     )
     plots: bool = option(True, "Write the figures of the run (learning curve; task figures).", run_only=True)
 
