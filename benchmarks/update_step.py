@@ -10,8 +10,9 @@ Cases:
 - ``soft_dqn``: CartPole shapes (obs 4, 2 actions), 2×128 MLP, batch 128, ExactSoftValue target,
   Adam, Polyak τ = 0.005.
 - ``sql``: MultiGoal shapes (obs 2, action 2), 2×128 MLPs, batch 64, 16 uniform value samples,
-  32 SVGD particles (16 fixed), Q and sampler updates (the library: one loss, one optimiser; the
-  plain update: the critic step, then the sampler step against the updated Q).
+  32 SVGD particles (16 fixed), Q and sampler updates. Both sides step one Adam once on the sum of the
+  critic's and the sampler's losses, computed from the same pre-step parameters (the recipes'
+  arithmetic, and the plain SQL loop's in ``plain_loops.py``, whose ``functional`` pieces it uses).
 
 On a GPU (``--device cuda``) every tensor and network is created on the device (as the default
 device) and each update is timed to its completion; ``--cudagraphs`` captures both sides' updates
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import math
 import statistics
 import time
 import warnings
@@ -45,6 +45,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrl\
 
 from torchrl.data import Bounded, OneHot  # noqa: E402
 
+from maxent_components import functional as fn  # noqa: E402
 from maxent_components.modules.policies import noise_input_policy_network  # noqa: E402
 from maxent_components.modules.qvalue import (  # noqa: E402
     continuous_qvalue_network,
@@ -144,39 +145,40 @@ def sql_case(adam=torch.optim.Adam, alpha: float = 1.0, batch: int = 64, value_s
     q_plain = copy.deepcopy(qnet.module)
     q_target = copy.deepcopy(q_plain).requires_grad_(False)
     pi_plain = copy.deepcopy(policy)
-    q_plain_optimiser = adam(q_plain.parameters(), lr=3e-4)
-    pi_plain_optimiser = adam(pi_plain.parameters(), lr=3e-4)
+    # One Adam over the critic and the sampler, stepped once on their summed losses, both computed from
+    # the same pre-step parameters: the arithmetic of the library's one loss and one optimiser.
+    plain_optimiser = adam([*q_plain.parameters(), *pi_plain.parameters()], lr=3e-4)
     obs, action, next_obs = td["observation"], td["action"], td["next", "observation"]
-    reward, not_done = td["next", "reward"], (~td["next", "terminated"]).float()
-    log_volume = 2 * math.log(2.0)
+    reward, not_done = td["next", "reward"].squeeze(-1), (~td["next", "terminated"]).float().squeeze(-1)
+    low, high = spec.space.low, spec.space.high
+    log_uniform = -(high - low).log().sum()  # log of the uniform density on the box
     n_fixed = particles // 2
     params, target_params = list(q_plain.parameters()), list(q_target.parameters())
 
+    def q_of(net, state, actions):  # Q(s, a_k) [K, B] for actions [K, B, 2]
+        return net(state.expand(actions.shape[0], -1, -1), actions).squeeze(-1)
+
     def plain_step():
         with torch.no_grad():
-            a = torch.rand(value_samples, batch, 2) * 2 - 1
-            q_next = q_target(next_obs.expand(value_samples, -1, -1), a)
-            v_next = alpha * (torch.logsumexp(q_next / alpha, 0) - math.log(value_samples)) + alpha * log_volume
+            uniform = low + (high - low) * torch.rand(value_samples, batch, 2)
+            v_next = fn.importance_sampled_soft_value(q_of(q_target, next_obs, uniform), log_uniform, alpha, dim=0)
             y = reward + GAMMA * not_done * v_next
-        q_plain_optimiser.zero_grad(set_to_none=True)
-        (q_plain(obs, action) - y).square().mean().backward()
-        q_plain_optimiser.step()
-
-        noise = torch.randn(particles, batch, 2)
-        u = pi_plain(obs.expand(particles, -1, -1), noise)
-        fixed, updated = u[:n_fixed].detach().requires_grad_(True), u[n_fixed:]
-        tanh = fixed.tanh()
-        log_p = q_plain(obs.expand(n_fixed, -1, -1), tanh).sum() / alpha + torch.log1p(-tanh.square() + 1e-6).sum()
-        score = torch.autograd.grad(log_p, fixed)[0]
-        xf, sf, xu = fixed.detach().movedim(0, 1), score.movedim(0, 1), updated.detach().movedim(0, 1)
-        d2 = (xf.unsqueeze(2) - xu.unsqueeze(1)).square().sum(-1)  # [B, Kf, Ku]
-        med = d2.flatten(1).topk(d2[0].numel() // 2 + 1, dim=-1).values[:, -1]
-        h = (med / math.log(n_fixed)).clamp_min(1e-3)[:, None, None]
-        kappa = torch.exp(-d2 / h).transpose(1, 2)  # [B, Ku, Kf]
-        direction = (kappa @ sf + (2 / h) * (xu * kappa.sum(-1, keepdim=True) - kappa @ xf)) / n_fixed
-        pi_plain_optimiser.zero_grad(set_to_none=True)
-        (-(direction.movedim(1, 0) * updated).sum(-1).mean()).backward()
-        pi_plain_optimiser.step()
+        critic_loss = (q_plain(obs, action).squeeze(-1) - y).square().mean()
+        with torch.no_grad():
+            fixed = pi_plain(obs.expand(n_fixed, -1, -1), torch.randn(n_fixed, batch, 2))
+        noise = torch.randn(particles - n_fixed, batch, 2)
+        updated = pi_plain(obs.expand(particles - n_fixed, -1, -1), noise)
+        fixed.requires_grad_(True)
+        log_p = q_of(q_plain, obs, fn.tanh_squash(fixed, low, high)) / alpha
+        log_p = log_p + fn.tanh_log_abs_det_jacobian(fixed, low, high).sum(-1)
+        (score,) = torch.autograd.grad(log_p.sum(), fixed)
+        fixed_b, score_b, updated_b = (t.detach().movedim(0, -2) for t in (fixed, score, updated))
+        h = fn.median_bandwidth(fn.squared_distances(fixed_b, updated_b), formula="reference", num_particles=n_fixed,
+                                min_bandwidth=1e-3)
+        direction = fn.svgd_direction(updated_b, score_b, fixed_b, h).movedim(-2, 0)
+        plain_optimiser.zero_grad(set_to_none=True)
+        (critic_loss - (direction * updated).sum(-1).mean()).backward()
+        plain_optimiser.step()
         _polyak(target_params, params)
 
     return library_step, plain_step
