@@ -23,7 +23,9 @@ throughout). ``--svgd-anneal ALPHA0`` trains it on ``exp(Q/α_t)`` with ``α_t``
 from ``ALPHA0`` to 1 over the first ``--svgd-anneal-fraction`` of the steps (the sampler's
 ``anneal_from`` and ``anneal_steps``): annealed SVGD (D'Angelo & Fortuin, 2021, "Annealed Stein Variational
 Gradient Descent"), whose early, nearly flat targets let the repulsion spread the particles over
-the box before the modes pull them in.
+the box before the modes pull them in. ``--svgd-noise-components C`` gives the sampling network a
+discrete noise input, ``C`` equally likely pieces (``ComponentNoiseNetwork``), to test whether the
+mass it leaves between modes comes from its noise being connected.
 
 Usage::
 
@@ -43,7 +45,9 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
+from torch import nn
 from torchrl.data import Bounded
+from torchrl.modules import MLP
 
 from maxent_components.samplers import GaussianSampler, LangevinSampler, SVGDSampler
 from maxent_components.temperature import scheduled_temperatures
@@ -131,6 +135,27 @@ def q_network(target):
     )
 
 
+class ComponentNoiseNetwork(nn.Module):
+    """A sampling network whose noise has a discrete part: ``u = MLP([s, ξ_{1:D}, e_k]) + ξ_{1:D}``.
+
+    ``ξ ∼ N(0, I_{D+1})`` as for any noise-input network; its last coordinate picks one of
+    ``components`` equally likely pieces, ``k = ⌊C Φ(ξ_{D+1})⌋``, handed to the MLP as a one-hot
+    ``e_k``. The map is discontinuous in ``ξ_{D+1}``, so its image can be ``C`` disconnected pieces,
+    where a continuous map of Gaussian noise must join its modes by bridges.
+    """
+
+    def __init__(self, action_dim, components, num_cells):
+        super().__init__()
+        self.components = components
+        self.mlp = MLP(in_features=1 + action_dim + components, out_features=action_dim, num_cells=list(num_cells))
+
+    def forward(self, observation, noise):
+        eps, last = noise[..., :-1], noise[..., -1]
+        k = (torch.special.ndtr(last) * self.components).long().clamp(max=self.components - 1)
+        one_hot = nn.functional.one_hot(k, self.components).to(noise.dtype)
+        return self.mlp(torch.cat([observation, eps, one_hot], -1)) + eps
+
+
 def train(sampler, steps, *, batch=32, lr=1e-3):
     optim = torch.optim.Adam(sampler.parameters(), lr=lr)
     td = TensorDict(observation=torch.zeros(batch, 1), batch_size=[batch])
@@ -151,10 +176,15 @@ def draw(name, target, spec, train_steps, gen, args):
         anneal = {}
         if args.svgd_anneal != 1.0:
             anneal = {"anneal_from": args.svgd_anneal, "anneal_steps": max(1, round(args.svgd_anneal_fraction * train_steps))}
-        svgd = SVGDSampler(q, action_spec=spec, alpha=1.0, **anneal, observation_dim=1, num_cells=tuple(args.svgd_cells),
-                           num_particles=args.svgd_particles, fixed_fraction=args.svgd_fixed_fraction,
-                           bandwidth=args.svgd_bandwidth, bandwidth_scale=args.svgd_bandwidth_scale,
-                           min_bandwidth=args.svgd_min_bandwidth, noise_dim=args.svgd_noise_dim)
+        network, noise_dim = None, args.svgd_noise_dim
+        if args.svgd_noise_components > 1:
+            network = ComponentNoiseNetwork(target.dim, args.svgd_noise_components, args.svgd_cells)
+            noise_dim = target.dim + 1
+        svgd = SVGDSampler(q, network, action_spec=spec, alpha=1.0, **anneal, observation_dim=1,
+                           num_cells=tuple(args.svgd_cells), num_particles=args.svgd_particles,
+                           fixed_fraction=args.svgd_fixed_fraction, bandwidth=args.svgd_bandwidth,
+                           bandwidth_scale=args.svgd_bandwidth_scale, min_bandwidth=args.svgd_min_bandwidth,
+                           noise_dim=noise_dim)
         sampler = train(svgd, train_steps, lr=args.svgd_lr)
         if name == "svgd+mala":
             sampler = LangevinSampler(q, action_spec=spec, alpha=1.0, num_steps=args.mala_steps, step_size=0.01,
@@ -194,6 +224,9 @@ def main() -> None:
                       help="factor on the median rule's bandwidth (default 1: the rule)")
     svgd.add_argument("--svgd-min-bandwidth", type=float, default=1e-3, help="bandwidth floor (default 1e-3)")
     svgd.add_argument("--svgd-noise-dim", type=int, default=None, help="noise size (default: action size)")
+    svgd.add_argument("--svgd-noise-components", type=int, default=1, metavar="C",
+                      help="C > 1: a discrete part in the noise, C equally likely pieces of the map "
+                           "(ComponentNoiseNetwork; the noise size is then the action size + 1; default 1: none)")
     svgd.add_argument("--svgd-cells", type=int, nargs="+", default=[128, 128], help="hidden sizes (default 128 128)")
     svgd.add_argument("--svgd-lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     svgd.add_argument("--svgd-anneal", type=float, default=1.0, metavar="ALPHA0",
@@ -206,6 +239,10 @@ def main() -> None:
         parser.error(f"--svgd-anneal must be a positive temperature, got {args.svgd_anneal}")
     if args.svgd_bandwidth_scale <= 0:
         parser.error(f"--svgd-bandwidth-scale must be a positive factor, got {args.svgd_bandwidth_scale}")
+    if args.svgd_noise_components < 1:
+        parser.error(f"--svgd-noise-components must be a count >= 1, got {args.svgd_noise_components}")
+    if args.svgd_noise_components > 1 and args.svgd_noise_dim is not None:
+        parser.error("--svgd-noise-components sets the noise size (action size + 1); leave --svgd-noise-dim out")
     if not 0 < args.svgd_anneal_fraction <= 1:
         parser.error(f"--svgd-anneal-fraction must lie in (0, 1], got {args.svgd_anneal_fraction}")
     torch.set_num_threads(args.threads)
