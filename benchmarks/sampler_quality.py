@@ -220,8 +220,9 @@ def main() -> None:
     svgd.add_argument("--svgd-particles", type=int, default=32, help="particles per state K (default 32)")
     svgd.add_argument("--svgd-fixed-fraction", type=float, default=0.5, help="share of fixed particles (default 0.5)")
     svgd.add_argument("--svgd-bandwidth", default="reference", choices=("reference", "paper"), help="median rule")
-    svgd.add_argument("--svgd-bandwidth-scale", type=float, default=1.0,
-                      help="factor on the median rule's bandwidth (default 1: the rule)")
+    svgd.add_argument("--svgd-bandwidth-scale", type=float, nargs="+", default=[1.0], metavar="SCALE",
+                      help="factor on the median rule's bandwidth (default 1: the rule); several: the mean "
+                           "of RBF kernels at those factors")
     svgd.add_argument("--svgd-min-bandwidth", type=float, default=1e-3, help="bandwidth floor (default 1e-3)")
     svgd.add_argument("--svgd-noise-dim", type=int, default=None, help="noise size (default: action size)")
     svgd.add_argument("--svgd-noise-components", type=int, default=1, metavar="C",
@@ -237,8 +238,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.svgd_anneal <= 0:
         parser.error(f"--svgd-anneal must be a positive temperature, got {args.svgd_anneal}")
-    if args.svgd_bandwidth_scale <= 0:
-        parser.error(f"--svgd-bandwidth-scale must be a positive factor, got {args.svgd_bandwidth_scale}")
+    if min(args.svgd_bandwidth_scale) <= 0:
+        parser.error(f"--svgd-bandwidth-scale must be positive factors, got {args.svgd_bandwidth_scale}")
     if args.svgd_noise_components < 1:
         parser.error(f"--svgd-noise-components must be a count >= 1, got {args.svgd_noise_components}")
     if args.svgd_noise_components > 1 and args.svgd_noise_dim is not None:

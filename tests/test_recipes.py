@@ -292,9 +292,18 @@ def test_an_sql_run_recorded_before_the_later_sampler_options_is_the_same_run():
     mala_before = ("sampler=svgd_mala", *(f"sampler.init.{o.split('.', 1)[1]}" for o in before))
     mala = identity(*mala_before)
     assert mala == identity(*mala_before, drop=("sampler", "init")) != identity("sampler=svgd_mala")
-    for option, value in (("bandwidth_scale", 0.1), ("anneal_from", 10.0), ("anneal_steps", 100)):
+    for option, value in (("bandwidth_scale", 0.1), ("bandwidth_scale", "[1.0,0.1]"), ("anneal_from", 10.0),
+                          ("anneal_steps", 100)):
         assert identity(*before, f"sampler.{option}={value}") != identity(*before)
         assert identity(*mala_before, f"sampler.init.{option}={value}") != mala
+    # A list of bandwidth scales (a multiple-kernel SVGD) reaches the sampler as its tuple.
+    from torchrl.data import Bounded
+
+    from maxent_components.training.builders import build_part
+
+    with initialize_config_module("maxent_components.recipes.conf", version_base=None):
+        node = compose(sql.NAME, overrides=["sampler.bandwidth_scale=[1.0,0.1]"]).sampler
+    assert build_part(node, action_spec=Bounded(-1.0, 1.0, shape=(2,)), observation_dim=3).bandwidth_scale == (1.0, 0.1)
 
 
 def test_the_sql_sampler_anneals_over_the_schedule_measured_for_its_task():

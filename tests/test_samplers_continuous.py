@@ -677,6 +677,43 @@ def test_svgd_bandwidth_scale_multiplies_the_median_rule_and_keeps_the_floor():
     with pytest.raises(ValueError, match="bandwidth_scale"):
         SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=0.0)
 
+def test_svgd_with_several_bandwidth_scales_uses_the_mean_of_their_kernels():
+    # Multiple-kernel SVGD with equal weights: κ = mean_c κ_{h_c}, h_c = max(c · rule, floor). The
+    # direction is linear in κ, so with the same particles (same generator seed) the loss, its
+    # gradient and a refine step are the means of those at each scale, the floor applied per scale.
+    td = TensorDict(observation=torch.zeros(3, 1), batch_size=[3])
+    base = SVGDSampler(MIX_Q, action_spec=BOX2, alpha=0.5, observation_dim=1, num_cells=(8,), num_particles=8,
+                       min_bandwidth=1e-2)
+
+    def with_scale(scale):
+        sampler = copy.deepcopy(base)
+        sampler.bandwidth_scale = scale
+        loss = sampler.loss(td, generator=torch.Generator().manual_seed(0))
+        grads = torch.autograd.grad(loss["loss_actor"], list(sampler.parameters()))
+        start = torch.tensor([[0.3, -0.2], [-0.5, 0.4], [0.1, 0.6], [-0.7, -0.1]]).unsqueeze(1).expand(4, 3, 2)
+        moved = sampler.unsquash(sampler.refine(td, start, num_steps=1, step_size=0.05)) - sampler.unsquash(start)
+        return loss, grads, moved
+
+    for scales in ((1.0, 0.1), (1e-6, 1.0)):  # 1e-6: that kernel's bandwidth is the floor
+        both, grads, moved = with_scale(scales)
+        (first, grads_a, moved_a), (second, grads_b, moved_b) = with_scale(scales[0]), with_scale(scales[1])
+        torch.testing.assert_close(both["loss_actor"], (first["loss_actor"] + second["loss_actor"]) / 2)
+        for g, a, b in zip(grads, grads_a, grads_b, strict=True):
+            torch.testing.assert_close(g, (a + b) / 2)
+        torch.testing.assert_close(moved, (moved_a + moved_b) / 2, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(both["bandwidth"], first["bandwidth"])  # the first scale's
+    assert float(with_scale((1e-6, 1.0))[0]["bandwidth"]) == pytest.approx(1e-2)
+    # A sequence of one is that factor; the constructor names the offending entry.
+    assert SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=[1, 0.1]).bandwidth_scale == (1.0, 0.1)
+    assert SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=[0.3]).bandwidth_scale == 0.3
+    with pytest.raises(ValueError, match=r"bandwidth_scale\[1\] must be a finite number > 0"):
+        SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=[1.0, 0.0])
+    with pytest.raises(ValueError, match="bandwidth_scale must be a positive factor or a non-empty sequence"):
+        SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale=[])
+    with pytest.raises(ValueError, match="bandwidth_scale must be a number"):
+        SVGDSampler(MIX_Q, action_spec=BOX2, observation_dim=1, bandwidth_scale="wide")
+
+
 def test_annealed_svgd_trains_at_the_temperature_times_a_log_linear_factor_then_at_the_temperature():
     # anneal_from=A over T updates: the loss after t loop steps is the loss of the same network trained
     # at α · A^(1 − t/T) (exactly, same particles), and at α from t = T on.
