@@ -33,7 +33,8 @@ which every plain loop but SAC's reads too (refusing parts it does not implement
 - ``sql`` (MultiGoal): one 128×128 Q MLP on ``[s, a]``, fixed α = 1, rewards × 0.1, γ = 0.99, batch 64,
   batches of 10 steps then 10 updates, a hard target copy every 1000 updates; ``V̂(s')`` from 16 uniform
   actions; an amortized SVGD sampler ``a = tanh(MLP([s, ξ]) + ξ)`` (128×128) trained with 32 particles
-  per state (16 fixed), RBF kernel in pre-tanh space, reference median bandwidth (floor 1e-3); one Adam
+  per state (16 fixed), RBF kernel in pre-tanh space, reference median bandwidth (floor 1e-3; with several
+  ``sampler.bandwidth_scale`` factors, the mean of the kernels at those multiples); one Adam
   (3e-4) step on the summed Q and sampler losses, the sampler's target being the pre-step Q; the plain
   loop's arithmetic is ``maxent_components.functional``'s.
 - ``discrete_sac`` (CartPole-v1): twin 128×128 Q MLPs and a 128×128 categorical actor, learned α (from 1,

@@ -92,9 +92,11 @@ class SVGDSampler(ContinuousSampler):
             sequence of factors makes the kernel the mean of RBF kernels at those multiples of the
             rule, a multiple-kernel SVGD with equal weights (Ai et al., 2021, "Stein Variational
             Gradient Descent with Multiple Kernels"); ``(1.0, 0.1)`` keeps the wide kernel's even
-            spread over the modes and adds the narrow one's pull within each, better than either
-            alone on every target of ``benchmarks/sampler_quality.py``. The direction is linear in
-            the kernel, so it is the mean of the single-kernel directions.
+            spread over the modes (annealed, every mode of a 6-D mixture, which the narrow kernel
+            alone loses) and adds the narrow one's pull within each: nearer the exact samples than
+            the rule alone on the targets of ``benchmarks/sampler_quality.py``, though not better in
+            training (``docs/sampler_study``). The direction is linear in the kernel, so it is the
+            mean of the single-kernel directions.
         min_bandwidth: floor of each (scaled) bandwidth.
         anneal_from, anneal_steps: annealed SVGD (D'Angelo & Fortuin, 2021): :meth:`loss` trains
             towards ``exp(Q/(c_t α))``, ``c_t`` lowered log-linearly from ``anneal_from`` (>= 1) to 1
