@@ -46,6 +46,13 @@ NOT_A_NUMBER = st.one_of(st.text(max_size=3), st.lists(st.integers(), max_size=2
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 BAD = {
     "positive_float": st.one_of(st.floats(max_value=0.0, allow_nan=False), NON_FINITE, NOT_A_NUMBER),
+    # a positive factor or a non-empty sequence of them: bad scalars, the empty list, a list with a bad entry
+    "positive_factors": st.one_of(
+        st.floats(max_value=0.0, allow_nan=False), NON_FINITE, st.text(max_size=3), st.just(None), st.just(object()),
+        st.just([]),
+        st.lists(st.one_of(st.floats(max_value=0.0, allow_nan=False), NON_FINITE, st.text(max_size=2), st.just(None)),
+                 min_size=1, max_size=2).map(lambda bad: [1.0, *bad]),
+    ),
     "nonnegative_float": st.one_of(st.floats(max_value=0.0, exclude_max=True, allow_nan=False), NON_FINITE, NOT_A_NUMBER),
     "positive_int": st.one_of(st.integers(max_value=0), st.floats(allow_nan=True).filter(lambda x: x != int(x) if math.isfinite(x) else True), NOT_A_NUMBER),
     "probability": st.one_of(st.floats(min_value=1.0, exclude_min=True, allow_nan=False), st.floats(max_value=0.0, exclude_max=True, allow_nan=False), NON_FINITE, NOT_A_NUMBER),
@@ -78,7 +85,7 @@ CASES = [
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "num_particles", "positive_int"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "fixed_fraction", "probability"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth", "choice"),
-    (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth_scale", "positive_float"),
+    (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "bandwidth_scale", "positive_factors"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS}, "min_bandwidth", "positive_float"),
     (SVGDSampler, {"action_spec": BOX, "observation_dim": OBS, "anneal_steps": 10}, "anneal_from", "positive_float"),
     (LangevinSampler, {"action_spec": BOX}, "num_steps", "positive_int"),
