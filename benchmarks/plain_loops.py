@@ -291,6 +291,7 @@ def plain_sql(cfg) -> float:
     num_updated, bandwidth, min_bandwidth = sampler.num_particles - num_fixed, sampler.bandwidth, sampler.min_bandwidth
     scale = sampler.get("bandwidth_scale", 1.0)
     scales = [float(c) for c in scale] if isinstance(scale, Sequence) else [float(scale)]  # κ: the mean over scales
+    top = max(scales)
     ring = Ring(min(cfg.total_frames, cfg.buffer_size), obs_dim, act_dim)
 
     def particles(obs: torch.Tensor, n: int) -> torch.Tensor:  # u [n, *B, D]
@@ -322,10 +323,12 @@ def plain_sql(cfg) -> float:
         (score,) = torch.autograd.grad(log_p.sum(), fixed)
         fixed_b, score_b, updated_b = (t.detach().movedim(0, -2) for t in (fixed, score, updated))
         distances = fn.squared_distances(fixed_b, updated_b)
-        rule = fn.median_bandwidth(distances, formula=bandwidth, num_particles=num_fixed,
-                                   min_bandwidth=min_bandwidth / max(scales))
-        hs = [(c * rule).clamp_min(min_bandwidth) for c in scales]  # h_c = max(c · rule, floor)
-        direction = (sum(fn.svgd_direction(updated_b, score_b, fixed_b, h) for h in hs) / len(hs)).movedim(-2, 0)
+        rule = fn.median_bandwidth(distances, formula=bandwidth, num_particles=num_fixed, min_bandwidth=min_bandwidth / top)
+        hs = [c * rule if c == top else (c * rule).clamp_min(min_bandwidth) for c in scales]  # max(c · rule, floor)
+        direction = fn.svgd_direction(updated_b, score_b, fixed_b, hs[0])
+        if len(hs) > 1:
+            direction = (direction + sum(fn.svgd_direction(updated_b, score_b, fixed_b, h) for h in hs[1:])) / len(hs)
+        direction = direction.movedim(-2, 0)
         step(loss - (direction * updated).sum(-1).mean())
 
     return drive(cfg, env, ring, act, update)

@@ -234,16 +234,19 @@ class SVGDSampler(ContinuousSampler):
         # The functional pieces take particle sets as [..., K, D] with the batch in front.
         fixed_b, score_b, updated_b = (x.movedim(0, -2) for x in (fixed, score, updated))
         scales = self.bandwidth_scale if isinstance(self.bandwidth_scale, tuple) else (self.bandwidth_scale,)
-        # h_c = max(c · rule, floor) for each scale c: the rule floored at floor / max(c) (which binds
-        # for no scale where the floor does not), then scaled and floored.
+        # h_c = max(c · rule, floor) for each scale c: the rule floored at floor / max(c), then scaled;
+        # only the smaller scales need the floor again. One scale (the default) costs one product.
+        top = max(scales)
         rule = median_bandwidth(
             squared_distances(fixed_b, updated_b),
             formula=self.bandwidth,
             num_particles=fixed.shape[0],
-            min_bandwidth=self.min_bandwidth / max(scales),
+            min_bandwidth=self.min_bandwidth / top,
         )
-        hs = [(c * rule).clamp_min(self.min_bandwidth) for c in scales]
-        direction = sum(svgd_direction(updated_b, score_b, fixed_b, h) for h in hs) / len(hs)
+        hs = [c * rule if c == top else (c * rule).clamp_min(self.min_bandwidth) for c in scales]
+        direction = svgd_direction(updated_b, score_b, fixed_b, hs[0])
+        if len(hs) > 1:  # the mean of the kernels: the mean of their directions
+            direction = (direction + sum(svgd_direction(updated_b, score_b, fixed_b, h) for h in hs[1:])) / len(hs)
         return direction.movedim(-2, 0), hs[0]
 
     # -- training ---------------------------------------------------------------------------------
