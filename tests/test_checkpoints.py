@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recipe_runner import ROOT, run_recipe, scalars, summary_of
 
-import maxent_components
 from maxent_components.runs import (
     CHECKPOINT_FILE,
     SUMMARY_FILE,
@@ -30,6 +29,7 @@ from maxent_components.runs import (
     write_checkpoint,
 )
 from maxent_components.runs.checkpoint import MAGIC, verify_checkpoint
+from maxent_components.runs.directory import code_version
 
 HASH = "c" * 64
 PAYLOAD = {"w": torch.linspace(-1.0, 1.0, 64), "step": 3, "nested": {"a": [1, 2, 3]}}
@@ -45,7 +45,7 @@ def test_round_trip_and_header(tmp_path):
     path = _file(tmp_path, config_hash=HASH, step=3)
     header = verify_checkpoint(path)
     assert header["config_hash"] == HASH and header["step"] == 3 and header["format"] == 1
-    assert header["library"] == maxent_components.__version__
+    assert header["library"] == code_version()
     loaded = read_checkpoint(path)
     assert torch.equal(loaded["w"], PAYLOAD["w"]) and loaded["nested"] == PAYLOAD["nested"]
 

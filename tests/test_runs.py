@@ -48,6 +48,7 @@ from maxent_components.runs import (
 )
 from maxent_components.runs.checkpoint import read_checkpoint, verify_checkpoint
 from maxent_components.runs.config import apply_presets, run_only_keys
+from maxent_components.runs.directory import code_version, source_digest
 from maxent_components.runs.files import json_safe
 from maxent_components.runs.help import argument_docs, render_help
 
@@ -338,7 +339,7 @@ def test_start_finish_and_status(tmp_path):
         "config_hash": HASH_A,
         "run_only": ["logger.backend", "progress"],  # recorded so that a study compares configs alike
         "neutral": {"num_envs": 1},
-        "code_version": maxent_components.__version__,
+        "code_version": code_version(),
         "finished": False,
     }
     # Started but no checkpoint yet: nothing to resume from.
@@ -350,12 +351,62 @@ def test_start_finish_and_status(tmp_path):
     assert summary["finished"] is True and summary["eval_return_mean"] == 4.0
     assert summary["history"] == [1.0, None]
     assert summary["config_hash"] == HASH_A and summary["config"]["seed"] == 3
-    assert summary["code_version"] == maxent_components.__version__
+    assert summary["code_version"] == code_version()
     # A finished summary of the same config wins over its checkpoint.
     assert run.checkpoint_path.exists() and run.status(HASH_A) == "finished"
     # Another RunDirectory object on the same folder sees the same.
     assert RunDirectory(tmp_path / "run").status(HASH_A) == "finished"
     assert _leftovers(run.path) == []
+
+
+def test_code_version_is_the_package_version_and_a_digest_of_its_sources(tmp_path):
+    package = Path(maxent_components.__file__).parent
+    assert code_version() == f"{maxent_components.__version__}+{source_digest(package)[:12]}"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "conf" / "b.yaml").write_text("k: 1\n")
+    digest = source_digest(tmp_path)
+    # compiled caches and other files are not code
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "a.py").write_text("cached")
+    (tmp_path / "notes.md").write_text("text")
+    assert source_digest(tmp_path) == digest
+    # any change to a module or a config, or a renamed file, is another version
+    (tmp_path / "conf" / "b.yaml").write_text("k: 2\n")
+    changed_config = source_digest(tmp_path)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    changed_module = source_digest(tmp_path)
+    (tmp_path / "a.py").rename(tmp_path / "c.py")
+    assert len({digest, changed_config, changed_module, source_digest(tmp_path)}) == 4
+
+
+def test_a_run_resumed_under_other_code_names_each_version(tmp_path, monkeypatch):
+    from maxent_components.runs import directory
+    from maxent_components.study.collect import StudyError, collect_runs
+
+    monkeypatch.setattr(directory, "code_version", lambda: "0.1.0+aaa")
+    run = RunDirectory(tmp_path / "run")
+    run.start({"seed": 0}, HASH_A)
+    run.save_checkpoint({"w": torch.ones(1)}, step=5)
+    monkeypatch.setattr(directory, "code_version", lambda: "0.1.0+bbb")
+    resumed = RunDirectory(tmp_path / "run")
+    assert resumed.status(HASH_A) == "resumable"
+    resumed.start({"seed": 0}, HASH_A, resume=True)
+    resumed.finish({"eval_return_mean": 1.0, "history": [{"step": 5, "eval_return": 1.0}]})
+    assert resumed.read_summary()["code_version"] == "0.1.0+aaa → 0.1.0+bbb"
+    # resumed again under the same code: named once
+    again = RunDirectory(tmp_path / "run")
+    again.start({"seed": 0}, HASH_A, resume=True)
+    assert again.read_summary()["code_version"] == "0.1.0+aaa → 0.1.0+bbb"
+    # a run started afresh ran one version only
+    fresh = RunDirectory(tmp_path / "fresh")
+    fresh.start({"seed": 1}, HASH_B)
+    fresh.finish({"eval_return_mean": 1.0, "history": [{"step": 5, "eval_return": 1.0}]})
+    assert fresh.read_summary()["code_version"] == "0.1.0+bbb"
+    again.finish({"eval_return_mean": 1.0, "history": [{"step": 5, "eval_return": 1.0}]})
+    with pytest.raises(StudyError, match="0.1.0\\+aaa → 0.1.0\\+bbb, 0.1.0\\+bbb"):
+        collect_runs([tmp_path])
+    assert len(collect_runs([tmp_path], allow_mixed_versions=True)[0]) == 2
 
 
 def test_summary_of_another_config_is_a_conflict(tmp_path):
@@ -432,7 +483,7 @@ def test_checkpoint_round_trip(tmp_path):
     assert payload["step"] == 123 and payload["config_hash"] == HASH_A
     header = verify_checkpoint(path)
     assert header["config_hash"] == HASH_A and header["step"] == 123
-    assert header["library"] == maxent_components.__version__ and header["size"] == len(path.read_bytes()) - path.read_bytes().index(b"}\n") - 2
+    assert header["library"] == code_version() and header["size"] == len(path.read_bytes()) - path.read_bytes().index(b"}\n") - 2
     loaded = payload["state"]
     assert set(loaded) == set(state)
     fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))

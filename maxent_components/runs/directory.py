@@ -3,7 +3,8 @@
 A run writes into one folder:
 
 - ``summary.json``: written at the start (``"finished": false``) and at the end (``true``), always
-  with the resolved ``config``, its ``config_hash`` and the ``code_version``;
+  with the resolved ``config``, its ``config_hash`` and the ``code_version`` (the package version and
+  a digest of its sources);
 - ``checkpoint.pt`` (and the one before, ``checkpoint.prev.pt``): everything needed to continue the
   run (see :class:`~maxent_components.training.loop.OffPolicyLoop`), written atomically with a
   checksum every N env steps;
@@ -18,6 +19,7 @@ is refused (:class:`RunConflictError`) rather than overwritten or mixed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -42,6 +44,7 @@ __all__ = [
     "code_version",
     "config_identity",
     "find_run",
+    "source_digest",
 ]
 
 SUMMARY_FILE = "summary.json"
@@ -77,11 +80,27 @@ def config_identity(
     return identity, digest
 
 
-def code_version() -> str:
-    """The package version (runs of different code versions are not mixed by the study tool)."""
-    from maxent_components import __version__
+def source_digest(root: str | os.PathLike) -> str:
+    """Hex SHA-256 of the code below ``root``: every ``.py`` and ``.yaml`` file's path and bytes, in
+    path order (compiled caches left out). Equal digests mean the same code and configs, whatever
+    git says; a change to any of them, committed or not, changes it."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    files = sorted(p for suffix in ("*.py", "*.yaml") for p in root.rglob(suffix) if "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
-    return __version__
+
+@functools.cache
+def code_version() -> str:
+    """``<package version>+<first 12 hex digits of the package's source_digest>``: the code a run
+    ran. The study tool does not mix runs of different code versions, and a version number alone
+    stays the same across changes to the code."""
+    import maxent_components
+
+    return f"{maxent_components.__version__}+{source_digest(Path(maxent_components.__file__).parent)[:12]}"
 
 
 def _read_json(path: Path) -> dict | None:
@@ -122,6 +141,7 @@ class RunDirectory:
         self.path = Path(path)
         self.config: dict | None = None
         self.config_hash: str | None = None
+        self.code_version: str | None = None
         self.run_only: list[str] = []
         self.neutral: dict[str, Any] = {}
         self.notes: list[str] = []
@@ -206,7 +226,8 @@ class RunDirectory:
         finished mark at once). Left-over temporary files of a killed write are removed; without
         ``resume``, so are old checkpoints and logs (a restarted run never mixes with the old one). ``run_only``
         and ``neutral``: the options left out of the run's identity (:func:`config_identity`),
-        recorded so that a study can compare configs the same way."""
+        recorded so that a study can compare configs the same way. The summary names the code
+        that ran (:func:`code_version`); a run resumed under other code names each, ``"A → B"``."""
         self.path.mkdir(parents=True, exist_ok=True)
         for leftover in self.path.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
@@ -214,7 +235,11 @@ class RunDirectory:
             for path in (self.checkpoint_path, self.previous_checkpoint_path):
                 path.unlink(missing_ok=True)
             shutil.rmtree(self.log_dir, ignore_errors=True)
-        self.config, self.config_hash = json_safe(config), config_hash
+        earlier = (self.read_summary() or {}).get("code_version") if resume else None
+        version = code_version()
+        if earlier:  # resumed: the versions it ran under so far, and this one unless it is the last
+            version = str(earlier) if str(earlier).rsplit(" → ", 1)[-1] == version else f"{earlier} → {version}"
+        self.config, self.config_hash, self.code_version = json_safe(config), config_hash, version
         self.run_only, self.neutral = sorted(run_only), json_safe(dict(neutral or {}))
         self._write_summary({}, finished=False)
 
@@ -238,7 +263,7 @@ class RunDirectory:
                 "config_hash": self.config_hash,
                 "run_only": self.run_only,
                 "neutral": self.neutral,
-                "code_version": code_version(),
+                "code_version": self.code_version,
                 "finished": finished,
             },
         )
