@@ -25,6 +25,7 @@ from maxent_components.objectives import (  # noqa: E402
 from maxent_components.samplers import (  # noqa: E402
     BoltzmannSampler,
     CategoricalSampler,
+    ClippedGaussianSampler,
     GaussianSampler,
     LangevinSampler,
     MixtureSampler,
@@ -58,6 +59,7 @@ __all__ = [
     "BoltzmannSampler",
     "CategoricalSampler",
     "GaussianSampler",
+    "ClippedGaussianSampler",
     "SVGDSampler",
     "LangevinSampler",
     "UniformSampler",

@@ -52,3 +52,26 @@ def test_every_example_marker_names_a_python_block(document):
     text = (ROOT / document).read_text(encoding="utf-8")
     for name in re.findall(r"<!-- example: ([\w-]+)", text):
         example(document, name)
+
+
+def test_every_class_in_the_readme_feature_table_is_importable_where_users_look():
+    """The parts a user composes (samplers, estimators, losses, temperatures) come from the package
+    itself, as in the README's examples; the rest from the subpackage its docs name."""
+    import importlib
+
+    import maxent_components
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Features"):text.index("\nRecipes (")]
+    names = set()
+    for row in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE):
+        names.update(re.findall(r"`([A-Z]\w+)`", row))
+    assert {"SoftQLoss", "ClippedGaussianSampler", "MixtureSampler", "QFunction"} <= names
+    parts = ("Sampler", "SoftValue", "Loss", "Temperature")
+    subpackages = [importlib.import_module(f"maxent_components.{name}") for name in ("modules", "objectives", "envs")]
+    missing = sorted(
+        name for name in names
+        if not hasattr(maxent_components, name)
+        and (name.endswith(parts) or not any(hasattr(module, name) for module in subpackages))
+    )
+    assert not missing, f"README's feature table names {missing}, not importable where its kind is"

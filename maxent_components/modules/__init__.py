@@ -1,4 +1,5 @@
-"""Network factories in the key layout the estimators, samplers and losses expect."""
+"""Network factories in the key layout the estimators, samplers and losses expect, and
+:class:`QFunction`, the one way Q is evaluated (under its own, one or an ensemble of parameter sets)."""
 
 from maxent_components.modules.composed import ComposedQ
 from maxent_components.modules.policies import (
@@ -6,6 +7,7 @@ from maxent_components.modules.policies import (
     noise_input_policy_network,
     tanh_normal_actor_network,
 )
+from maxent_components.modules.qfunction import QFunction
 from maxent_components.modules.qvalue import (
     continuous_qvalue_network,
     discrete_qvalue_network,
@@ -13,6 +15,7 @@ from maxent_components.modules.qvalue import (
 
 __all__ = [
     "ComposedQ",
+    "QFunction",
     "discrete_qvalue_network",
     "continuous_qvalue_network",
     "NoiseInputNetwork",
