@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# Pin the CPU wheel first so that no dependency pulls a multi-GB CUDA build.
+	# Pin torch first so that no dependency pulls another (multi-GB) build. Where pip finds a CPU wheel
+	# (a local wheel folder, or PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu) it takes that one.
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --quiet -e ".[dev,plot,study,joblib,ray,mujoco]"
 	touch $(STAMP)
