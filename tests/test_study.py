@@ -161,6 +161,40 @@ def test_study_command_line_errors_are_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.strip().startswith("study: error: no finished run")
 
 
+def _study(*args):
+    return subprocess.run([sys.executable, "-m", "maxent_components.study", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_study_refuses_bad_flags_in_one_line_before_writing(tmp_path):
+    _write_run(tmp_path / "runs" / "0", seed=0)
+    (tmp_path / "a_file").write_text("")
+    cases = {
+        ("--metric", "nosuch", "--threshold", "1"): "--metric 'nosuch' is in no run's evaluations; they record eval_return.",
+        ("--metric", "eval_return", "--threshold", "nan"): "--threshold must be a finite number",
+        ("--tile", "nosuch.png"): "--tile nosuch.png: no run below the folders wrote nosuch.png.",
+    }
+    for flags, message in cases.items():
+        out = _study(tmp_path / "runs", "--out", tmp_path / "o", *flags)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (flags, out.stderr)
+        assert not (tmp_path / "o").exists()
+    out = _study(tmp_path / "runs", "--out", tmp_path / "a_file" / "o")
+    assert out.returncode == 2 and out.stderr.startswith(f"study: error: --out {tmp_path / 'a_file' / 'o'}: cannot make the folder")
+
+
+def test_runs_without_evaluations_are_skipped_with_a_note(tmp_path):
+    _write_run(tmp_path / "runs" / "0", seed=0)
+    exact = tmp_path / "runs" / "soft_q_iteration"
+    exact.mkdir()
+    (exact / "summary.json").write_text(json.dumps({
+        "finished": True, "recipe": "soft_q_iteration", "config": {"seed": 0}, "config_hash": "x" * 64,
+        "code_version": "0.1.0", "v_gap_inf": [0.1],
+    }))
+    runs, notes = collect_runs([tmp_path / "runs"])
+    assert len(runs) == 1 and f"skipped {exact}: a run of soft_q_iteration with no evaluation returns to compare." in notes
+    assert run_study([tmp_path / "runs"], tmp_path / "out", reps=200, plots=False)["cells"][0]["seeds"] == 1
+
+
 def test_study_help_describes_every_option_in_plain_text():
     out = subprocess.run([sys.executable, "-m", "maxent_components.study", "--help"],
                          capture_output=True, text=True, cwd=ROOT, check=True)

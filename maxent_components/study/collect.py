@@ -108,6 +108,10 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
             if summary.get("finished") is not True:
                 notes.append(f"skipped {summary_path.parent}: unfinished (relaunch its sweep to finish it).")
                 continue
+            if "eval_return_mean" not in summary:
+                recipe = f" of {summary['recipe']}" if summary.get("recipe") else ""
+                notes.append(f"skipped {summary_path.parent}: a run{recipe} with no evaluation returns to compare.")
+                continue
             digest = summary.get("config_hash")
             if digest in runs:
                 notes.append(f"skipped {summary_path.parent}: the same config as {runs[digest].path}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +29,18 @@ def run_study(
 ) -> dict:
     """Collect, aggregate and write a study; return ``{"cells": [...], "keys": [...], "files": {...}, "notes": [...]}``."""
     runs, notes = collect_runs(folders, allow_mixed_versions=allow_mixed_versions)
+    if metric is not None and not any(metric in row for run in runs for row in run.summary.get("history", [])):
+        recorded = sorted({key for run in runs for row in run.summary.get("history", []) for key in row} - {"step"})
+        raise StudyError(f"--metric {metric!r} is in no run's evaluations; they record {', '.join(recorded) or 'nothing'}.")
+    for name in tile if plots else ():
+        if not any((run.path / name).is_file() for run in runs):
+            raise StudyError(f"--tile {name}: no run below the folders wrote {name}.")
     cells, keys = group_cells(runs)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StudyError(f"--out {out}: cannot make the folder ({err.strerror or err}).") from None
     rows = [cell_row(cell, reps=reps, metric=metric, threshold=threshold) for cell in cells]
     notes = list(notes)
     by_task = task_keys(keys, cells)
@@ -71,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.metric is None) != (args.threshold is None):
         parser.error("--metric and --threshold go together")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        parser.error(f"--threshold must be a finite number, got {args.threshold}")
     if args.min_seeds < 1 or args.reps < 100:
         parser.error("--min-seeds must be >= 1 and --reps >= 100")
     try:
