@@ -173,6 +173,15 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
         (["device=gpu"], "device='gpu' is not a device; expected cpu, cuda, cuda:N or mps."),
         (["num_envs=0"], "option num_envs=0 is invalid; expected a value >= 1."),
         (["frames_per_batch=10", "num_envs=3"], "frames_per_batch=10 must be a multiple of num_envs=3"),
+        # options only the loop reads are checked before anything runs, too
+        (["env.solved_metric=bogus"], "env.solved_metric='bogus' is not a metric of this task's evaluations; "
+                                      "choose one of eval_length, eval_return, goals_reached, success_rate."),
+        (["env.reward_scale=nan"], "env.reward_scale must be a finite number > 0, got nan."),
+        (["env.diagnostics=no.such.fn"], "env.diagnostics='no.such.fn' cannot be imported: Error loading 'no.such.fn'"),
+        (["sampler._target_=no.such.Cls"], "_target_='no.such.Cls' cannot be imported"),
+        (["init_random_frames=5000", "total_frames=1000"], "init_random_frames=5000 must be below total_frames=1000"),
+        (["buffer_size=10", "batch_size=64"], "buffer_size=10 must hold at least one minibatch (batch_size=64)."),
+        (["network.num_cells=[64,0]"], "network.num_cells=[64, 0] must hold positive widths"),
     ],
 )
 def test_usage_errors_are_one_line_with_status_2_and_leave_no_folder(overrides, message, tmp_path):
@@ -183,6 +192,24 @@ def test_usage_errors_are_one_line_with_status_2_and_leave_no_folder(overrides, 
     assert len(lines) == 1 and lines[0].startswith("sql: error: "), out.stderr
     assert message in lines[0]
     assert "Traceback" not in out.stderr and not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "recipe, overrides, message",
+    [
+        ("pcl", ["variant=pcl", "sampler=boltzmann"], "variant=pcl learns the actor's log-probability: choose a sampler with a policy network"),
+        ("pcl", ["horizon=1000"], "horizon=1000 is longer than an episode of env=CartPole-v1 (500 steps)"),
+        ("pcl", ["loss.tau=0.9"], "unknown option 'loss.tau' (loss.tau); did you mean loss.gamma?"),  # PCL has no targets
+        ("soft_dqn", ["env=pendulum"], "env=Pendulum-v1 has continuous actions; this recipe needs a finite action set"),
+        ("discrete_sac", ["env=multigoal"], "has continuous actions; this recipe needs a finite action set"),
+    ],
+)
+def test_other_recipes_refuse_what_they_cannot_run_in_one_line(recipe, overrides, message, tmp_path):
+    run_dir = tmp_path / "run"
+    out = run_recipe(recipe, *overrides, f"hydra.run.dir={run_dir}", timeout=120)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"{recipe}: error: "), out.stderr[-2000:]
+    assert message in lines[0] and not run_dir.exists()
 
 
 def test_pcl_refuses_several_envs_stepped_together(tmp_path):

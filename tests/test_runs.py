@@ -610,6 +610,19 @@ def test_validate_options_names_the_option():
     validate_options(_ToyConfig(lr=1.0, steps=100, note=None, mode="slow"))
 
 
+def test_a_logger_backend_whose_package_is_missing_is_refused_by_name(monkeypatch):
+    import importlib.util
+
+    from maxent_components.runs import LoggerConfig
+
+    assert LoggerConfig("csv").backend == "csv"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ValueError, match=r"logger.backend=wandb needs the wandb package, which is not installed \(pip install wandb\)"):
+        LoggerConfig("wandb")
+    assert LoggerConfig("tensorboard").backend == "tensorboard"  # a dev dependency
+
+
 def test_run_only_keys():
     keys = run_only_keys(RunConfig)
     assert {"threads", "progress", "logger.backend"} <= set(keys)

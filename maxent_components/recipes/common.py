@@ -11,7 +11,7 @@ import functools
 import torch
 from omegaconf import DictConfig
 
-from maxent_components.checks import check_device
+from maxent_components.checks import check_device, check_positive_float
 from maxent_components.objectives import SoftQLoss
 from maxent_components.recipes.options import ENV_DOCS, GROUPS, SMOKE, OffPolicyConfig
 from maxent_components.runs import Recipe, RunDirectory
@@ -26,7 +26,7 @@ from maxent_components.training import (
 )
 from maxent_components.training.warm_start import warm_start
 
-__all__ = ["adam", "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "soft_q_loss", "with_learning_curve"]
+__all__ = ["action_count", "adam", "check_task", "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "soft_q_loss", "with_learning_curve"]
 
 
 def make_envs(cfg: DictConfig):
@@ -48,16 +48,43 @@ def make_envs(cfg: DictConfig):
     return env, eval_env, context
 
 
+def action_count(cfg: DictConfig, spec) -> int:
+    """The number of actions of a finite action set, or a ``ValueError`` naming the task."""
+    if not hasattr(spec.space, "n"):
+        raise ValueError(f"env={cfg.env.name} has continuous actions; this recipe needs a finite action set "
+                         f"(e.g. env=cartpole; the sql and sac recipes take continuous ones).")
+    return int(spec.space.n)
+
+
+def check_task(cfg: DictConfig, eval_env, actor) -> None:
+    """The ``env`` options that only the loop reads: the reward scale, the diagnostics function, and the
+    solved metric, which must be one that an evaluation reports (a two-step evaluation tells)."""
+    task = cfg.env
+    check_positive_float("env.reward_scale", task.reward_scale)
+    diagnostics = task_diagnostics(task)
+    if task.solved_metric is None or task.solved_threshold is None:
+        return
+    evaluator = Evaluator(eval_env, actor, num_episodes=1, max_steps=2, diagnostics=diagnostics,
+                          random_episodes=min(cfg.eval_random_episodes, 1))
+    metrics, _ = evaluator()
+    if task.solved_metric not in metrics:
+        raise ValueError(f"env.solved_metric={task.solved_metric!r} is not a metric of this task's evaluations; "
+                         f"choose one of {', '.join(sorted(metrics))}.")
+
+
 def closing(build):
     """``check(cfg)`` for :class:`~maxent_components.runs.Recipe`: build the parts (their constructors
-    check every option) and close the environments again."""
+    check every option), check the task's options (:func:`check_task`) and close the environments."""
 
     def check(cfg: DictConfig) -> None:
         env, eval_env, loss, *_ = build(cfg)
-        env.close()
-        eval_env.close()
-        if cfg.get("init_from"):
-            warm_start(loss, cfg.init_from, seed=cfg.seed)
+        try:
+            check_task(cfg, eval_env, loss.actor)
+            if cfg.get("init_from"):
+                warm_start(loss, cfg.init_from, seed=cfg.seed)
+        finally:
+            env.close()
+            eval_env.close()
 
     return check
 

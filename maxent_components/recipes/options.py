@@ -119,6 +119,17 @@ class OffPolicyConfig(RunConfig):
     )
     plots: bool = option(True, "Write the figures of the run (learning curve; task figures).", run_only=True)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.init_random_frames >= self.total_frames:
+            raise ValueError(f"init_random_frames={self.init_random_frames} must be below total_frames={self.total_frames}: "
+                             f"the run would make no update.")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size={self.buffer_size} must hold at least one minibatch (batch_size={self.batch_size}).")
+        if any(width < 1 for width in self.network.num_cells):
+            raise ValueError(f"network.num_cells={list(self.network.num_cells)} must hold positive widths "
+                             f"([] for no hidden layer).")
+
 
 #: ``smoke=true``: a few hundred steps with small networks (keys a chosen part lacks are skipped).
 SMOKE = {

@@ -45,7 +45,15 @@ NAME = "pcl"
 
 
 @dataclasses.dataclass
+class PCLLossConfig:
+    """PathConsistencyLoss: the discount of its paths (it has no ensemble and no target parameters)."""
+
+    gamma: float = option(0.99, "Discount factor.", gt=0, le=1)
+
+
+@dataclasses.dataclass
 class PCLConfig(OffPolicyConfig):
+    loss: PCLLossConfig = option(PCLLossConfig(), "Loss.")
     variant: str = option(
         "pcl", "pcl: a value network and the actor's log-probability; unified: one soft Q gives both.",
         choices=("pcl", "unified"),
@@ -58,6 +66,9 @@ def build(cfg: DictConfig):
     if cfg.num_envs != 1:
         raise ValueError(f"num_envs={cfg.num_envs}: PCL samples slices of consecutive steps of one episode, "
                          f"which the replay buffer keeps for one environment only (num_envs=1).")
+    if cfg.horizon > cfg.env.max_episode_steps:
+        raise ValueError(f"horizon={cfg.horizon} is longer than an episode of env={cfg.env.name} "
+                         f"({cfg.env.max_episode_steps} steps): no slice would fit in one episode.")
     env, eval_env, parts = make_envs(cfg)
     actor = build_part(cfg.sampler, **parts)
     temperature = build_part(cfg.temperature, **parts)
@@ -65,6 +76,9 @@ def build(cfg: DictConfig):
         raise ValueError("temperature: PCL keeps alpha fixed or annealed (temperature=fixed|annealed).")
     obs_dim, spec = parts["observation_dim"], parts["action_spec"]
     if cfg.variant == "pcl":
+        if getattr(actor, "policy_network", None) is None:
+            raise ValueError(f"variant=pcl learns the actor's log-probability: choose a sampler with a policy network "
+                             f"(categorical, clipped_gaussian), not {type(actor).__name__}; variant=unified acts with Q's.")
         value = ValueOperator(MLP(in_features=obs_dim, out_features=1, num_cells=list(parts["num_cells"])), in_keys=["observation"])
         loss = PathConsistencyLoss(actor, value, alpha=temperature, gamma=cfg.loss.gamma)
     else:

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from maxent_components.modules import discrete_qvalue_network
 from maxent_components.recipes.common import (
+    action_count,
     adam,
     make_envs,
     off_policy_loop,
@@ -39,7 +40,7 @@ NAME = "soft_dqn"
 def build(cfg: DictConfig):
     """The parts: environments, the Q network over the finite action set, actor, soft value, loss, optimiser."""
     env, eval_env, parts = make_envs(cfg)
-    qnet = discrete_qvalue_network(parts["observation_dim"], parts["action_spec"].space.n, num_cells=parts["num_cells"])
+    qnet = discrete_qvalue_network(parts["observation_dim"], action_count(cfg, parts["action_spec"]), num_cells=parts["num_cells"])
     actor = build_part(cfg.sampler, **parts)  # acts (and, if amortized, learns softmax(Q/α))
     soft_value = build_part(cfg.soft_value, actor=actor, **parts)  # V̂(s') of the target
     loss = soft_q_loss(cfg, qnet, soft_value, actor, build_part(cfg.temperature, **parts))

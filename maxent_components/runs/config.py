@@ -16,6 +16,7 @@ group, its choices with their options, each documented by the docstring of the c
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -116,6 +117,14 @@ class LoggerConfig:
         choices=("csv", "tensorboard", "wandb", "mlflow"),
         run_only=True,
     )
+
+    def __post_init__(self) -> None:
+        package = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}.get(self.backend)
+        if package is not None and importlib.util.find_spec(package) is None:
+            raise ValueError(
+                f"logger.backend={self.backend} needs the {package} package, which is not installed "
+                f"(pip install {package}); logger.backend=csv needs none."
+            )
 
 
 @dataclasses.dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -37,6 +38,7 @@ from maxent_components.objectives.targets import ForeachSoftUpdate  # noqa: E402
 
 __all__ = [
     "build_part",
+    "import_object",
     "make_env",
     "minibatches",
     "observation_dim",
@@ -60,12 +62,12 @@ def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
         >>> type(estimator).__name__, estimator.num_samples
         ('UniformSoftValue', 8)
     """
-    from hydra.utils import get_object, instantiate
+    from hydra.utils import instantiate
 
     node = dict(_plain(node))
     if "_target_" not in node:
         raise ValueError(f"a part's config needs a _target_ naming its class, got keys {sorted(node)}.")
-    target = get_object(node["_target_"])
+    target = import_object("_target_", node["_target_"])
     nested = {k: build_part(v, **context) for k, v in node.items() if isinstance(v, dict) and "_target_" in v}
     for key in nested:
         del node[key]
@@ -75,6 +77,21 @@ def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
     # A partial first, called with the runtime objects: instantiate() would merge its kwargs into the
     # config, and TorchRL specs (dataclasses) would be read as configs.
     return instantiate(node, _partial_=True, _convert_="all")(**nested, **given)
+
+
+def import_object(name: str, dotted: str) -> Any:
+    """The object ``dotted`` names (``package.module.attribute``), or a ``ValueError`` naming the option
+    ``name`` and why it cannot be imported (Hydra's own error log line is kept quiet)."""
+    from hydra.utils import get_object
+
+    logger = logging.getLogger("hydra.utils")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        return get_object(dotted)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"{name}={dotted!r} cannot be imported: {' '.join(str(err).split())}") from None
+    finally:
+        logger.disabled = disabled
 
 
 def make_env(

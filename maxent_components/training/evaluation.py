@@ -119,10 +119,11 @@ def task_diagnostics(task: Any):
     node = task.get("diagnostics")
     if not node:
         return None
-    from hydra.utils import get_method
     from omegaconf import DictConfig, OmegaConf
 
+    from maxent_components.training.builders import import_object
+
     if isinstance(node, str):
-        return get_method(node)
+        return import_object("env.diagnostics", node)
     options = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    return functools.partial(get_method(options.pop("_target_")), **options)
+    return functools.partial(import_object("env.diagnostics._target_", options.pop("_target_")), **options)
