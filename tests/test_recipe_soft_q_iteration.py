@@ -121,6 +121,8 @@ def test_help_lists_every_option():
     for name in ("seed=0", "layout=", "slip=0.1", "gamma=0.95", "alphas=[0.0,0.01", "tol=", "rollouts=", "plots=",
                  "logger.backend=csv"):
         assert name in out.stdout, name
+    # its footer's examples are options it has (it has no env or sampler groups)
+    assert "(-m seed=0,1,2)" in out.stdout and "sampler=" not in out.stdout and "env=" not in out.stdout
 
 
 @pytest.mark.parametrize(

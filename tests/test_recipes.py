@@ -267,6 +267,13 @@ def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
     assert "temperature.alpha=0.2" in text  # the value under env=pendulum
     assert "choices: boltzmann, categorical, clipped_gaussian, gaussian, langevin, svgd, svgd_mala" in text
     assert "sampler.num_particles=32 K, particles per state in loss" in text  # from SVGDSampler's docstring
+    assert "-m seed=0,1,2 sampler=svgd,gaussian" in text and "(e.g. env=pendulum --help)" in text
+
+
+def test_help_shows_the_values_a_preset_sets_and_explicit_options_over_it():
+    text = " ".join(run_recipe("sql", "smoke=true", "batch_size=8", "--help", timeout=120).stdout.split())
+    assert "total_frames=200 " in text and "sampler.num_particles=4 " in text  # smoke's values
+    assert "batch_size=8 " in text  # given explicitly: kept
 
 
 def test_the_scripts_of_a_clone_run_the_installed_recipes():

@@ -146,6 +146,10 @@ class Recipe:
                 cfg = compose(self.name, overrides=own)
             except (HydraException, OmegaConfBaseException) as err:
                 raise UsageError(self._explain(err, base=compose(self.name))) from None
+        try:  # a preset's values are shown as they will run (smoke=true --help)
+            apply_presets(cfg, self.presets, [key_of(o) for o in own])
+        except ValueError as err:
+            raise UsageError(one_line(str(err))) from None
         return render_help(self.name, self.description, self.schema, cfg, self.groups, CONF_DIR, self.group_docs)
 
     # -- checks before anything runs -----------------------------------------------------------

@@ -136,14 +136,16 @@ def render_help(
     for group in groups:
         lines += ["", f"Config group {group} (choose with {group}=NAME; set an option with {group}.KEY=VALUE):"]
         lines += _group_rows(group, cfg, conf_dir, group_docs.get(group, {}))
+    groups = list(groups)
+    sweep = "-m seed=0,1,2" + (" sampler=svgd,gaussian" if "sampler" in groups else "")
     lines += [
         "",
         textwrap.fill(
-            "Hydra: hydra.run.dir=PATH sets the run folder; -m runs a sweep (-m seed=0,1,2 sampler=svgd,gaussian) "
+            f"Hydra: hydra.run.dir=PATH sets the run folder; -m runs a sweep ({sweep}) "
             "in hydra.sweep.dir, one sub-folder per cell named by its overrides; hydra/launcher=joblib|ray runs "
             "the cells in parallel; --cfg job prints the resolved config. A run is identified by its config: "
             "relaunching skips finished runs and resumes interrupted ones from their last checkpoint. "
-            "--help with overrides shows their effect (e.g. env=pendulum --help).",
+            f"--help with overrides shows their effect (e.g. {'env=pendulum' if 'env' in groups else 'smoke=true'} --help).",
             100,
         ),
         "",
