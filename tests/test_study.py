@@ -124,6 +124,7 @@ def test_steps_to_threshold(tmp_path):
 
 
 def test_steps_to_the_bar_get_an_interval_only_when_every_run_reached_it(tmp_path):
+    from maxent_components.study.report import write_tables
     from maxent_components.study.stats import cell_row
 
     for seed, returns in enumerate([(-300.0, -150.0, -100.0), (-150.0, -100.0, -100.0), (-300.0, -300.0, -130.0)]):
@@ -131,9 +132,14 @@ def test_steps_to_the_bar_get_an_interval_only_when_every_run_reached_it(tmp_pat
     cell = group_cells(collect_runs([tmp_path])[0])[0][0]
     row = cell_row(cell, reps=200, metric="eval_return", threshold=-200.0)  # reached at 2000, 1000, 3000
     assert row["reached_bar"] == "3/3" and row["steps_to_bar_median"] == 2000
+    assert row["steps_to_bar_by_seed"] == "0: 2000, 1: 1000, 2: 3000"
     assert row["steps_to_bar_iqm"] == pytest.approx(2000) and 1000 <= row["steps_to_bar_iqm_low"] <= 2000 <= row["steps_to_bar_iqm_high"] <= 3000
     row = cell_row(cell, reps=200, metric="eval_return", threshold=-120.0)  # the third run never gets there
     assert row["reached_bar"] == "2/3" and row["steps_to_bar_iqm"] is None and row["steps_to_bar_median"] == 2500
+    assert row["steps_to_bar_by_seed"] == "0: 3000, 1: 2000, 2: –"
+    write_tables(tmp_path, [], [cell], [row], [])
+    assert "| steps to bar by seed |" in (tmp_path / "results.md").read_text()
+    assert "0: 3000, 1: 2000, 2: –" in (tmp_path / "results.md").read_text()
 
 
 def test_study_files_and_the_multi_task_plots(tmp_path):

@@ -63,14 +63,14 @@ def write_tables(out: Path, keys: Sequence[str], cells: Sequence[Cell], rows: Se
 
     head = ["task", *names, "seeds", "final return: mean [95 % CI]",
             "final return: IQM [95 % CI]", "best return: IQM [95 % CI]", "reached bar", "steps to bar (median)",
-            "steps to bar: IQM [95 % CI]",
+            "steps to bar: IQM [95 % CI]", "steps to bar by seed",
             "wall time (s)", "updates/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell, row in zip(cells, rows):
         values = [cell.task, *["–" if cell.key[i] == "None" else short(cell.key[i]) for i in shown], str(row["seeds"]), _interval(row, "final_mean"),
                   _interval(row, "final_iqm"), _interval(row, "best_iqm"), row["reached_bar"], _number(row["steps_to_bar_median"], 0),
                   f"{_number(row['steps_to_bar_iqm'], 0)} [{_number(row['steps_to_bar_iqm_low'], 0)}, {_number(row['steps_to_bar_iqm_high'], 0)}]"
-                  if row["steps_to_bar_iqm"] is not None else "– (not every run)",
+                  if row["steps_to_bar_iqm"] is not None else "– (not every run)", row["steps_to_bar_by_seed"],
                   _number(row["wall_time_s"]), _number(row["updates_per_s"])]
         lines.append("| " + " | ".join(values) + " |")
     text = "\n".join(lines) + "\n"

@@ -61,6 +61,8 @@ def cell_row(cell: Cell, *, reps: int, metric: str | None, threshold: float | No
     steps = [steps_to_threshold(r, metric=metric, threshold=threshold) for r in cell.runs]
     reached = [s for s in steps if s is not None]
     row["reached_bar"] = f"{len(reached)}/{len(steps)}"
+    by_seed = sorted((r.config.get("seed", 0), step) for r, step in zip(cell.runs, steps))
+    row["steps_to_bar_by_seed"] = ", ".join(f"{seed}: {'–' if step is None else step}" for seed, step in by_seed)
     row["steps_to_bar_median"] = float(np.median(reached)) if reached else None
     # An interval only when every run reached the bar: a run that never did has no step to count.
     every = interval(np.array([[s] for s in steps], dtype=float), reps=reps) if reached and len(reached) == len(steps) else None
