@@ -168,7 +168,10 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
         (["autocast=float16"], "option autocast='float16' is invalid; expected one of ['none', 'bfloat16']"),
         (["seed=0,1"], "a comma list is a sweep (add -m)"),
         (["-m", "seed=0,1", "sampler=svgd,hmc"], "sampler=hmc is not a choice of sampler"),
-        (["sampler.num_particles=2"], "need at least 2 fixed"),
+        (["sampler.num_particles=2"], "error: sampler.num_particles=2 with fixed_fraction=0.5 gives 1 fixed"),
+        # a part's own error names its argument; the command line's option is group.argument
+        (["sampler.bandwidth_scale=[1.0,-1]"], "error: sampler.bandwidth_scale[1] must be a finite number > 0, got -1.0."),
+        (["soft_value.num_samples=0"], "error: soft_value.num_samples must be a positive integer, got 0."),
         (["env.name=NoSuchEnv-v0"], "env.name='NoSuchEnv-v0' could not be made"),
         (["device=gpu"], "device='gpu' is not a device; expected cpu, cuda, cuda:N or mps."),
         (["num_envs=0"], "option num_envs=0 is invalid; expected a value >= 1."),

@@ -25,6 +25,7 @@ from maxent_components.training import (
     task_diagnostics,
 )
 from maxent_components.training.warm_start import warm_start
+from maxent_components.validation import EnvironmentDataError
 
 __all__ = ["action_count", "adam", "check_task", "closing", "make_envs", "off_policy_loop", "off_policy_recipe", "soft_q_loss", "with_learning_curve"]
 
@@ -66,7 +67,10 @@ def check_task(cfg: DictConfig, eval_env, actor) -> None:
         return
     evaluator = Evaluator(eval_env, actor, num_episodes=1, max_steps=2, diagnostics=diagnostics,
                           random_episodes=min(cfg.eval_random_episodes, 1))
-    metrics, _ = evaluator()
+    try:
+        metrics, _ = evaluator()
+    except EnvironmentDataError:
+        return  # a faulty environment: the run reports it with its frame, as a failure of the run
     if task.solved_metric not in metrics:
         raise ValueError(f"env.solved_metric={task.solved_metric!r} is not a metric of this task's evaluations; "
                          f"choose one of {', '.join(sorted(metrics))}.")

@@ -176,7 +176,7 @@ class Recipe:
                     raise UsageError(self._unknown(key, defaults, override))
             jobs = expand(own) if multirun else [own]
             for index, job in enumerate(itertools.islice(jobs, _MAX_JOBS_CHECKED)):
-                choices = ""
+                choices, cfg = "", None
                 try:
                     # The Hydra overrides (launcher, folders) are composed once, with the first job.
                     cfg = compose(self.name, overrides=job + (hydra_overrides if index == 0 else []), return_hydra_config=True)
@@ -190,8 +190,17 @@ class Recipe:
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UsageError(self._explain(err, base=defaults)) from None
                 except (ValueError, TypeError, KeyError) as err:
-                    text = one_line(str(err) if not isinstance(err, KeyError) else err.args[0])
+                    text = self._qualify(one_line(str(err) if not isinstance(err, KeyError) else err.args[0]), cfg)
                     raise UsageError(f"{text} [{choices}]" if choices else text) from None
+
+    def _qualify(self, text: str, cfg: DictConfig | None) -> str:
+        """A part's own error names its argument (``bandwidth_scale must be ...``); on the command line
+        that option is ``group.argument``: prefixed when exactly one chosen part has it."""
+        match = re.match(r"(\w+)(\[\d+\])?[ =]", text)
+        if match is None or cfg is None:
+            return text
+        groups = [g for g in self.groups if isinstance(cfg.get(g), DictConfig) and match.group(1) in cfg[g]]
+        return f"{groups[0]}.{text}" if len(groups) == 1 else text
 
     def prepare(self, cfg: DictConfig, *, explicit: Iterable[str]) -> DictConfig:
         """Apply the presets (explicit keys win) and check the schema's bounds; returns ``cfg``."""
