@@ -45,7 +45,8 @@ def run_study(
     notes = list(notes)
     by_task = task_keys(keys, cells)
     options = [k for k in keys if k not in by_task]
-    notes.insert(0, f"{len(runs)} finished runs in {len(cells)} cells; the cells differ in: {', '.join(options) or 'nothing but the task'}"
+    counted = f"{len(runs)} finished run{'s' * (len(runs) != 1)} in {len(cells)} cell{'s' * (len(cells) != 1)}"
+    notes.insert(0, f"{counted}; the cells differ in: {', '.join(options) or 'nothing but the task'}"
                  + (f"; set by the task: {', '.join(by_task)}." if by_task else "."))
     for cell, row in zip(cells, rows):
         if row["seeds"] < min_seeds:
