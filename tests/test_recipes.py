@@ -271,6 +271,8 @@ def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
     assert "choices: boltzmann, categorical, clipped_gaussian, gaussian, langevin, svgd, svgd_mala" in text
     assert "sampler.num_particles=32 K, particles per state in loss" in text  # from SVGDSampler's docstring
     assert "-m seed=0,1,2 sampler=svgd,gaussian" in text and "(e.g. env=pendulum --help)" in text
+    # one docstring entry for two arguments (anneal_from, anneal_steps) is printed once
+    assert text.count("annealed SVGD (D'Angelo & Fortuin, 2021)") == 1 and "sampler.anneal_steps=3000 See sampler.anneal_from." in text
 
 
 def test_help_shows_the_values_a_preset_sets_and_explicit_options_over_it():

@@ -131,10 +131,10 @@ class LoggerConfig:
 class RunConfig:
     """Options every recipe shares; recipe schemas subclass it."""
 
-    seed: int = option(0, "Random seed of torch, numpy, Python's random and the environments.", ge=0)
+    seed: int = option(0, "Random seed of torch, numpy, Python's random and the recipe's environments, if any.", ge=0)
     threads: int = option(1, "torch.set_num_threads(threads): intra-op CPU threads.", ge=1, run_only=True)
     progress: bool = option(True, "Show a tqdm progress bar on stderr.", run_only=True)
-    smoke: bool = option(False, "Tiny-budget preset for tests (a few hundred steps, small networks).", run_only=True)
+    smoke: bool = option(False, "Tiny-budget preset for tests; smoke=true --help shows the values it sets.", run_only=True)
     logger: LoggerConfig = option(LoggerConfig(), "Metrics logging.")
 
     def __post_init__(self) -> None:

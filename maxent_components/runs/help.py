@@ -95,10 +95,14 @@ def _group_rows(group: str, cfg: DictConfig, conf_dir: Path, docs: Mapping[str, 
     docs = {**docs, **(argument_docs(_import(target)) if target else {})}
     choices = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
     lines = [f"  choices: {', '.join(choices)}" + (f"; this one builds {target}" if target else "")]
+    shown: dict[str, str] = {}  # a docstring entry shared by several arguments is printed once
     for key, value in (node.items() if isinstance(node, dict) else []):
         if key.startswith("_") or isinstance(value, dict):
             continue
-        lines.append(_wrap(f"  {group}.{key}={_format(value)}", docs.get(key, "")))
+        text = docs.get(key, "")
+        lines.append(_wrap(f"  {group}.{key}={_format(value)}", f"See {shown[text]}." if text in shown else text))
+        if text and text not in shown:
+            shown[text] = f"{group}.{key}"
     return lines
 
 
