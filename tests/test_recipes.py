@@ -181,6 +181,7 @@ def test_any_gymnasium_id_including_module_ids(tmp_path):
                                       "choose one of eval_length, eval_return, goals_reached, success_rate."),
         (["env.reward_scale=nan"], "env.reward_scale must be a finite number > 0, got nan."),
         (["env.diagnostics=no.such.fn"], "env.diagnostics='no.such.fn' cannot be imported: Error loading 'no.such.fn'"),
+        (["env.diagnostics=math.pi"], "env.diagnostics must name a function of the evaluation rollouts, got float."),
         (["sampler._target_=no.such.Cls"], "_target_='no.such.Cls' cannot be imported"),
         (["init_random_frames=5000", "total_frames=1000"], "init_random_frames=5000 must be below total_frames=1000"),
         (["buffer_size=10", "batch_size=64"], "buffer_size=10 must hold at least one minibatch (batch_size=64)."),

@@ -128,7 +128,7 @@ def test_steps_to_the_bar_get_an_interval_only_when_every_run_reached_it(tmp_pat
     from maxent_components.study.stats import cell_row
 
     for seed, returns in enumerate([(-300.0, -150.0, -100.0), (-150.0, -100.0, -100.0), (-300.0, -300.0, -130.0)]):
-        _write_run(tmp_path / f"r{seed}", seed=seed, returns=returns)
+        _write_run(tmp_path / f"r{2 - seed}", seed=seed, returns=returns)  # folders not in seed order
     cell = group_cells(collect_runs([tmp_path])[0])[0][0]
     row = cell_row(cell, reps=200, metric="eval_return", threshold=-200.0)  # reached at 2000, 1000, 3000
     assert row["reached_bar"] == "3/3" and row["steps_to_bar_median"] == 2000

@@ -119,7 +119,7 @@ class LoggerConfig:
     )
 
     def __post_init__(self) -> None:
-        package = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}.get(self.backend)
+        package = self.backend if self.backend in ("tensorboard", "wandb", "mlflow") else None  # csv: none
         if package is not None and importlib.util.find_spec(package) is None:
             raise ValueError(
                 f"logger.backend={self.backend} needs the {package} package, which is not installed "

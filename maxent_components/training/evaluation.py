@@ -124,6 +124,10 @@ def task_diagnostics(task: Any):
     from maxent_components.training.builders import import_object
 
     if isinstance(node, str):
-        return import_object("env.diagnostics", node)
-    options = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    return functools.partial(import_object("env.diagnostics._target_", options.pop("_target_")), **options)
+        name, options = "env.diagnostics", {"_target_": node}
+    else:
+        name, options = "env.diagnostics._target_", OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    function = import_object(name, options.pop("_target_"))
+    if not callable(function):
+        raise ValueError(f"{name} must name a function of the evaluation rollouts, got {type(function).__name__}.")
+    return functools.partial(function, **options) if options else function
