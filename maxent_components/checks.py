@@ -8,8 +8,8 @@ Two kinds of checks, with different costs:
 - **Data checks** (:func:`check_finite` and the index / mask checks of the components) read tensor
   values, which synchronises the host with the device. Training code runs without them: every
   loss, estimator and sampler guards them with ``if data_checks():``, which is ``False`` unless
-  switched on with :class:`set_data_checks` (a context manager and decorator, like TorchRL's
-  ``set_exploration_type``). Turn them on to find where a NaN enters; the training loop still
+  switched on with :class:`set_data_checks` (called alone, as a context manager or a decorator, like
+  ``torch.set_grad_enabled``). Turn them on to find where a NaN enters; the training loop still
   catches non-finite losses once per log interval.
 
 Examples:
@@ -61,24 +61,34 @@ def data_checks() -> bool:
 
 
 class set_data_checks:  # noqa: N801 - a context manager used like a function, as in TorchRL
-    """Switch data checks on or off inside a ``with`` block or a decorated function.
+    """Switch data checks on or off: at once, as ``torch.set_grad_enabled`` does, or inside a
+    ``with`` block or a decorated function (restored after it).
 
-    ``set_data_checks(True).set()`` switches them for the rest of the process.
+    ``set_data_checks(True)`` called alone switches them for the rest of the process;
+    ``with set_data_checks(True):`` for the block; ``@set_data_checks(True)`` for each call of the
+    function (decorating does not switch anything).
     """
 
     def __init__(self, mode: bool = True) -> None:
+        global _DATA_CHECKS
         if not isinstance(mode, bool):
             raise TypeError(f"mode must be a bool, got {type(mode).__name__}.")
         self.mode = mode
+        self._before = _DATA_CHECKS  # what a with-block or a decorator restores
+        self._fresh = True
         self._previous: list[bool] = []
+        _DATA_CHECKS = mode
 
     def set(self) -> None:
+        """Switch to this mode for the rest of the process (what calling it alone already did)."""
         global _DATA_CHECKS
+        self._fresh = False
         _DATA_CHECKS = self.mode
 
     def __enter__(self) -> set_data_checks:
         global _DATA_CHECKS
-        self._previous.append(_DATA_CHECKS)
+        self._previous.append(self._before if self._fresh else _DATA_CHECKS)
+        self._fresh = False
         _DATA_CHECKS = self.mode
         return self
 
@@ -87,9 +97,14 @@ class set_data_checks:  # noqa: N801 - a context manager used like a function, a
         _DATA_CHECKS = self._previous.pop()
 
     def __call__(self, func: F) -> F:
+        global _DATA_CHECKS
+        if self._fresh:  # decorating switches nothing: undo what construction did
+            _DATA_CHECKS, self._fresh = self._before, False
+        mode = self.mode
+
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_data_checks(self.mode):
+            with set_data_checks(mode):
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

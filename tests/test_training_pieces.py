@@ -553,7 +553,8 @@ def test_a_collector_batch_of_several_envs_is_env_by_env_in_time_order():
 
 
 def test_replay_rows_with_trajectory_ids_from_an_earlier_version_are_refused_on_restore():
-    from maxent_components.training.loop import _buffer_state, _restore_buffer
+    from maxent_components.training.resume import buffer_state as _buffer_state
+    from maxent_components.training.resume import restore_buffer as _restore_buffer
 
     rows = TensorDict({"observation": torch.zeros(4, 2)}, batch_size=[4])
     fresh = uniform_replay_buffer(10, batch_size=2)

@@ -7,6 +7,8 @@ import math
 import numbers
 from collections.abc import Iterator
 
+from torchrl.data import Categorical, OneHot
+
 from maxent_components.temperature import FixedTemperature, Temperature, as_temperature
 
 __all__ = [
@@ -122,7 +124,24 @@ def check_parts(qvalue_network, soft_value, actor, alpha) -> Temperature:
                 f"{name} ({type(part).__name__}) has a policy network but no loss to train it "
                 f"(has_loss is False); use a sampler the loss can train (e.g. GaussianSampler)."
             )
+    spec = actor_spec(actor, soft_value) if actor is not None else None
+    if getattr(soft_value, "discrete_only", False) and spec is not None and not isinstance(spec, (OneHot, Categorical)):
+        raise ValueError(
+            f"soft_value={type(soft_value).__name__} sums Q(s, ·) over a finite action set, but the actor "
+            f"({type(actor).__name__}) acts in a continuous action space ({type(spec).__name__}); use "
+            f"UniformSoftValue, ImportanceSoftValue or PolicySoftValue."
+        )
     temperature = resolve_temperature(alpha, soft_value, actor)
+    if isinstance(temperature, FixedTemperature) and temperature.value() == 0:
+        needs = [("soft_value", soft_value)] if not soft_value.allows_zero_alpha else []
+        needs += [(name, s) for name, s in [*parts[1:], *reachable_samplers(soft_value, actor)] if not s.zero_alpha]
+        if needs:
+            name, part = needs[0]
+            raise ValueError(
+                f"alpha=0 leaves {name} ({type(part).__name__}) undefined: it divides Q by α; give α > 0 "
+                f"(α → 0 is the greedy limit only of ExactSoftValue, PolicySoftValue and the Boltzmann, "
+                f"Categorical and Gaussian samplers)."
+            )
     if temperature.learned and (actor is None or not actor.has_loss or not actor.has_log_prob):
         raise ValueError(
             f"alpha: a learned temperature ({type(temperature).__name__}) needs an actor with a loss "

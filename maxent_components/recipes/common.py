@@ -58,22 +58,44 @@ def action_count(cfg: DictConfig, spec) -> int:
 
 
 def check_task(cfg: DictConfig, eval_env, actor) -> None:
-    """The ``env`` options that only the loop reads: the reward scale, the diagnostics function, and the
-    solved metric, which must be one that an evaluation reports (a two-step evaluation tells)."""
+    """The ``env`` options that only the loop reads: the reward scale, the diagnostics function (which
+    must take the evaluation rollouts and return numbers) and the solved metric (which an evaluation
+    must report); a two-step evaluation tells."""
     task = cfg.env
     check_positive_float("env.reward_scale", task.reward_scale)
     diagnostics = task_diagnostics(task)
-    if task.solved_metric is None or task.solved_threshold is None:
+    bar = task.solved_metric is not None and task.solved_threshold is not None
+    if diagnostics is None and not bar:
         return
-    evaluator = Evaluator(eval_env, actor, num_episodes=1, max_steps=2, diagnostics=diagnostics,
+    evaluator = Evaluator(eval_env, actor, num_episodes=1, max_steps=2, diagnostics=_checked(task, diagnostics),
                           random_episodes=min(cfg.eval_random_episodes, 1))
     try:
         metrics, _ = evaluator()
     except EnvironmentDataError:
         return  # a faulty environment: the run reports it with its frame, as a failure of the run
-    if task.solved_metric not in metrics:
+    if bar and task.solved_metric not in metrics:
         raise ValueError(f"env.solved_metric={task.solved_metric!r} is not a metric of this task's evaluations; "
                          f"choose one of {', '.join(sorted(metrics))}.")
+
+
+def _checked(task, diagnostics):
+    """``diagnostics`` whose failure, or a result that is not ``{name: number}``, names ``env.diagnostics``."""
+    if diagnostics is None:
+        return None
+    shown = task.diagnostics if isinstance(task.diagnostics, str) else task.diagnostics.get("_target_")
+
+    def call(rollouts):
+        try:
+            result = diagnostics(rollouts)
+        except Exception as err:
+            raise ValueError(f"env.diagnostics={shown} failed on the evaluation rollouts ({type(err).__name__}: "
+                             f"{err}); it must take the list of rollouts and return {{name: number}}.") from None
+        if not isinstance(result, dict) or not all(isinstance(v, (int, float)) for v in result.values()):
+            raise ValueError(f"env.diagnostics={shown} returned {type(result).__name__} {str(result)[:60]}; "
+                             f"it must return {{name: number}}.")
+        return result
+
+    return call
 
 
 def closing(build):
@@ -140,6 +162,7 @@ def off_policy_loop(
         checkpoint_interval=cfg.checkpoint_interval, reward_scale=task.reward_scale,
         solved_metric=task.solved_metric, solved_threshold=task.solved_threshold,
         stop_when_solved=cfg.stop_when_solved, logger_backend=cfg.logger.backend, progress=cfg.progress, name=name,
+        env_name=task.name,
         autocast=cfg.autocast, compile=cfg.compile,
     )
     loop.started_from = started_from  # recorded in the summary: the run (and its env steps) it started from

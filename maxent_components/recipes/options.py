@@ -85,7 +85,8 @@ class OffPolicyConfig(RunConfig):
     num_envs: int = option(1, "Copies of the environment stepped together in this process (Gymnasium's SyncVectorEnv), "
                            "sharing each step's TorchRL and policy overhead; frames_per_batch must be a multiple.", ge=1,
                            neutral=True)
-    utd_ratio: float = option(1.0, "Gradient updates per environment step.", gt=0)
+    utd_ratio: float = option(1.0, "Gradient updates per environment step (at most 1000: more would not finish a run).",
+                              gt=0, le=1000)
     batch_size: int = option(256, "Minibatch size of each update.", ge=1)
     buffer_size: int = option(1_000_000, "Replay buffer capacity (uniform sampling).", ge=1)
     eval_interval: int = option(5_000, "Evaluate every this many environment steps (and at the end).", ge=1)

@@ -70,8 +70,8 @@ def build(cfg: DictConfig):
         raise ValueError(f"horizon={cfg.horizon} is longer than an episode of env={cfg.env.name} "
                          f"({cfg.env.max_episode_steps} steps): no slice would fit in one episode.")
     env, eval_env, parts = make_envs(cfg)
-    actor = build_part(cfg.sampler, **parts)
-    temperature = build_part(cfg.temperature, **parts)
+    actor = build_part(cfg.sampler, name="sampler", **parts)
+    temperature = build_part(cfg.temperature, name="temperature", **parts)
     if temperature.learned:
         raise ValueError("temperature: PCL keeps alpha fixed or annealed (temperature=fixed|annealed).")
     obs_dim, spec = parts["observation_dim"], parts["action_spec"]
@@ -87,7 +87,7 @@ def build(cfg: DictConfig):
         discrete = hasattr(spec.space, "n")
         qnet = (discrete_qvalue_network(obs_dim, spec.space.n, num_cells=parts["num_cells"]) if discrete
                 else continuous_qvalue_network(obs_dim, spec.shape[-1], num_cells=parts["num_cells"]))
-        soft_value = build_part(cfg.soft_value, actor=actor, **parts)
+        soft_value = build_part(cfg.soft_value, name="soft_value", actor=actor, **parts)
         loss = PathConsistencyLoss(actor, qvalue_network=qnet, soft_value=soft_value, alpha=temperature, gamma=cfg.loss.gamma)
     loss.to(cfg.device)
     return env, eval_env, loss, adam(cfg, loss)

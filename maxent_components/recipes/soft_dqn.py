@@ -41,9 +41,9 @@ def build(cfg: DictConfig):
     """The parts: environments, the Q network over the finite action set, actor, soft value, loss, optimiser."""
     env, eval_env, parts = make_envs(cfg)
     qnet = discrete_qvalue_network(parts["observation_dim"], action_count(cfg, parts["action_spec"]), num_cells=parts["num_cells"])
-    actor = build_part(cfg.sampler, **parts)  # acts (and, if amortized, learns softmax(Q/α))
-    soft_value = build_part(cfg.soft_value, actor=actor, **parts)  # V̂(s') of the target
-    loss = soft_q_loss(cfg, qnet, soft_value, actor, build_part(cfg.temperature, **parts))
+    actor = build_part(cfg.sampler, name="sampler", **parts)  # acts (and, if amortized, learns softmax(Q/α))
+    soft_value = build_part(cfg.soft_value, name="soft_value", actor=actor, **parts)  # V̂(s') of the target
+    loss = soft_q_loss(cfg, qnet, soft_value, actor, build_part(cfg.temperature, name="temperature", **parts))
     return env, eval_env, loss, adam(cfg, loss)
 
 

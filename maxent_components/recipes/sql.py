@@ -67,9 +67,9 @@ def build(cfg: DictConfig):
     qnet = continuous_qvalue_network(
         parts["observation_dim"], parts["action_spec"].shape[-1], num_cells=parts["num_cells"]
     )
-    actor = build_part(cfg.sampler, **parts)  # acts, and is trained towards exp(Q/α)
-    soft_value = build_part(cfg.soft_value, actor=actor, **parts)  # V̂(s') of the target
-    temperature = build_part(cfg.temperature, **parts)
+    actor = build_part(cfg.sampler, name="sampler", **parts)  # acts, and is trained towards exp(Q/α)
+    soft_value = build_part(cfg.soft_value, name="soft_value", actor=actor, **parts)  # V̂(s') of the target
+    temperature = build_part(cfg.temperature, name="temperature", **parts)
     loss = soft_q_loss(cfg, qnet, soft_value, actor, temperature)
     return env, eval_env, loss, adam(cfg, loss)
 

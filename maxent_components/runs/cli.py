@@ -20,7 +20,6 @@ import difflib
 import itertools
 import logging
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,14 +28,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from maxent_components.runs.config import apply_presets, neutral_defaults, run_only_keys
-from maxent_components.runs.directory import (
-    RunConflictError,
-    RunDirectory,
-    config_identity,
-    find_run,
-)
-from maxent_components.runs.errors import CheckpointError, RunFailure
+from maxent_components.runs.directory import RunDirectory
 from maxent_components.runs.help import render_help
+from maxent_components.runs.job import folder_problem, run_job
 from maxent_components.runs.overrides import (
     dotted_keys,
     expand,
@@ -44,7 +38,6 @@ from maxent_components.runs.overrides import (
     key_of,
     one_line,
 )
-from maxent_components.runs.rng import seed_everything, set_threads
 
 __all__ = ["Recipe", "UsageError"]
 
@@ -54,6 +47,14 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "recipes" / "conf"
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
                "--version", "--resolve", "--package", "-p"}
 _MAX_JOBS_CHECKED = 2000
+#: Hydra's job logging without its log file (the job opens that once its run goes ahead)
+JOB_LOGGING = {
+    "version": 1,
+    "formatters": {"simple": {"format": "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "simple", "stream": "ext://sys.stdout"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "disable_existing_loggers": False,
+}
 
 
 class UsageError(ValueError):
@@ -103,7 +104,11 @@ class Recipe:
         self.run_only, self.neutral = run_only_keys(schema), {**neutral_defaults(schema), **(neutral or {})}
         store = ConfigStore.instance()
         store.store(name=f"{name}_schema", node=schema)
-        store.store(name=f"{name}_hydra", node={"hydra": hydra_settings(name, self.run_only)})
+        # A preset names its run folder (runs/sql/demo=true): a demo does not take the default run's folder.
+        in_folder_name = [key for key in self.run_only if key not in self.presets]
+        store.store(name=f"{name}_hydra", node={"hydra": hydra_settings(name, in_folder_name)})
+        # Hydra's job log without its file: the job opens the file once the run goes ahead.
+        store.store(group="hydra/job_logging", name="maxent_components", node=JOB_LOGGING)
         self.description, self.group_docs = description, dict(group_docs or {})
         # Hydra's own --help is replaced by help(), which knows the composed defaults.
         store.store(group="hydra/help", name=name, node={"app_name": name, "header": "", "footer": "", "template": ""})
@@ -111,7 +116,13 @@ class Recipe:
     # -- entry point ---------------------------------------------------------------------------
     def main(self, argv: Sequence[str] | None = None) -> None:
         """Run the command line ``argv`` (default ``sys.argv[1:]``); exits with status 2 on a usage error."""
-        argv = list(sys.argv[1:] if argv is None else argv)
+        try:
+            self._main(list(sys.argv[1:] if argv is None else argv))
+        except KeyboardInterrupt:  # before a run started (a run's own interruption is reported by the job)
+            print(f"{self.name}: interrupted before the run started; nothing was written.", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    def _main(self, argv: list[str]) -> None:
         if {"--help", "-h"} & set(argv):
             try:
                 print(self.help([a for a in argv if not a.startswith("-")]))
@@ -122,10 +133,15 @@ class Recipe:
         if not _INFO_FLAGS.intersection(argv):
             overrides = [a for a in argv if not a.startswith("-")]
             try:
-                self.preflight(overrides, multirun=bool({"-m", "--multirun"} & set(argv)))
+                folders = self.preflight(overrides, multirun=bool({"-m", "--multirun"} & set(argv)))
             except UsageError as err:
                 print(f"{self.name}: error: {err}", file=sys.stderr)
                 raise SystemExit(2) from None
+            for folder in folders:  # before Hydra makes the folders and configures its logging
+                problem = folder_problem(folder)
+                if problem is not None:
+                    print(f"{self.name}: error: cannot write into the run folder {folder}: {problem}", file=sys.stderr)
+                    raise SystemExit(1)
         import hydra
 
         saved, sys.argv = sys.argv, [sys.argv[0], *argv]
@@ -153,8 +169,9 @@ class Recipe:
         return render_help(self.name, self.description, self.schema, cfg, self.groups, CONF_DIR, self.group_docs)
 
     # -- checks before anything runs -----------------------------------------------------------
-    def preflight(self, overrides: Sequence[str], *, multirun: bool) -> None:
-        """Compose and check every job of the command; raise :class:`UsageError` on the first bad one."""
+    def preflight(self, overrides: Sequence[str], *, multirun: bool) -> list[Path]:
+        """Compose and check every job of the command; raise :class:`UsageError` on the first bad one.
+        Returns the jobs' run folders (those Hydra will make), for a check before it makes them."""
         from hydra import compose, initialize_config_module
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
@@ -175,11 +192,14 @@ class Recipe:
                 ):
                     raise UsageError(self._unknown(key, defaults, override))
             jobs = expand(own) if multirun else [own]
+            folders = []
             for index, job in enumerate(itertools.islice(jobs, _MAX_JOBS_CHECKED)):
                 choices, cfg = "", None
                 try:
                     # The Hydra overrides (launcher, folders) are composed once, with the first job.
                     cfg = compose(self.name, overrides=job + (hydra_overrides if index == 0 else []), return_hydra_config=True)
+                    if index == 0 or multirun:
+                        folders += _job_folder(cfg.hydra, multirun, first=folders[0] if folders else None)
                     chosen = cfg.hydra.runtime.choices
                     choices = " ".join(f"{g}={chosen[g]}" for g in self.groups if g in chosen)
                     with open_dict(cfg):
@@ -192,6 +212,7 @@ class Recipe:
                 except (ValueError, TypeError, KeyError) as err:
                     text = self._qualify(one_line(str(err) if not isinstance(err, KeyError) else err.args[0]), cfg)
                     raise UsageError(f"{text} [{choices}]" if choices else text) from None
+        return folders
 
     def _qualify(self, text: str, cfg: DictConfig | None) -> str:
         """A part's own error names its argument (``bandwidth_scale must be ...``); on the command line
@@ -236,58 +257,20 @@ class Recipe:
 
     # -- one job -------------------------------------------------------------------------------
     def _job(self, cfg: DictConfig) -> dict | None:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         quiet_torchrl()
-        hydra_cfg = HydraConfig.get()
-        self.prepare(cfg, explicit=[key_of(o) for o in hydra_cfg.overrides.task])
-        config = OmegaConf.to_container(cfg, resolve=True)
-        _, digest = config_identity(config, self.run_only, self.neutral)
-        job_dir = Path(hydra_cfg.runtime.output_dir)
-        run = RunDirectory(job_dir)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            existing = find_run(hydra_cfg.sweep.dir, digest)
-            if existing is not None and existing.resolve() != job_dir.resolve():
-                if run.is_empty_job_folder():
-                    shutil.rmtree(job_dir, ignore_errors=True)
-                run = RunDirectory(existing)
-        try:
-            status = run.status(digest)
-        except RunConflictError as err:
-            print(f"{self.name}: error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-        if status == "finished":
-            print(f"{self.name}: {run.path} already holds a finished run of this config; skipping.")
-            summary = run.read_summary()
-            if self.report is not None:
-                print(self.report(cfg, summary))
-            return summary
-        for note in run.notes:
-            print(f"{self.name}: {note}")
-        if status == "resumable":
-            print(f"{self.name}: resuming {run.path} from its checkpoint.")
-        try:
-            run.start(config, digest, run_only=self.run_only, neutral=self.neutral, resume=status == "resumable")
-            run.check_writable()
-        except OSError as err:
-            print(f"{self.name}: error: cannot write into the run folder {run.path}: {err.strerror or err}", file=sys.stderr)
-            raise SystemExit(1) from None
-        set_threads(cfg.threads)
-        seed_everything(cfg.seed)  # a resumed run restores the generators' states from its checkpoint
-        try:
-            summary = {"recipe": self.name, **self.train(cfg, run)}
-            run.finish(summary)
-        except (RunFailure, CheckpointError) as err:
-            try:
-                run.fail(getattr(err, "summary", {}), str(err))
-            except OSError:
-                pass  # a disk that refused the checkpoint may refuse the summary too
-            print(f"{self.name}: error: {err}", file=sys.stderr)
-            raise SystemExit(1) from None
-        if self.report is not None:
-            print(self.report(cfg, summary))
-        return summary
+        return run_job(self, cfg)
+
+
+def _job_folder(hydra: DictConfig, multirun: bool, first: Path | None) -> list[Path]:
+    """The folder of a composed job (``[]`` when its name depends on what only the launch knows,
+    such as ``${hydra.job.num}``); a sweep's cells below the sweep folder of its first job."""
+    try:
+        if not multirun:
+            return [Path(str(OmegaConf.select(hydra, "run.dir", throw_on_missing=True)))]
+        sweep = first.parent if first is not None else Path(str(OmegaConf.select(hydra, "sweep.dir", throw_on_missing=True)))
+        return [sweep / str(OmegaConf.select(hydra, "sweep.subdir", throw_on_missing=True))]
+    except Exception:  # an interpolation that only the launch resolves: left to the job's own check
+        return []
 
 
 def quiet_torchrl() -> None:

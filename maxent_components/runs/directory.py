@@ -34,7 +34,9 @@ from maxent_components.runs.checkpoint import (
     verify_checkpoint,
     write_checkpoint,
 )
-from maxent_components.runs.files import atomic_write_json, damaged_csv_logs, json_safe
+from maxent_components.runs.files import atomic_write_json, json_safe
+from maxent_components.runs.lock import LOCK_FILE
+from maxent_components.runs.logs import damaged_logs
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -42,6 +44,7 @@ __all__ = [
     "RunConflictError",
     "RunDirectory",
     "code_version",
+    "config_differences",
     "config_identity",
     "find_run",
     "source_digest",
@@ -101,6 +104,36 @@ def code_version() -> str:
     import maxent_components
 
     return f"{maxent_components.__version__}+{source_digest(Path(maxent_components.__file__).parent)[:12]}"
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 6) -> str:
+    """The options whose values differ between two configs, ``key: old → new`` (``-`` for a missing
+    key), at most ``limit`` of them and a count of the rest.
+
+    Examples:
+        >>> config_differences({"seed": 0, "env": {"name": "A"}}, {"seed": 1, "env": {"name": "A"}, "x": 2})
+        'seed: 0 → 1, x: - → 2'
+    """
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    changed = [
+        f"{key}: {json.dumps(flat_old.get(key, '-')).strip(chr(34))} → {json.dumps(flat_new.get(key, '-')).strip(chr(34))}"
+        for key in sorted(flat_old.keys() | flat_new.keys())
+        if flat_old.get(key, _MISSING) != flat_new.get(key, _MISSING)
+    ]
+    more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
+    return ", ".join(changed[:limit]) + more
+
+
+_MISSING = object()
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, Mapping) or not node:
+        return {prefix[:-1]: node} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return flat
 
 
 def _read_json(path: Path) -> dict | None:
@@ -177,20 +210,27 @@ class RunDirectory:
                     found.append((path, None, str(err)))
         return found
 
-    def status(self, config_hash: str) -> Literal["new", "finished", "resumable"]:
+    def status(self, config_hash: str, config: Mapping[str, Any] | None = None) -> Literal["new", "finished", "resumable"]:
         """What this folder holds for the config with hash ``config_hash``.
 
-        ``"finished"``: a finished run of that config whose last checkpoint and logs verify;
-        ``"resumable"``: a good checkpoint of that config; ``"new"``: nothing usable (damaged files
-        are listed in :attr:`notes`). A summary or a good checkpoint of another config raises
-        :class:`RunConflictError`.
+        ``"finished"``: a finished run of that config whose last checkpoint and logs verify (every
+        row whole, no step logged twice); ``"resumable"``: a good checkpoint of that config;
+        ``"new"``: nothing usable (damaged files are listed in :attr:`notes`). A summary or a good
+        checkpoint of another config raises :class:`RunConflictError`, which names the options that
+        differ (``old → new``) when ``config`` (the new run's, with the same run-only and neutral
+        options as the recorded one) is given.
         """
         self.notes = []
         summary = self.read_summary()
         if summary is not None and summary.get("config_hash") != config_hash:
+            differ = ""
+            if config is not None and isinstance(summary.get("config"), dict):
+                old = config_identity(summary["config"], summary.get("run_only") or (), summary.get("neutral"))[0]
+                new = config_identity(config, summary.get("run_only") or (), summary.get("neutral"))[0]
+                differ = f": {config_differences(old, new)}" if old != new else ""
             raise RunConflictError(
                 f"{self.path} holds a run of another config (hash {str(summary.get('config_hash'))[:12]}, "
-                f"this one {config_hash[:12]}); choose another hydra.run.dir or hydra.sweep.dir."
+                f"this one {config_hash[:12]}){differ}; choose another hydra.run.dir or hydra.sweep.dir."
             )
         checkpoints = self._checkpoints()
         for path, header, _ in checkpoints:
@@ -202,12 +242,11 @@ class RunDirectory:
         self.notes = [error for _, _, error in checkpoints if error is not None]
         if summary is not None and summary.get("finished") is True:
             last = checkpoints[0] if checkpoints and checkpoints[0][0] == self.checkpoint_path else None
-            damaged_logs = damaged_csv_logs(self.log_dir)
-            if last is not None and last[1] is not None and not damaged_logs:
+            damaged = damaged_logs(self.log_dir)
+            if last is not None and last[1] is not None and not damaged:
                 return "finished"
-            self.notes.append(
-                f"{self.path} is marked finished but {'its logs are damaged: ' + damaged_logs if damaged_logs else 'its last checkpoint does not verify'}; it is run again."
-            )
+            why = f"its logs are damaged: {damaged}" if damaged else "its last checkpoint does not verify"
+            self.notes.append(f"{self.path} is marked finished but {why}; it is run again.")
         good = [path for path, header, _ in checkpoints if header is not None]
         if good:
             if good[0] != self.checkpoint_path:
@@ -310,7 +349,7 @@ class RunDirectory:
         """Whether the folder holds only what Hydra writes before a job starts (``.hydra``, the job log)."""
         if not self.path.is_dir():
             return True
-        return all(p.name == ".hydra" or p.suffix == ".log" for p in self.path.iterdir())
+        return all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log" for p in self.path.iterdir())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self.path)!r})"

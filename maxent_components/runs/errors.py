@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "RunFailure", "RunWriteError"]
+__all__ = ["CheckpointError", "RunFailure", "RunInterrupted", "RunWriteError"]
 
 
 class CheckpointError(RuntimeError):
@@ -23,3 +23,11 @@ class RunFailure(RuntimeError):
 
 class RunWriteError(RunFailure, OSError):
     """A run could not write one of its files (disk full, read-only folder)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal (``SIGTERM``; ``SIGINT`` is Python's own ``KeyboardInterrupt``)."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name

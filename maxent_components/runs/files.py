@@ -25,7 +25,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
-    "damaged_csv_logs",
     "json_safe",
 ]
 
@@ -114,15 +113,3 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def damaged_csv_logs(log_dir: Path) -> str:
-    """The first CSV metric file whose lines are not all ``step,value`` (a truncated write), or ``""``."""
-    for path in sorted(log_dir.glob("*/scalars/*.csv")):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            step, _, value = line.partition(",")
-            try:
-                int(step), float(value)
-            except ValueError:
-                return str(path)
-    return ""

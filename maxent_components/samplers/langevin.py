@@ -78,6 +78,7 @@ class LangevinSampler(ContinuousSampler):
     """
 
     has_log_prob = False
+    zero_alpha = False  # Q/α is the log-density it follows
 
     def __init__(
         self,

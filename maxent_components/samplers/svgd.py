@@ -125,6 +125,7 @@ class SVGDSampler(ContinuousSampler):
     """
 
     has_log_prob = False
+    zero_alpha = False  # Q/α is the log-density it follows
 
     def __init__(
         self,

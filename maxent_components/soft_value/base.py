@@ -63,6 +63,8 @@ class SoftValueEstimator(ReadsQ, TensorDictModuleBase):
         soft_value: NestedKey = "soft_value"
 
     default_keys = _AcceptedKeys
+    #: whether the estimate is a sum over a finite action set (no continuous actor can serve it)
+    discrete_only: bool = False
 
     def __init__(
         self,
@@ -182,6 +184,11 @@ class SoftValueEstimator(ReadsQ, TensorDictModuleBase):
         self.out_keys = [keys.soft_value]
 
     # -- temperature and randomness -----------------------------------------------------------
+    @property
+    def allows_zero_alpha(self) -> bool:
+        """Whether ``α = 0`` is meaningful for this estimator (its greedy limit is defined)."""
+        return self._allow_zero_alpha
+
     @property
     def alpha(self) -> Tensor:
         """The current temperature ``α`` (detached: an estimate is a target, not a way to train ``α``)."""

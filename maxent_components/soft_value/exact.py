@@ -86,6 +86,7 @@ class ExactSoftValue(SoftValueEstimator):
         action_mask: NestedKey = "action_mask"
 
     default_keys = _AcceptedKeys
+    discrete_only = True
 
     def __init__(
         self,

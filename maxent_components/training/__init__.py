@@ -22,7 +22,7 @@ from maxent_components.training.builders import (
     uniform_replay_buffer,
 )
 from maxent_components.training.evaluation import Evaluator, evaluate_episodes, task_diagnostics
-from maxent_components.training.loop import OffPolicyLoop, run_report
+from maxent_components.training.loop import OffPolicyLoop
 from maxent_components.training.pieces import (
     Cadence,
     EpisodeReturns,
@@ -33,6 +33,7 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
+from maxent_components.training.report import run_report
 from maxent_components.training.update import UpdateStep
 
 __all__ = [

@@ -52,8 +52,13 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
+def build_part(node: Mapping[str, Any] | DictConfig, *, name: str = "part", **context: Any) -> Any:
     """Instantiate the config ``node`` (with ``_target_``), passing the ``context`` arguments its target declares.
+
+    The node's own options must be arguments the target names (unless it takes ``**kwargs``): a
+    user's class plugged into a group (``sampler._target_=mypkg.MySampler``) that does not name the
+    options the group's default choice brought along is refused with a ``ValueError`` naming them
+    (``name`` is the option the node is, e.g. ``"sampler"``).
 
     Examples:
         >>> from torchrl.data import Bounded
@@ -66,13 +71,21 @@ def build_part(node: Mapping[str, Any] | DictConfig, **context: Any) -> Any:
 
     node = dict(_plain(node))
     if "_target_" not in node:
-        raise ValueError(f"a part's config needs a _target_ naming its class, got keys {sorted(node)}.")
-    target = import_object("_target_", node["_target_"])
-    nested = {k: build_part(v, **context) for k, v in node.items() if isinstance(v, dict) and "_target_" in v}
+        raise ValueError(f"{name} needs a _target_ naming its class, got keys {sorted(node)}.")
+    target = import_object(f"{name}._target_", node["_target_"])
+    nested = {k: build_part(v, name=f"{name}.{k}", **context) for k, v in node.items() if isinstance(v, dict) and "_target_" in v}
     for key in nested:
         del node[key]
     parameters = inspect.signature(target).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = sorted(k for k in [*node, *nested] if not k.startswith("_") and k not in parameters)
+    if unknown and not takes_any:
+        listed = ", ".join(f"{name}.{k}" for k in unknown)
+        raise ValueError(
+            f"{name}._target_={node['_target_']} takes no argument named {', '.join(unknown)}; the options {listed} "
+            f"come with the {name} group's choice: choose a {name} group whose options it takes as the base "
+            f"({name}=<choice> {name}._target_=...), or set every option it needs in a config file of your own."
+        )
     given = {k: v for k, v in context.items() if (k in parameters or takes_any) and k not in node}
     # A partial first, called with the runtime objects: instantiate() would merge its kwargs into the
     # config, and TorchRL specs (dataclasses) would be read as configs.

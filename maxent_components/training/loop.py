@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -30,7 +29,7 @@ from tensordict import TensorDictBase
 from maxent_components.checks import check_nonnegative_int, check_positive_float, check_positive_int
 from maxent_components.runs.directory import RunDirectory
 from maxent_components.runs.errors import RunFailure, RunWriteError
-from maxent_components.runs.files import atomic_write_text
+from maxent_components.runs.logs import RunLogger
 from maxent_components.runs.rng import rng_state, set_rng_state
 from maxent_components.temperature import scheduled_temperatures
 from maxent_components.training.builders import (
@@ -40,6 +39,7 @@ from maxent_components.training.builders import (
 )
 from maxent_components.training.env_state import env_state, restore_env_state
 from maxent_components.training.evaluation import Evaluator
+from maxent_components.training.failures import first_non_finite, raised_by_environment
 from maxent_components.training.pieces import (
     Cadence,
     EpisodeReturns,
@@ -49,10 +49,11 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
+from maxent_components.training.resume import buffer_state, logger_state, restore_buffer, state_mismatch
 from maxent_components.training.update import AUTOCAST_DTYPES, UpdateStep
 from maxent_components.validation import EnvironmentDataError, check_env_data
 
-__all__ = ["AUTOCAST_DTYPES", "OffPolicyLoop", "run_report"]
+__all__ = ["AUTOCAST_DTYPES", "OffPolicyLoop"]
 
 _PIECES = ("schedule", "eval_cadence", "log_cadence", "checkpoint_cadence", "means", "episodes", "timer")
 
@@ -88,6 +89,7 @@ class OffPolicyLoop:
         logger_backend: TorchRL logger (``"csv"``, ``"tensorboard"``, ``"wandb"``, ``"mlflow"``).
         progress: show a progress bar.
         name: the run's name on the progress bar.
+        env_name: the task's name, for the message of an environment that fails.
         autocast: ``"none"`` or ``"bfloat16"``: the loss's forward under ``torch.autocast`` in that
             dtype (matrix multiplies in bfloat16; the backward follows the forward's dtypes).
         compile: ``"none"`` or a ``torch.compile`` mode: each update compiled as a whole after the
@@ -120,6 +122,7 @@ class OffPolicyLoop:
         logger_backend: str = "csv",
         progress: bool = True,
         name: str = "train",
+        env_name: str | None = None,
         autocast: str = "none",
         compile: str = "none",
     ) -> None:
@@ -152,7 +155,7 @@ class OffPolicyLoop:
         self.timer = PhaseTimer("collect", "update", "eval")
         self.solved_metric, self.solved_threshold = solved_metric, solved_threshold
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
-        self.progress, self.name = bool(progress), name
+        self.progress, self.name, self.env_name = bool(progress), name, env_name
         self.update_step = UpdateStep(loss, optimizer, target_updater, autocast=autocast, compile=compile)
         self.started_from: dict[str, Any] | None = None  # set when the loss was warm-started (init_from)
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
@@ -160,32 +163,68 @@ class OffPolicyLoop:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        """Train to the budget (or until solved), checkpointing on the way; return the summary."""
-        from torchrl.record.loggers import get_logger
+        """Train to the budget (or until solved), checkpointing on the way; return the summary.
 
+        Raises :class:`~maxent_components.runs.errors.RunFailure` (with the summary so far) when the
+        run cannot go on: non-finite data or losses, a diverged state (never checkpointed), an
+        environment that raises, a file that cannot be written.
+        """
         collector = off_policy_collector(
             self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
             total_frames=self.total_frames, init_random_frames=self.init_random_frames,
         )
         buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.device)
-        self.run_dir.log_dir.mkdir(parents=True, exist_ok=True)
-        logger = get_logger(self.logger_backend, logger_name=str(self.run_dir.log_dir), experiment_name="metrics")
-        if self.run_dir.has_checkpoint():
+        logger = RunLogger(self.logger_backend, self.run_dir.log_dir)
+        try:
+            state = self.run_dir.load_checkpoint()["state"] if self.run_dir.has_checkpoint() else None
             try:
-                self._restore(self.run_dir.load_checkpoint()["state"], collector, buffer, logger)
+                if state is not None:
+                    self._restore(state, collector, buffer)
+                logger.open(resume=None if state is None else logger_state(state, self.logger_backend),
+                            step=self.counters["frames"])
             except (KeyError, ValueError, TypeError, RuntimeError) as err:  # a layout of another version
-                collector.shutdown()
                 raise RunFailure(
                     f"the checkpoint in {self.run_dir.path} verifies but this library version cannot restore it "
-                    f"({type(err).__name__}: {err}); move it away to restart the run."
+                    f"({type(err).__name__}: {_short(err)}); move it away to restart the run."
                 ) from None
-        try:
             self._train(collector, buffer, logger)
         except (EnvironmentDataError, FloatingPointError) as err:
             raise RunFailure(str(err), summary=self.summary()) from None
+        except RunFailure as err:
+            err.summary = err.summary or self.summary()
+            raise
+        except OSError as err:  # a full disk or a read-only folder, while logging
+            raise RunWriteError(f"could not write the logs in {self.run_dir.log_dir}: {err.strerror or err}",
+                                summary=self.summary()) from None
+        except KeyboardInterrupt as err:  # SIGINT or SIGTERM: the command line marks the run failed with this
+            err.summary = self.summary()
+            raise
+        except Exception as err:
+            explained = self._explain(err)
+            if explained is err:
+                raise
+            raise explained from err
         finally:
             collector.shutdown()
+            if logger.logger is not None:
+                try:
+                    logger.close()
+                except OSError:
+                    pass  # what could not be flushed was reported by the write that failed
         return self.summary()
+
+    def _explain(self, err: Exception) -> Exception:
+        """The failure an unexpected error stands for: a diverged state (a NaN policy fails inside
+        ``torch.multinomial``), an environment that raised, or else the error itself."""
+        step, what = self.counters["frames"], f"{type(err).__name__}: {_short(err)}"
+        bad = first_non_finite({"loss": self.loss.state_dict()})
+        if bad is not None:
+            return RunFailure(f"the run diverged before step {step}: {bad} is not finite ({what}); {_DIVERGED}",
+                              summary=self.summary())
+        if raised_by_environment(err):
+            env = f"the environment {self.env_name}" if self.env_name else "the environment"
+            return RunFailure(f"{env} failed after {step} env steps: {what}", summary=self.summary())
+        return err
 
     def _train(self, collector, buffer, logger) -> None:
         c = self.counters
@@ -251,7 +290,7 @@ class OffPolicyLoop:
             row["train_return"] = self.episodes.mean_recent()
         if evaluated:
             row.update({k: v for k, v in c["history"][-1].items() if k != "step"})
-        logger.log_metrics(row, step=c["frames"])
+        logger.log(row, step=c["frames"])
 
     def summary(self) -> dict[str, Any]:
         """The run's numbers: budget used, last and best evaluation, when solved, time, the curve."""
@@ -284,6 +323,11 @@ class OffPolicyLoop:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self, collector, buffer, logger) -> None:
+        step = self.counters["frames"]
+        bad = first_non_finite({"loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict()})
+        if bad is not None:  # never save a diverged state: the last checkpoint stays the last finite one
+            raise RunFailure(f"the run diverged before step {step}: {bad} is not finite, so it is not checkpointed; "
+                             f"{_DIVERGED}", summary=self.summary())
         try:
             self.run_dir.save_checkpoint(self._state(collector, buffer, logger), step=self.counters["frames"])
         except OSError as err:
@@ -296,7 +340,7 @@ class OffPolicyLoop:
             "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "target_updater": None if self.target_updater is None else self.target_updater.state_dict(),
-            "buffer": _buffer_state(buffer),
+            "buffer": buffer_state(buffer),
             "collector": collector.state_dict(),
             "carrier": collector._carrier.clone(),
             "env": env_state(self.env),
@@ -308,18 +352,19 @@ class OffPolicyLoop:
         state.update({name: getattr(self, name).state_dict() for name in _PIECES})
         return state
 
-    def _restore(self, state: dict[str, Any], collector, buffer, logger) -> None:
+    def _restore(self, state: dict[str, Any], collector, buffer) -> None:
+        mismatch = state_mismatch(state["loss"], self.loss.state_dict(), prefix="loss.")
+        if mismatch is not None:
+            raise ValueError(mismatch)
         self.loss.load_state_dict(state["loss"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.target_updater is not None:
             self.target_updater.load_state_dict(state["target_updater"])
-        _restore_buffer(buffer, state["buffer"], device=self.device)
+        restore_buffer(buffer, state["buffer"], device=self.device)
         collector.load_state_dict(state["collector"])
         for name in _PIECES:
             getattr(self, name).load_state_dict(state[name])
         self.counters = dict(state["counters"])
-        logger.load_state_dict(state["logger"])
-        _truncate_csv_logs(self.run_dir.log_dir, self.counters["frames"])
         restored = restore_env_state(self.env, state["env"]) and restore_env_state(self.evaluator.env, state["eval_env"])
         if restored:
             collector._carrier.update(state["carrier"].to(self.device))  # checkpoints load on the CPU
@@ -336,64 +381,11 @@ def _ordinal(device: str | torch.device) -> torch.device:
     return torch.device(device.type, torch.cuda.current_device() if device.type == "cuda" else 0)
 
 
-def _buffer_state(buffer) -> dict[str, Any]:
-    """The replay buffer's contents: the filled rows only while it has not wrapped around (a 10⁶-row
-    storage holding 10⁴ transitions is saved as 10⁴ rows), else its whole state."""
-    if len(buffer) < buffer.storage.max_size:
-        return {"rows": buffer.storage[: len(buffer)].clone()} if len(buffer) else {"rows": None}
-    return {"state": buffer.state_dict()}
+def _short(err: BaseException) -> str:
+    """An error's message on one line: a long one (a TensorDict printed whole) cut to its first line."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return (lines[0] + (" ..." if len(lines) > 1 else "")) if lines else type(err).__name__
 
 
-def _restore_buffer(buffer, state: dict[str, Any], *, device: str | torch.device = "cpu") -> None:
-    """Refill a new ``buffer`` from :func:`_buffer_state`'s ``state`` (loaded on the CPU), its rows on ``device``."""
-    if "state" in state:
-        rows = state["state"]["_storage"]["_storage"]  # a state dict (its metadata kept: changed in place)
-        for key, value in rows.items():  # an empty storage adopts these tensors: put them on its device
-            if isinstance(value, torch.Tensor):
-                rows[key] = value.to(device)
-        buffer.load_state_dict(state["state"])
-    elif state["rows"] is not None:
-        buffer.extend(state["rows"])
-    if len(buffer) and "collector" in buffer.storage[:1].keys():
-        # Rows of an earlier version, whose collector tracked trajectory ids: new batches could not join them.
-        raise ValueError("its replay rows hold the collector's trajectory ids, which this version does not store")
-
-
-def _truncate_csv_logs(log_dir, step: int) -> None:
-    """Drop the rows a killed run logged after its last checkpoint (the CSV backend appends), and
-    a row cut short by the kill."""
-    for path in log_dir.glob("*/scalars/*.csv"):
-        rows = [line for line in path.read_text(errors="replace").splitlines() if _csv_step(line, step)]
-        atomic_write_text(path, "".join(row + "\n" for row in rows))
-
-
-def _csv_step(line: str, step: int) -> bool:
-    """Whether ``line`` is a whole ``step,value`` row logged at or before ``step``."""
-    head, _, value = line.partition(",")
-    try:
-        float(value)
-        return int(head) <= step
-    except ValueError:
-        return False
-
-
-def run_report(name: str, cfg: Any, summary: dict, *, groups: Sequence[str] = ()) -> str:
-    """A few lines on a finished run: the budget used, the last evaluation, the bar, the figures.
-    ``groups``: the config groups whose chosen class is named on the first line."""
-    from omegaconf import OmegaConf
-
-    choices = ", ".join(f"{g}={OmegaConf.select(cfg, g + '._target_', default='').rsplit('.', 1)[-1]}" for g in groups)
-    lines = [
-        f"{name} on {cfg.env.name} ({choices}), seed {cfg.seed}: {summary['env_steps']} env steps, "
-        f"{summary['updates']} updates in {summary['wall_time_s']:.1f} s",
-        f"last evaluation return {summary['eval_return_mean']:.1f}, best {summary['best_eval_return']:.1f}",
-    ]
-    last = summary["history"][-1] if summary.get("history") else {}
-    for key in (k for k in last if k not in ("step", "eval_return", "eval_length")):
-        lines.append(f"{key}: last {last[key]:g}, best {summary.get('best_' + key, last[key]):g}")
-    if summary["solved_metric"] is not None and summary["solved_threshold"] is not None:
-        bar = f"{summary['solved_metric']} >= {summary['solved_threshold']:g}"
-        met = f"first met at step {summary['solved_at_step']}" if summary["solved"] else "not met"
-        lines.append(f"bar {bar}: {met}")
-    lines += [f"figure {key}: {path}" for key, path in summary.get("figures", {}).items()]
-    return "\n".join(lines)
+_DIVERGED = ("the last checkpoint holds the last finite state. Lower the learning rates, check the reward scale "
+             "and the temperature, or look at the logged losses for where it diverged.")

@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 
+#: the most updates per environment step a schedule takes (more would not finish a run)
+MAX_UTD_RATIO = 1000
+
+
 class UpdateSchedule:
     """Gradient updates owed for collected environment steps, at ``utd_ratio`` updates per step.
 
@@ -55,6 +59,8 @@ class UpdateSchedule:
 
     def __init__(self, *, utd_ratio: float, learning_starts: int = 0) -> None:
         self.utd_ratio = check_positive_float("utd_ratio", utd_ratio)
+        if self.utd_ratio > MAX_UTD_RATIO:
+            raise ValueError(f"utd_ratio must be at most {MAX_UTD_RATIO} updates per env step, got {utd_ratio!r}.")
         self.learning_starts = check_nonnegative_int("learning_starts", learning_starts)
         self.credit = 0.0
 
