@@ -36,6 +36,11 @@ from maxent_components.functional.soft import (
     path_consistency,
     soft_value,
 )
+from maxent_components.functional.stein import (
+    svgd_direction_jacobian,
+    svgd_direction_trace,
+    svgd_step_log_det,
+)
 from maxent_components.functional.svgd import (
     median_bandwidth,
     rbf_kernel,
@@ -59,6 +64,9 @@ __all__ = [
     "rbf_kernel",
     "median_bandwidth",
     "svgd_direction",
+    "svgd_direction_trace",
+    "svgd_direction_jacobian",
+    "svgd_step_log_det",
     "tanh_squash",
     "clipped_normal_log_prob",
     "normal_log_density",
