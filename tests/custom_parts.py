@@ -15,3 +15,13 @@ class BoundedScaleGaussianSampler(GaussianSampler):
     def distribution_params(self, tensordict):
         loc, scale = super().distribution_params(tensordict)
         return loc, scale.clamp(max=self.max_scale)
+
+
+class PlainGaussianSampler(GaussianSampler):
+    """A user's tanh-Gaussian sampler that names its arguments (no ``**kwargs``): it takes the
+    options of the ``gaussian`` group, not those of ``svgd``."""
+
+    def __init__(self, *, action_spec, observation_dim=None, num_cells=(256, 256), num_loss_samples: int = 1,
+                 alpha=None) -> None:
+        super().__init__(action_spec=action_spec, observation_dim=observation_dim, num_cells=num_cells,
+                         num_loss_samples=num_loss_samples, alpha=alpha)

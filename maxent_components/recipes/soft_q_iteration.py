@@ -39,7 +39,7 @@ import torch
 from omegaconf import DictConfig
 
 from maxent_components.functional import entropy
-from maxent_components.runs import Recipe, RunConfig, RunDirectory, option
+from maxent_components.runs import Recipe, RunConfig, RunDirectory, RunLogger, option
 from maxent_components.tabular import (
     SoftQIterationResult,
     gridworld_from_layout,
@@ -123,7 +123,6 @@ def _tables(result: SoftQIterationResult) -> dict[str, torch.Tensor]:
 
 
 def train(cfg: DictConfig, run: RunDirectory) -> dict:
-    from torchrl.record.loggers import get_logger
 
     from maxent_components.training import progress_bar
 
@@ -198,10 +197,10 @@ def train(cfg: DictConfig, run: RunDirectory) -> dict:
     # The metrics are logged right before the checkpoint: a run relaunched after an interruption
     # that left a checkpoint has logged them all already (the csv logger appends).
     if not run.has_checkpoint():
-        run.log_dir.mkdir(parents=True, exist_ok=True)
-        logger = get_logger(cfg.logger.backend, logger_name=str(run.log_dir), experiment_name="metrics")
+        logger = RunLogger(cfg.logger.backend, run.log_dir).open()
         for step, row in enumerate(rows):
-            logger.log_metrics({key: value for key, value in row.items() if value is not None}, step=step)
+            logger.log({key: value for key, value in row.items() if value is not None}, step=step)
+        logger.close()
     checkpoint = run.save_checkpoint(
         {
             "mdp": {"transitions": world.transitions, "rewards": world.rewards, "terminal": world.terminal},

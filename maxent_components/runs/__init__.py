@@ -5,7 +5,10 @@
 - :mod:`~maxent_components.runs.errors`: the named errors a run ends with;
 - :mod:`~maxent_components.runs.directory`: the run folder (summary, checkpoints, logs), run identity;
 - :mod:`~maxent_components.runs.config`: option schemas, presets, ``--help``;
+- :mod:`~maxent_components.runs.lock`: one live process per run folder;
+- :mod:`~maxent_components.runs.logs`: metrics loggers resumed without a repeated or missing step;
 - :mod:`~maxent_components.runs.cli`: the recipe command line (usage errors before anything runs);
+- :mod:`~maxent_components.runs.job`: one job, from its folder's lock to the line that says how it ended;
 - :mod:`~maxent_components.runs.rng`: seeding, threads, and the RNG states a checkpoint restores.
 """
 
@@ -26,13 +29,15 @@ from maxent_components.runs.directory import (
     config_identity,
     find_run,
 )
-from maxent_components.runs.errors import CheckpointError, RunFailure, RunWriteError
+from maxent_components.runs.errors import CheckpointError, RunFailure, RunInterrupted, RunWriteError
 from maxent_components.runs.files import (
     atomic_torch_save,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
 )
+from maxent_components.runs.lock import RunLock, RunLockedError
+from maxent_components.runs.logs import RunLogger
 from maxent_components.runs.rng import (
     rng_state,
     seed_everything,
@@ -50,6 +55,10 @@ __all__ = [
     "RunConflictError",
     "RunDirectory",
     "RunFailure",
+    "RunInterrupted",
+    "RunLock",
+    "RunLockedError",
+    "RunLogger",
     "RunWriteError",
     "UsageError",
     "atomic_torch_save",

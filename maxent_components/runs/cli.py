@@ -7,11 +7,11 @@ any folder, every job of the command (each cell of a ``-m`` sweep) is composed a
 - an unknown option (``totl_frames=3``, or ``+foo=1``, which Hydra would accept), an unknown group
   choice (``sampler=foo``), a value of the wrong type or out of bounds, and any value the recipe's
   parts reject when they are built, ends the command with one line on stderr and exit status 2;
-- then Hydra runs the jobs (sequentially, or on the launcher chosen with ``hydra/launcher=...``).
-
-Inside a job, the run is identified by its resolved config (:mod:`maxent_components.runs.directory`):
-a finished run of the same config is skipped, an interrupted one resumes, wherever in the sweep
-folder it lives.
+- a run folder that cannot be one (a file in the way, a read-only folder) ends it with one line and
+  exit status 1;
+- then Hydra runs the jobs (sequentially, or on the launcher chosen with ``hydra/launcher=...``),
+  each through :func:`~maxent_components.runs.job.run_job`, which locks and judges the run folder
+  before anything is written (Hydra itself is configured to write nothing first).
 """
 
 from __future__ import annotations
@@ -104,8 +104,9 @@ class Recipe:
         self.run_only, self.neutral = run_only_keys(schema), {**neutral_defaults(schema), **(neutral or {})}
         store = ConfigStore.instance()
         store.store(name=f"{name}_schema", node=schema)
-        # A preset names its run folder (runs/sql/demo=true): a demo does not take the default run's folder.
-        in_folder_name = [key for key in self.run_only if key not in self.presets]
+        # A preset other than the tests' smoke names its run folder (runs/sql/demo=true): a demo does not
+        # take the folder of the recipe's default run.
+        in_folder_name = [key for key in self.run_only if key not in self.presets or key == "smoke"]
         store.store(name=f"{name}_hydra", node={"hydra": hydra_settings(name, in_folder_name)})
         # Hydra's job log without its file: the job opens the file once the run goes ahead.
         store.store(group="hydra/job_logging", name="maxent_components", node=JOB_LOGGING)
@@ -218,7 +219,7 @@ class Recipe:
         """A part's own error names its argument (``bandwidth_scale must be ...``); on the command line
         that option is ``group.argument``: prefixed when exactly one chosen part has it."""
         match = re.match(r"(\w+)(\[\d+\])?[ =]", text)
-        if match is None or cfg is None:
+        if match is None or cfg is None or match.group(1) in cfg:  # a top-level option (alpha) is named as typed
             return text
         groups = [g for g in self.groups if isinstance(cfg.get(g), DictConfig) and match.group(1) in cfg[g]]
         return f"{groups[0]}.{text}" if len(groups) == 1 else text

@@ -328,19 +328,29 @@ class RunDirectory:
         return self.checkpoint_path
 
     def load_checkpoint(self) -> dict[str, Any]:
-        """The payload (``step``, ``config_hash``, ``state``) of the newest checkpoint that verifies.
+        """The payload (``step``, ``config_hash``, ``state``) of the newest checkpoint that verifies and loads.
 
-        Raises :class:`~maxent_components.runs.checkpoint.CheckpointError` naming every file and what
-        is wrong with it when none does.
+        A newer checkpoint passed over (it verifies but cannot be unpickled) is named in
+        :attr:`notes` with the reason. Raises
+        :class:`~maxent_components.runs.checkpoint.CheckpointError` naming every file and what is
+        wrong with it when none loads.
         """
         errors = []
         for path in (self.checkpoint_path, self.previous_checkpoint_path):
             if path.exists():
                 try:
-                    return read_checkpoint(path)
+                    payload = read_checkpoint(path)
                 except CheckpointError as err:
                     errors.append(str(err))
+                    continue
+                if errors:
+                    self.notes.append(f"{errors[-1]} Resuming from {path.name}.")
+                return payload
         raise CheckpointError(" ".join(errors) or f"{self.path} holds no checkpoint.")
+
+    def last_checkpoint_step(self) -> int | None:
+        """The step of the newest checkpoint that verifies, or ``None``."""
+        return next((header["step"] for _, header, _ in self._checkpoints() if header is not None), None)
 
     def has_checkpoint(self) -> bool:
         return any(header is not None for _, header, _ in self._checkpoints())

@@ -70,11 +70,14 @@ class RunLogger:
                 cut_event_files(self.log_dir / EXPERIMENT, step)
             else:
                 self._sent_through = _read_step(self.log_dir / SENT_FILE)
-            if self.backend != "mlflow":  # TorchRL restores CSV/TensorBoard counters and resumes the W&B run
+            if self.backend == "wandb":  # TorchRL reopens the saved W&B run (resume="must")
                 kwargs["state_dict"] = resume["torchrl"]
         previous_run = os.environ.get("MLFLOW_RUN_ID")
-        if self.backend == "mlflow" and resume is not None and resume.get("run_id"):
-            os.environ["MLFLOW_RUN_ID"] = resume["run_id"]  # mlflow.start_run() reopens that run
+        if self.backend == "mlflow":
+            # MLflow's file store keeps the metrics in the run folder (newer MLflow asks to opt in to it).
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            if resume is not None and resume.get("run_id"):
+                os.environ["MLFLOW_RUN_ID"] = resume["run_id"]  # mlflow.start_run() reopens that run
         try:
             self.logger = get_logger(self.backend, logger_name=str(self.log_dir), experiment_name=EXPERIMENT, **kwargs)
         finally:
@@ -82,7 +85,7 @@ class RunLogger:
                 os.environ.pop("MLFLOW_RUN_ID", None)
                 if previous_run is not None:
                     os.environ["MLFLOW_RUN_ID"] = previous_run
-        if self.backend == "mlflow" and resume is not None:
+        if resume is not None and self.backend != "wandb":  # counters (the folders are this run's own)
             self.logger.load_state_dict(resume["torchrl"])
         return self
 

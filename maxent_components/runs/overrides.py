@@ -21,9 +21,9 @@ def hydra_settings(name: str, run_only: Sequence[str]) -> dict:
     """Run folders named by the overrides (run-only options left out): ``runs/<name>/<overrides>``.
 
     The same command therefore lands in the same folder, where a finished run is skipped and an
-    interrupted one resumes; a sweep's cells are named by their own overrides. The presets (``demo``,
-    ``smoke``) are run-only but name their folder (``runs/sql/demo=true``): a demo does not occupy the
-    folder of the recipe's default run.
+    interrupted one resumes; a sweep's cells are named by their own overrides. ``run_only``: the
+    options left out of the folder name (the demo preset is run-only but names its folder,
+    ``runs/sql/demo=true``, so that it does not occupy the folder of the recipe's default run).
     """
     OmegaConf.register_new_resolver("maxent_run_name", run_name, replace=True)
     folder = "${maxent_run_name:${hydra.job.override_dirname}}"

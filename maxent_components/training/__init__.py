@@ -8,7 +8,11 @@
   episode returns, non-finite guard, progress bar;
 - :mod:`~maxent_components.training.evaluation`: evaluation episodes and task diagnostics;
 - :mod:`~maxent_components.training.builders`: parts from config nodes (``_target_``), environments,
-  collector, replay buffer and its minibatches, target updater.
+  collector, replay buffer and its minibatches, target updater;
+- :mod:`~maxent_components.training.resume`, :mod:`~maxent_components.training.env_state`: what a
+  checkpoint holds of the data pipeline, the logger and the environments;
+- :mod:`~maxent_components.training.failures`: how a run names what stopped it;
+- :mod:`~maxent_components.training.report`: the lines a run prints at its end.
 """
 
 from maxent_components.training.builders import (

@@ -176,7 +176,12 @@ class OffPolicyLoop:
         buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.device)
         logger = RunLogger(self.logger_backend, self.run_dir.log_dir)
         try:
-            state = self.run_dir.load_checkpoint()["state"] if self.run_dir.has_checkpoint() else None
+            state = None
+            if self.run_dir.has_checkpoint():
+                noted = len(self.run_dir.notes)
+                state = self.run_dir.load_checkpoint()["state"]
+                for note in self.run_dir.notes[noted:]:  # a checkpoint passed over, and why
+                    print(f"{self.name}: {note}")
             try:
                 if state is not None:
                     self._restore(state, collector, buffer)
@@ -219,8 +224,8 @@ class OffPolicyLoop:
         step, what = self.counters["frames"], f"{type(err).__name__}: {_short(err)}"
         bad = first_non_finite({"loss": self.loss.state_dict()})
         if bad is not None:
-            return RunFailure(f"the run diverged before step {step}: {bad} is not finite ({what}); {_DIVERGED}",
-                              summary=self.summary())
+            return RunFailure(f"the run diverged after {step} env steps: {bad} is not finite ({what}); "
+                              f"{self._diverged()}", summary=self.summary())
         if raised_by_environment(err):
             env = f"the environment {self.env_name}" if self.env_name else "the environment"
             return RunFailure(f"{env} failed after {step} env steps: {what}", summary=self.summary())
@@ -321,13 +326,18 @@ class OffPolicyLoop:
                 summary[f"best_{key}"] = max(h[key] for h in history)
         return summary
 
+    def _diverged(self) -> str:
+        step = self.run_dir.last_checkpoint_step()
+        kept = "no checkpoint was written" if step is None else f"the checkpoint at step {step} is finite and kept"
+        return f"{kept}; {_ADVICE}"
+
     # -- checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self, collector, buffer, logger) -> None:
         step = self.counters["frames"]
         bad = first_non_finite({"loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict()})
         if bad is not None:  # never save a diverged state: the last checkpoint stays the last finite one
-            raise RunFailure(f"the run diverged before step {step}: {bad} is not finite, so it is not checkpointed; "
-                             f"{_DIVERGED}", summary=self.summary())
+            raise RunFailure(f"the run diverged by step {step}: {bad} is not finite, so it is not checkpointed; "
+                             f"{self._diverged()}", summary=self.summary())
         try:
             self.run_dir.save_checkpoint(self._state(collector, buffer, logger), step=self.counters["frames"])
         except OSError as err:
@@ -387,5 +397,4 @@ def _short(err: BaseException) -> str:
     return (lines[0] + (" ..." if len(lines) > 1 else "")) if lines else type(err).__name__
 
 
-_DIVERGED = ("the last checkpoint holds the last finite state. Lower the learning rates, check the reward scale "
-             "and the temperature, or look at the logged losses for where it diverged.")
+_ADVICE = "lower the learning rates, check the reward scale and the temperature, or look at the logged losses for where it diverged."
