@@ -55,6 +55,7 @@ def _install(faults: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's package
     split = sys.argv.index("--")
     _install(sys.argv[1:split])
     recipe, *overrides = sys.argv[split + 1 :]
