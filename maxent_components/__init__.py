@@ -26,9 +26,11 @@ from maxent_components.samplers import (  # noqa: E402
     BoltzmannSampler,
     CategoricalSampler,
     ClippedGaussianSampler,
+    DiffusionSampler,
     GaussianSampler,
     LangevinSampler,
     MixtureSampler,
+    SteinSampler,
     SVGDSampler,
     UniformSampler,
 )
@@ -64,4 +66,6 @@ __all__ = [
     "LangevinSampler",
     "UniformSampler",
     "MixtureSampler",
+    "SteinSampler",
+    "DiffusionSampler",
 ]
