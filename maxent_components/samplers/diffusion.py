@@ -81,7 +81,7 @@ class DiffusionSampler(ContinuousSampler):
     ``exp(Q(s, ·)/α)`` on DIME's objective: the policy of diffusion-based maximum-entropy RL (DIME;
     Celik et al., 2025, "DIME: Diffusion-Based Maximum Entropy Reinforcement Learning", ICML).
 
-    **The chain** runs in the unconstrained space ``u`` of :class:`GaussianSampler`
+    **The chain** runs in the unconstrained space ``u`` of :class:`~maxent_components.samplers.gaussian.GaussianSampler`
     (``a = low + (high − low)(tanh u + 1)/2``). A fixed *noising* process with the noise levels
     ``γ_k`` of :func:`cosine_noise_schedule` and prior scale ``σ``,
 
@@ -90,7 +90,7 @@ class DiffusionSampler(ContinuousSampler):
     is the Euler–Maruyama discretisation of the variance-preserving SDE
     ``dx = −½β x dt + σ√β dW`` (Song et al., 2021), which carries any law towards ``N(0, σ²I)``.
     The policy is the Euler–Maruyama discretisation of its time reversal, with a learned score
-    ``f_θ(s, x, t)`` (:class:`DenoisingNetwork`) for ``∇ log p_t``:
+    ``f_θ(s, x, t)`` (:class:`~maxent_components.samplers.diffusion.DenoisingNetwork`) for ``∇ log p_t``:
 
     .. math:: x_K ∼ N(0, σ²I), \\quad x_k = x_{k+1} + γ_k\\big(x_{k+1}/2 + σ² f_θ(s, x_{k+1}, t_{k+1})\\big) + σ\\sqrt{γ_k}\\, ξ_k,
 
@@ -119,7 +119,7 @@ class DiffusionSampler(ContinuousSampler):
         qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
             ``"state_action_value"`` ``[*B, 1]`` (referenced, not owned; omit it inside a ``SoftQLoss``).
         policy_network: the denoising network ``(observation, x, t) ↦ f``, the score estimate, with ``x`` and ``f`` ``[*N, D]`` and ``t`` a 0-dim
-            time in ``[0, 1]``; a :class:`DenoisingNetwork` built from ``observation_dim`` and
+            time in ``[0, 1]``; a :class:`~maxent_components.samplers.diffusion.DenoisingNetwork` built from ``observation_dim`` and
             ``num_cells`` when omitted.
 
     Keyword Args:

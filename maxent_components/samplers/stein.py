@@ -38,7 +38,7 @@ class SteinSampler(ContinuousSampler):
     log-density of the result: the policy of Stein soft actor-critic (S2AC; Messaoud et al., 2024,
     "S²AC: Energy-Based Reinforcement Learning with Stein Soft Actor Critic", ICLR).
 
-    **The flow.** Everything lives in the unconstrained space ``u`` of :class:`GaussianSampler`
+    **The flow.** Everything lives in the unconstrained space ``u`` of :class:`~maxent_components.samplers.gaussian.GaussianSampler`
     (``a = low + (high − low)(tanh u + 1)/2``) with the target
     ``log p_u(u) = Q(s, a(u))/α + Σ_d log|da_d/du_d|`` (the density of ``u`` whose image is
     ``exp(Q/α)``). Per state, ``M = num_particles`` particles ``y_j⁰ ∼ q_0 = N(μ_φ(s), diag σ_φ(s)²)``
