@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-fast bench clean
+.PHONY: install demo lint docs test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	# Pin torch first so that no dependency pulls another (multi-GB) build. Where pip finds a CPU wheel
 	# (a local wheel folder, or PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu) it takes that one.
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[dev,plot,study,joblib,ray,mujoco]"
+	$(PY) -m pip install --quiet -e ".[dev,plot,study,joblib,ray,mujoco,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,7 +24,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint
+# The documentation site, in strict mode: a broken link or anchor, a missing reference or a docstring
+# warning fails the build. The pages' Python examples run in the tests (tests/test_docs_pages.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: lint docs
 	$(PY) -m pytest -q -n 2 --durations=15
 
 test-fast: $(STAMP)
@@ -48,4 +53,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/env_step.py --threads 1
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache .hypothesis
+	rm -rf $(VENV) outputs multirun site .pytest_cache .hypothesis

@@ -1,4 +1,7 @@
-"""The training loops printed in README.md and CONTRIBUTING.md run as written (at a smaller budget)."""
+"""The training loops printed in README.md and CONTRIBUTING.md run as written (at a smaller budget),
+and the classes the documentation names import from where it says.
+
+The documentation site's own pages (docs/**/*.md) are run by tests/test_docs_pages.py."""
 
 from __future__ import annotations
 
@@ -54,19 +57,20 @@ def test_every_example_marker_names_a_python_block(document):
         example(document, name)
 
 
-def test_every_class_in_the_readme_feature_table_is_importable_where_users_look():
+def test_every_class_in_the_components_table_is_importable_where_users_look():
     """The parts a user composes (samplers, estimators, losses, temperatures) come from the package
-    itself, as in the README's examples; the rest from the subpackage its docs name."""
+    itself, as in the README's examples; the rest from the subpackage its docs name. The table is
+    the site's Components page (docs/guide/components.md)."""
     import importlib
 
     import maxent_components
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = text[text.index("## Features"):text.index("\nRecipes (")]
+    text = (ROOT / "docs" / "guide" / "components.md").read_text(encoding="utf-8")
+    table = text[text.index("| component |"):text.index("\n## Recipes")]
     names = set()
     for row in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE):
         names.update(re.findall(r"`([A-Z]\w+)`", row))
-    assert {"SoftQLoss", "ClippedGaussianSampler", "MixtureSampler", "QFunction"} <= names
+    assert {"SoftQLoss", "ClippedGaussianSampler", "MixtureSampler", "QFunction", "SteinSampler"} <= names
     parts = ("Sampler", "SoftValue", "Loss", "Temperature")
     subpackages = [importlib.import_module(f"maxent_components.{name}") for name in ("modules", "objectives", "envs")]
     missing = sorted(
@@ -74,4 +78,4 @@ def test_every_class_in_the_readme_feature_table_is_importable_where_users_look(
         if not hasattr(maxent_components, name)
         and (name.endswith(parts) or not any(hasattr(module, name) for module in subpackages))
     )
-    assert not missing, f"README's feature table names {missing}, not importable where its kind is"
+    assert not missing, f"the components table names {missing}, not importable where its kind is"
