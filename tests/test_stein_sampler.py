@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from density_samplers import (
+from density_sampler_checks import (
     BOX,
     OBS,
     FixedGaussian,
