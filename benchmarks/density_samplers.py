@@ -80,7 +80,8 @@ def transitions(n: int, seed: int = 0) -> TensorDict:
 
 def actor(name: str):
     if name == "gaussian":
-        return GaussianSampler(policy_network=tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS), action_spec=BOX)
+        network = tanh_normal_actor_network(OBS_DIM, ACT_DIM, num_cells=CELLS)
+        return GaussianSampler(policy_network=network, action_spec=BOX)
     if name.startswith("stein"):
         log_det = "exact" if name == "stein_exact" else "first_order"
         return SteinSampler(action_spec=BOX, observation_dim=OBS_DIM, num_cells=CELLS, log_det=log_det)
@@ -150,7 +151,8 @@ def main() -> None:
                         help="torch intra-op thread counts to run the comparison with (default: 1)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
     parser.add_argument("--updates", type=int, default=20, help="timed updates per contender per round (default: 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed updates per contender before each round (default: 3)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed updates per contender before each round (default: 3)")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
                         help="which actors to time (default: all)")
     parser.add_argument("--diffusion-steps", nargs="*", type=int, default=[], metavar="K",

@@ -10,12 +10,13 @@ One SVGD step moves a point ``x`` along the direction of a particle set ``{y_j}`
 deterministic map of ``x``; for ``ε`` small enough that ``det(I + ε ∇φ) > 0`` everywhere it is
 invertible, and a density ``q`` of ``x`` becomes ``q(x) / |det(I + ε ∇φ(x))|`` at ``T(x)``
 (S2AC: Messaoud et al., 2024, "S²AC: Energy-Based Reinforcement Learning with Stein Soft Actor
-Critic", section 3, theorem 3.1). For the RBF kernel the Jacobian has a closed form (no second
+Critic", ICLR: the entropy of an SVGD policy). For the RBF kernel the Jacobian has a closed form (no second
 derivative of ``log p``: the scores enter as constants),
 
 .. math:: ∇_x φ(x) = \\frac{2}{M h} Σ_j κ_j \\Big[s_j (y_j − x)^⊤ + I − \\frac{2}{h} (x − y_j)(x − y_j)^⊤\\Big],
 
-and so has its trace (S2AC's corollary; the form with ``1/M`` and every particle of the field)
+and so has its trace (S2AC's closed form for the RBF kernel, here with ``1/M`` and every particle
+of the field)
 
 .. math:: \\operatorname{tr} ∇_x φ(x) = \\frac{2}{M h} Σ_j κ_j \\Big[s_j·(y_j − x) + D − \\frac{2}{h}‖x − y_j‖²\\Big].
 
@@ -43,11 +44,13 @@ def _bandwidth(bandwidth: float | Tensor) -> float | Tensor:
 def _check_shapes(points: Tensor, scores: Tensor, kernel_particles: Tensor) -> None:
     if scores.shape != kernel_particles.shape:
         raise ValueError(
-            f"scores must have the shape of kernel_particles {tuple(kernel_particles.shape)}, got {tuple(scores.shape)}."
+            f"scores must have the shape of kernel_particles {tuple(kernel_particles.shape)}, "
+            f"got {tuple(scores.shape)}."
         )
     if points.dim() < 2 or points.shape[-1] != kernel_particles.shape[-1]:
         raise ValueError(
-            f"points must be a set [..., K, D] with the particles' D={kernel_particles.shape[-1]}, got {tuple(points.shape)}."
+            f"points must be a set [..., K, D] with the particles' D={kernel_particles.shape[-1]}, "
+            f"got {tuple(points.shape)}."
         )
 
 

@@ -59,7 +59,8 @@ class DenoisingNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.prior_precision = 1.0 / check_positive_float("prior_std", prior_std) ** 2
-        self.register_buffer("frequencies", math.pi * torch.arange(1, check_positive_int("time_frequencies", time_frequencies) + 1))
+        frequencies = torch.arange(1, check_positive_int("time_frequencies", time_frequencies) + 1)
+        self.register_buffer("frequencies", math.pi * frequencies)
         sizes = [observation_dim + action_dim + 1 + 2 * time_frequencies, *num_cells]
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -103,12 +104,12 @@ class DiffusionSampler(ContinuousSampler):
 
     .. math:: ℓ = \\log N(x_K; 0, σ²I) + Σ_{k<K} \\big[\\log π_θ(x_k | x_{k+1}, s) − \\log \\vec p(x_{k+1} | x_k)\\big]
 
-    over the sampled path (DIME, section 3: the lower bound on the entropy). :meth:`sample` returns
+    over the sampled path (DIME's lower bound on the entropy of a diffusion policy). :meth:`sample` returns
     ``ℓ − Σ_d log|da_d/du_d|`` as ``log_prob``: an estimate whose mean is an *upper* bound on
     ``E[log π(a|s)]``, so ``−mean(log_prob)`` (the ``entropy`` of :meth:`loss`) is a *lower* bound on
     the policy's entropy, tight when the chain is the exact time reversal of the noising process.
 
-    **Training** (DIME, section 4): :meth:`loss` is SAC's
+    **Training** (DIME's policy improvement): :meth:`loss` is SAC's
     ``loss_actor = E[α log_prob − min_i Q_i(s, a)]`` with that ``log_prob``, reparameterised through
     the whole chain. Its value is ``α · KL(π_θ(x_{0:K}|s) ‖ p̄(x_{0:K}|s)) − α log Z(s)``, where
     ``p̄`` is the noising process started at ``exp(Q(s, ·)/α)/Z(s)`` (in ``u``-space, with the
@@ -118,9 +119,10 @@ class DiffusionSampler(ContinuousSampler):
     Args:
         qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
             ``"state_action_value"`` ``[*B, 1]`` (referenced, not owned; omit it inside a ``SoftQLoss``).
-        policy_network: the denoising network ``(observation, x, t) ↦ f``, the score estimate, with ``x`` and ``f`` ``[*N, D]`` and ``t`` a 0-dim
-            time in ``[0, 1]``; a :class:`~maxent_components.samplers.diffusion.DenoisingNetwork` built from ``observation_dim`` and
-            ``num_cells`` when omitted.
+        policy_network: the denoising network ``(observation, x, t) ↦ f``, the score estimate, with
+            ``x`` and ``f`` ``[*N, D]`` and ``t`` a 0-dim time in ``[0, 1]``; a
+            :class:`~maxent_components.samplers.diffusion.DenoisingNetwork` built from
+            ``observation_dim`` and ``num_cells`` when omitted.
 
     Keyword Args:
         action_spec: a bounded continuous box (``torchrl.data.Bounded``).
@@ -181,7 +183,12 @@ class DiffusionSampler(ContinuousSampler):
         self.register_buffer("times", torch.arange(self.num_steps + 1, dtype=self.low.dtype) / self.num_steps)
 
     def _chain(
-        self, tensordict: TensorDictBase, num_samples: int, generator: torch.Generator | None, *, deterministic: bool = False
+        self,
+        tensordict: TensorDictBase,
+        num_samples: int,
+        generator: torch.Generator | None,
+        *,
+        deterministic: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """``x_0 [n, *B, D]`` and ``ℓ [n, *B]`` of ``num_samples`` chains per state."""
         obs = tensordict.get(self.tensor_keys.observation)
