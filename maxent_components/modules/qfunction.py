@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from maxent_components.checks import check_choice
 from maxent_components.modules.params import parameter_leaves, parameter_slots
+from maxent_components.modules.plans import MLPPlan, mlp_plan
 
 __all__ = ["ENSEMBLE_MODES", "QFunction", "ReadsQ", "direct_module", "ensemble_mode"]
 
@@ -224,6 +225,10 @@ class QFunction:
                 f"the Q network did not write {value_key!r} (its out_keys are {list(self.network.out_keys)}); "
                 f"rename with set_keys(...)."
             )
+        keys, leaves = self._members()
+        plan = mlp_plan(self.network, keys)
+        if plan is not None:  # a plain MLP: run on the parameter tensors, no swap, no module dispatch
+            return self._map_plan(plan, tensors, leaves)
         module = self.network.module
 
         def call() -> Tensor:
@@ -234,8 +239,16 @@ class QFunction:
                 raise TypeError(f"the Q network's module returned {type(out).__name__}; expected one tensor for {value_key!r}.")
             return out
 
-        keys, leaves = self._members()
         return self._map(call, keys, leaves, self._stacked())
+
+    def _map_plan(self, plan: MLPPlan, tensors: list[Tensor], leaves: list[Tensor] | None) -> Tensor:
+        """:meth:`_map` for an :class:`~maxent_components.modules.plans.MLPPlan`: the members' tensors
+        are passed to the plan instead of swapped into the module."""
+        if leaves is None or not self._stacked():
+            return plan(tensors, leaves).unsqueeze(0)
+        if _resolved_mode(self.mode, leaves) == "vmap":
+            return torch.vmap(lambda *member: plan(tensors, member), randomness="same")(*leaves)
+        return torch.stack([plan(tensors, member) for member in zip(*[leaf.unbind(0) for leaf in leaves])])
 
     def action_values(self, tensordict: TensorDictBase, *, value_key: NestedKey = "action_value") -> Tensor:
         """``Q(s, ·)`` of a discrete Q network: ``[N, *B, |A|]``."""

@@ -1,0 +1,65 @@
+"""MLP plans: a Q network evaluated from parameter tensors gives the module's own numbers, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
+
+from maxent_components.modules import continuous_qvalue_network, discrete_qvalue_network
+from maxent_components.modules.params import swapped_parameters
+from maxent_components.modules.plans import mlp_plan
+from maxent_components.modules.qfunction import QFunction
+
+
+def _reference(network, params, inputs):
+    """The module called with ``params`` swapped in: what the plan must reproduce."""
+    with swapped_parameters(network, params):
+        return network.module(*inputs)
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.ELU])
+def test_the_plan_of_an_mlp_gives_the_modules_output_and_gradients_bit_for_bit(activation):
+    torch.manual_seed(0)
+    network = continuous_qvalue_network(5, 3, num_cells=(16, 16), activation_class=activation)
+    params = TensorDict.from_module(network).clone().requires_grad_(True)
+    keys = [(k,) if isinstance(k, str) else tuple(k) for k in params.keys(True, True)]
+    inputs = [torch.randn(7, 5), torch.randn(7, 3)]
+    plan = mlp_plan(network, keys)
+    assert plan is not None
+    values = list(params.values(True, True))
+    out = plan(inputs, values)
+    expected = _reference(network, params, inputs)
+    assert torch.equal(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), values)
+    expected_grads = torch.autograd.grad(expected.square().sum(), values)
+    assert all(torch.equal(a, b) for a, b in zip(grads, expected_grads))
+    assert torch.equal(mlp_plan(network, None)(inputs), network.module(*inputs))  # its own parameters
+
+
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_an_ensemble_evaluated_by_its_plan_equals_one_module_call_per_member(mode):
+    torch.manual_seed(1)
+    network = discrete_qvalue_network(4, 3, num_cells=(8,))
+    members = TensorDict.from_modules(network, discrete_qvalue_network(4, 3, num_cells=(8,)), as_module=False)
+    state = TensorDict(observation=torch.randn(6, 4), batch_size=[6])
+    q = QFunction(network, members, mode=mode).action_values(state)
+    expected = torch.stack([_reference(network, members[i], [state["observation"]]) for i in range(2)])
+    assert q.shape == (2, 6, 3)
+    torch.testing.assert_close(q, expected, rtol=0, atol=1e-6 if mode == "vmap" else 0)
+
+
+def test_networks_that_are_not_plain_mlps_have_no_plan_and_still_evaluate():
+    torch.manual_seed(2)
+    normed = TensorDictModule(nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2)),
+                              in_keys=["observation"], out_keys=["action_value"])
+    keys = [(k,) if isinstance(k, str) else tuple(k) for k in TensorDict.from_module(normed).keys(True, True)]
+    assert mlp_plan(normed, keys) is None  # a layer with parameters of its own: called as a module
+    state = TensorDict(observation=torch.randn(3, 4), batch_size=[3])
+    assert torch.equal(QFunction(normed).action_values(state)[0], normed.module(state["observation"]))
+    inplace = TensorDictModule(nn.Sequential(nn.Linear(4, 8), nn.ReLU(inplace=True), nn.Linear(8, 2)),
+                               in_keys=["observation"], out_keys=["action_value"])
+    assert mlp_plan(inplace, None) is not None  # a parameter-free layer is called as it is
+    assert torch.equal(QFunction(inplace).action_values(state)[0], inplace.module(state["observation"]))
