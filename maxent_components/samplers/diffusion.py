@@ -28,6 +28,8 @@ def cosine_noise_schedule(num_steps: int, *, offset: float = 0.008, max_noise: f
         >>> cosine_noise_schedule(4)
         tensor([0.1530, 0.4170, 0.7079, 0.9990])
     """
+    num_steps = check_positive_int("num_steps", num_steps)
+    max_noise = check_probability("max_noise", max_noise, open_low=True, open_high=True)
     t = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
     signal = torch.cos((t + offset) / (1 + offset) * math.pi / 2).square()
     return (1 - signal[1:] / signal[:-1]).clamp(1e-6, max_noise).float()

@@ -210,8 +210,9 @@ class SteinSampler(ContinuousSampler):
         ``L`` SVGD steps of ``particles`` ``[M, *B, D]``.
 
         Returns the points after the last step, their log-densities ``log q_L`` (in ``u``-space) and
-        the last step's bandwidth ``[*B]`` (zeros for ``L = 0``). The lower-level entry of :meth:`sample`, for drawing
-        several point sets through one particle set (the tests' histograms do).
+        the last step's bandwidth ``[*B]`` (zeros for ``L = 0``). The lower-level entry of
+        :meth:`sample`, for carrying chosen points through one particle set (as the tests' brute-force
+        change of variables does).
         """
         h = particles.new_zeros(particles.shape[1:-1])  # reported for L = 0
         if self.num_steps == 0:
