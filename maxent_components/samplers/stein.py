@@ -61,7 +61,11 @@ class SteinSampler(ContinuousSampler):
     (:func:`~maxent_components.functional.svgd_direction_trace`; off by ``O(ε²)`` per step);
     ``"exact"`` takes the log-determinant of the closed-form ``D × D`` Jacobian
     (:func:`~maxent_components.functional.svgd_direction_jacobian`). Both need ``ε`` small enough
-    that ``I + ε∇φ`` stays invertible (S2AC's condition; ``step_size`` is in units of ``u``).
+    that ``I + ε∇φ`` stays invertible (S2AC's condition; ``step_size`` is in units of ``u``). The
+    first-order term never falls below the exact one where the eigenvalues of ``∇φ`` are real
+    (``log(1 + x) ≤ x``), and it grows as ``1/h`` when the particles draw together, where the exact
+    one grows as ``log(1/h)``: an actor trained on it can inflate its reported entropy by shrinking
+    ``q_0``, which the exact log-determinant does not reward.
 
     *Why the action is not one of the ``M`` particles.* A particle moves the field it moves in, so
     its law given the others is not that change of variables: on the tests' 1-D double well, with
