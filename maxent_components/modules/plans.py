@@ -59,6 +59,25 @@ class MLPPlan:
         return x
 
 
+    def stacked(self, inputs: Sequence[Tensor], params: Sequence[Tensor]) -> Tensor:
+        """The outputs of every member of a stack of parameter sets (each tensor ``[N, ...]``) on the
+        same ``inputs``, ``[N, *inputs' leading dims, out]``: each layer one batched matrix multiply
+        (``torch.baddbmm``) over the members instead of one ``F.linear`` per member."""
+        x = inputs[0] if len(inputs) == 1 else torch.cat(list(inputs), -1)
+        lead, members = x.shape[:-1], params[0].shape[0]
+        x = x.reshape(1, -1, x.shape[-1]).expand(members, -1, -1)
+        for step in self._steps:
+            if type(step) is tuple:
+                weight, bias = step
+                if bias is None:
+                    x = torch.bmm(x, params[weight].transpose(1, 2))
+                else:
+                    x = torch.baddbmm(params[bias].unsqueeze(1), x, params[weight].transpose(1, 2))
+            else:
+                x = step(x)
+        return x.reshape(members, *lead, x.shape[-1])
+
+
 def _build(module: nn.Module, keys: Sequence[tuple[str, ...]] | None, prefix: tuple[str, ...]) -> MLPPlan | None:
     if not _sequential(module):
         return None

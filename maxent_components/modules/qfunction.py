@@ -44,7 +44,7 @@ __all__ = ["ENSEMBLE_MODES", "QFunction", "ReadsQ", "direct_module", "ensemble_m
 
 
 #: How an ensemble is evaluated: one ``torch.vmap``, one call per member, or chosen by device.
-ENSEMBLE_MODES = ("auto", "vmap", "loop")
+ENSEMBLE_MODES = ("auto", "vmap", "loop", "bmm")
 
 
 def ensemble_mode(mode: str, params: TensorDictBase) -> str:
@@ -83,7 +83,9 @@ class QFunction:
     Keyword Args:
         detach: evaluate with detached parameters (no gradient reaches them).
         mode: ``"vmap"`` (one ``torch.vmap`` over the members), ``"loop"`` (one call per member,
-            for networks without a batching rule) or ``"auto"`` (the default: ``"loop"`` for
+            for networks without a batching rule), ``"bmm"`` (a plain MLP's layers as one batched
+            matrix multiply over the members, ``torch.baddbmm``; the same values up to float
+            rounding, other networks as ``"loop"``) or ``"auto"`` (the default: ``"loop"`` for
             parameters on the CPU, where it measured about 9 % faster per SAC update than ``vmap``,
             and ``"vmap"`` on accelerators; see ``benchmarks/RESULTS.md``).
     """
@@ -94,7 +96,7 @@ class QFunction:
         params: TensorDictBase | None = None,
         *,
         detach: bool = False,
-        mode: Literal["auto", "vmap", "loop"] = "auto",
+        mode: Literal["auto", "vmap", "loop", "bmm"] = "auto",
     ) -> None:
         if not callable(network) or not hasattr(network, "in_keys") or not hasattr(network, "out_keys"):
             raise TypeError(
@@ -246,8 +248,11 @@ class QFunction:
         are passed to the plan instead of swapped into the module."""
         if leaves is None or not self._stacked():
             return plan(tensors, leaves).unsqueeze(0)
-        if _resolved_mode(self.mode, leaves) == "vmap":
+        mode = _resolved_mode(self.mode, leaves)
+        if mode == "vmap":
             return torch.vmap(lambda *member: plan(tensors, member), randomness="same")(*leaves)
+        if mode == "bmm":
+            return plan.stacked(tensors, leaves)
         return torch.stack([plan(tensors, member) for member in zip(*[leaf.unbind(0) for leaf in leaves])])
 
     def action_values(self, tensordict: TensorDictBase, *, value_key: NestedKey = "action_value") -> Tensor:

@@ -121,7 +121,8 @@ class SoftQLoss(LossModule):
         priority_key: where the per-sample ``|Q − y|`` (max over members, detached) is written for
             prioritised replay.
         ensemble_mode: ``"auto"`` (``"loop"`` on the CPU, ``"vmap"`` on accelerators), ``"vmap"``
-            (one ``torch.vmap`` over the members) or ``"loop"`` (one call per member).
+            (one ``torch.vmap`` over the members), ``"loop"`` (one call per member) or ``"bmm"``
+            (an MLP's layers as one batched matrix multiply over the members).
 
     Returns (``forward``): a fresh ``TensorDict`` (batch size ``[]``) with ``loss_qvalue``,
     ``loss_actor`` (actor with a loss), ``loss_alpha`` (learned ``α``), ``loss_proposal`` (an
@@ -203,7 +204,7 @@ class SoftQLoss(LossModule):
         loss_function: Literal["l2", "smooth_l1"] = "l2",
         action_spec: TensorSpec | None = None,
         priority_key: NestedKey = "td_error",
-        ensemble_mode: Literal["auto", "vmap", "loop"] = "auto",
+        ensemble_mode: Literal["auto", "vmap", "loop", "bmm"] = "auto",
     ) -> None:
         num_qvalue_nets = check_positive_int("num_qvalue_nets", num_qvalue_nets)
         check_choice("target_reduction", target_reduction, ("min", "mean"))
