@@ -269,7 +269,7 @@ def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
     for key, _, help_text in _rows(SQLConfig, OmegaConf.create({})):
         assert f" {key}=" in text and " ".join(help_text.split()) in text, key
     assert "temperature.alpha=0.2" in text  # the value under env=pendulum
-    assert "choices: boltzmann, categorical, clipped_gaussian, gaussian, langevin, svgd, svgd_mala" in text
+    assert "choices: boltzmann, categorical, clipped_gaussian, diffusion, gaussian, langevin, stein, svgd, svgd_mala" in text
     assert "sampler.num_particles=32 K, particles per state in loss" in text  # from SVGDSampler's docstring
     assert "-m seed=0,1,2 sampler=svgd,gaussian" in text and "(e.g. env=pendulum --help)" in text
     # one docstring entry for two arguments (anneal_from, anneal_steps) is printed once
