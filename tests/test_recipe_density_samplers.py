@@ -25,11 +25,11 @@ def test_stein_and_diffusion_train_in_the_sac_recipe(tmp_path):
         assert (run_dir / "learning_curve.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_the_papers_settings_are_the_defaults(tmp_path):
+def test_the_papers_settings_are_the_defaults_but_the_exact_log_determinant(tmp_path):
     out = run_recipe("sac", "sampler=stein", "--help", timeout=120)
     assert out.returncode == 0, out.stderr
     for option in ("sampler.num_particles=10", "sampler.num_steps=3", "sampler.step_size=0.1",
-                   "sampler.log_det=first_order"):
+                   "sampler.log_det=exact"):
         assert option in out.stdout, option
     assert "S2AC" in out.stdout
     out = run_recipe("sac", "sampler=diffusion", "--help", timeout=120)
