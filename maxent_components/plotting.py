@@ -304,6 +304,8 @@ def plot_learning_curve(
         except (TypeError, ValueError):
             return math.nan
 
+    from matplotlib.ticker import MaxNLocator
+
     x = np.array([_number(row.get(x_key)) for row in rows])
     figure = _new_figure(4.5 * len(keys), 3.4)
     axes = figure.subplots(1, len(keys), squeeze=False)[0]
@@ -311,6 +313,8 @@ def plot_learning_curve(
         y = np.array([_number(row.get(key)) for row in rows])
         keep = np.isfinite(x) & np.isfinite(y)
         axis.plot(x[keep], y[keep], "-o", ms=2.5, lw=1.2)
+        if keep.any() and np.all(y[keep] == np.round(y[keep])):  # a count (goals reached): whole-number ticks
+            axis.yaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel(x_key)
         axis.set_title(key)
         axis.grid(True, alpha=0.3)

@@ -149,6 +149,18 @@ def test_learning_curve(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]
 
 
+def test_a_count_gets_whole_number_ticks(tmp_path, monkeypatch):
+    import maxent_components.plotting as plotting
+
+    figures = []
+    monkeypatch.setattr(plotting, "_save_atomically", lambda figure, path: figures.append(figure) or path)
+    history = [{"step": 1000 * i, "goals_reached": [0, 1, 1, 2, 2, 3][i], "eval_return": 0.13 * i} for i in range(6)]
+    plot_learning_curve(history, keys=["goals_reached", "eval_return"], path=tmp_path / "c.png")
+    counts, returns = figures[0].axes
+    assert all(float(t).is_integer() for t in counts.get_yticks())
+    assert not all(float(t).is_integer() for t in returns.get_yticks())  # a return keeps matplotlib's ticks
+
+
 def test_gridworld_solutions(tmp_path):
     world, start = gridworld_from_layout(["S..#", "....", ".#.G"], slip=0.1)
     solutions = {

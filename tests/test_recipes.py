@@ -269,11 +269,24 @@ def test_help_shows_every_option_with_its_value_and_the_chosen_parts():
     for key, _, help_text in _rows(SQLConfig, OmegaConf.create({})):
         assert f" {key}=" in text and " ".join(help_text.split()) in text, key
     assert "temperature.alpha=0.2" in text  # the value under env=pendulum
-    assert "choices: boltzmann, categorical, clipped_gaussian, diffusion, gaussian, langevin, stein, svgd, svgd_mala" in text
+    assert "choices: clipped_gaussian, diffusion, gaussian, langevin, stein, svgd, svgd_mala;" in text
     assert "sampler.num_particles=32 K, particles per state in loss" in text  # from SVGDSampler's docstring
     assert "-m seed=0,1,2 sampler=svgd,gaussian" in text and "(e.g. env=pendulum --help)" in text
     # one docstring entry for two arguments (anneal_from, anneal_steps) is printed once
     assert text.count("annealed SVGD (D'Angelo & Fortuin, 2021)") == 1 and "sampler.anneal_steps=3000 See sampler.anneal_from." in text
+
+
+@pytest.mark.parametrize("recipe, samplers, soft_values", [
+    ("sql", "clipped_gaussian, diffusion, gaussian, langevin, stein, svgd, svgd_mala", "importance, policy, uniform"),
+    ("sac", "clipped_gaussian, diffusion, gaussian, stein", "importance, policy, uniform"),
+    ("soft_dqn", "boltzmann, categorical", "exact, policy"),
+    ("discrete_sac", "boltzmann, categorical", "exact, policy"),
+])
+def test_help_lists_the_parts_that_fit_the_recipe(recipe, samplers, soft_values):
+    out = run_recipe(recipe, "--help")
+    assert out.returncode == 0, out.stderr
+    choices = [line.split(";")[0].strip() for line in out.stdout.splitlines() if line.strip().startswith("choices:")]
+    assert f"choices: {samplers}" in choices and f"choices: {soft_values}" in choices, choices
 
 
 def test_help_shows_the_values_a_preset_sets_and_explicit_options_over_it():

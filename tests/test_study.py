@@ -227,10 +227,10 @@ def test_a_two_sampler_two_seed_smoke_sweep_becomes_a_table_with_intervals_and_p
     assert (tmp_path / "study" / "curves.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
-def _png(path, color):
+def _png(path, color, size=(2, 2)):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(2, 2))
+    figure = Figure(figsize=size)
     figure.add_subplot(1, 1, 1).imshow(np.full((4, 4, 3), color, dtype=np.float32))
     figure.savefig(path, format="png")
 
@@ -255,6 +255,22 @@ def test_a_figure_of_every_run_is_tiled_across_the_cells(tmp_path):
     assert red.sum() > 1000 and blue.sum() == 0
     columns = red.any(0).nonzero()[0]
     assert np.diff(columns).max() > 10  # two separate panels side by side
+
+
+def test_wide_figures_are_tiled_one_per_row(tmp_path):
+    """A figure that is itself a row of panels (Q contours at three states) is stacked, not laid in a strip."""
+    for sampler in ("svgd", "gaussian", "langevin"):
+        folder = tmp_path / "runs" / sampler / "0"
+        _write_run(folder, seed=0, sampler=sampler, task="MultiGoal")
+        _png(folder / "q_contours.png", (0.9, 0.1, 0.1), size=(9, 3))
+    result = run_study([tmp_path / "runs"], tmp_path / "out", reps=200, tile=["q_contours.png"])
+    from matplotlib.image import imread
+
+    image = imread(result["files"]["q_contours_by_cell"])
+    red = (image[..., 0] > 0.8) & (image[..., 2] < 0.2)
+    rows = red.any(1).nonzero()[0]
+    assert (np.diff(rows) > 10).sum() == 2  # three panels, one above the other
+    assert image.shape[0] > image.shape[1] / 2  # not a strip
 
 
 def test_tasks_of_one_env_id_with_other_env_options_are_told_apart(tmp_path):

@@ -399,16 +399,30 @@ def test_nonfinite_guard():
     assert issubclass(NonFiniteLossError, FloatingPointError)
 
 
-def test_progress_bar(capsys):
+def test_progress_bar(capsys, monkeypatch):
     with progress_bar(10, enabled=False) as bar:
         bar.skip_to(3)
         bar.update(5, loss=1.0)
     assert capsys.readouterr().err == ""
+    monkeypatch.setattr("maxent_components.training.pieces._is_terminal", lambda stream: True)
     with progress_bar(10, enabled=True, desc="train") as bar:
         bar.skip_to(4)
         bar.update(6, loss=torch.tensor(0.5), phase="x")
     err = capsys.readouterr().err
     assert "train" in err and "10/10" in err
+
+
+def test_a_progress_bar_in_a_log_file_writes_one_line_per_evaluation(capsys):
+    # stderr is captured here, not a terminal: no carriage-return redraws, one line when the shown values change
+    with progress_bar(30, enabled=True, desc="sql") as bar:
+        bar.skip_to(5)
+        bar.update(5)
+        bar.update(10, eval_return=-3.25)
+        bar.update(5, eval_return=-3.25)
+        bar.update(5, eval_return=-1.0, goals_reached=4)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == ["sql: 20/30 steps, eval_return=-3.25", "sql: 30/30 steps, eval_return=-1, goals_reached=4"]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def check_parts(qvalue_network, soft_value, actor, alpha) -> Temperature:
                 f"(has_loss is False); use a sampler the loss can train (e.g. GaussianSampler)."
             )
     spec = actor_spec(actor, soft_value) if actor is not None else None
-    if getattr(soft_value, "discrete_only", False) and spec is not None and not isinstance(spec, (OneHot, Categorical)):
+    if "continuous" not in soft_value.action_spaces and spec is not None and not isinstance(spec, (OneHot, Categorical)):
         raise ValueError(
             f"soft_value={type(soft_value).__name__} sums Q(s, ·) over a finite action set, but the actor "
             f"({type(actor).__name__}) acts in a continuous action space ({type(spec).__name__}); use "

@@ -68,35 +68,16 @@ class SoftQLoss(LossModule):
     values and ``y`` is held fixed. With an actor, ``loss_actor`` is the actor's own objective
     against the online ensemble (``min_i Q_{θ_i}``, parameters detached); with a learned ``α``,
     ``loss_alpha`` drives the actor's entropy to its target. One optimiser on ``sum(loss_*)``
-    trains every algorithm:
+    trains every algorithm (soft DQN, discrete SAC, SQL, SAC and their variants: the table of
+    compositions is in the guide's Concepts page).
 
-    ============  ======================  ============================  ==========================
-    algorithm     ``soft_value``          ``actor``                     ``alpha``
-    ============  ======================  ============================  ==========================
-    soft DQN      ``ExactSoftValue()``    ``BoltzmannSampler`` (acts)   a float
-    discrete SAC  ``PolicySoftValue()``   ``CategoricalSampler``        ``AutoTemperature``
-    SQL           ``UniformSoftValue``    ``SVGDSampler``               a float / annealed
-    SAC           ``PolicySoftValue()``   ``GaussianSampler``           ``AutoTemperature``
-    ============  ======================  ============================  ==========================
-
-    **Ownership.** The loss holds the Q parameters (``qvalue_network_params``; stacked ``[N, ...]``
-    when ``num_qvalue_nets = N > 1``, members re-initialised independently, TorchRL's
-    ``convert_to_functional``), their targets (``target_qvalue_network_params``) and the temperature,
-    and passes them explicitly: the estimator is evaluated with the target parameters, the actor's
-    loss with the online ones. Build the estimator and the actor *without* a Q network and without
-    ``α``: at construction the loss binds them (and the samplers they draw from) to its online
-    ensemble and its temperature, so ``loss.actor`` acts with the Q being trained. A part built on a
-    different Q network, or two different temperatures, are refused with a ``ValueError``.
-
-    Discounting and done-masking are TorchRL's: the loss hands ``V̂(s')`` to its value estimator as
-    ``value_estimate(batch, next_value=V̂(s'))`` (TD(0) by default with ``γ = 0.99``; set ``γ`` and
-    multi-step returns with ``make_value_estimator(ValueEstimators.TD0 / TD1 / TDLambda, gamma=...)``). Only
-    ``terminated`` stops bootstrapping. Target updates are TorchRL's ``SoftUpdate`` / ``HardUpdate``;
-    an annealed temperature is advanced by the training loop, with every other schedule the loss holds
-    (:func:`~maxent_components.temperature.scheduled_temperatures`).
-
-    The forward pass reads no tensor value on the host: data checks (finite rewards and Q-values,
-    index ranges) run only under :class:`~maxent_components.checks.set_data_checks`.
+    The loss owns the Q parameters (stacked ``[N, ...]`` for an ensemble), their targets and the
+    temperature, and binds the estimator and the actor to them at construction: build those parts
+    without a Q network and without ``α`` (a part built on another Q network, or a second
+    temperature, is refused). Discounting and done-masking are TorchRL's value estimators' (TD(0) by
+    default; only ``terminated`` stops bootstrapping); target updates are TorchRL's ``SoftUpdate`` /
+    ``HardUpdate``. The forward pass reads no tensor value on the host (data checks only under
+    :class:`~maxent_components.checks.set_data_checks`).
 
     Args:
         qvalue_network: discrete — reads the observation, writes ``"action_value"`` ``[*B, |A|]``

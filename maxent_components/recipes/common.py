@@ -171,11 +171,13 @@ def off_policy_loop(
 
 def off_policy_recipe(
     name: str, train, build, *, description: str, schema: type = None, presets: dict | None = None,
-    neutral: dict | None = None,
+    neutral: dict | None = None, action_space: str | None = None, density: bool = False,
 ) -> Recipe:
     """The :class:`~maxent_components.runs.Recipe` of an off-policy recipe: its groups, the ``smoke``
     preset, the report, and ``build`` as the check run on every job before anything runs; ``neutral``:
-    group options added later (see :class:`~maxent_components.runs.Recipe`)."""
+    group options added later; ``action_space`` (``"continuous"`` or ``"discrete"``): the kind of task it
+    trains on, and ``density``: whether its sampler must report log-probabilities; ``--help`` lists the
+    parts that fit (see :class:`~maxent_components.runs.Recipe`)."""
     return Recipe(
         name,
         functools.partial(train, name=name),
@@ -187,7 +189,17 @@ def off_policy_recipe(
         group_docs={"env": ENV_DOCS},
         neutral=neutral,
         report=functools.partial(run_report, name, groups=GROUPS[1:]),
+        fits=functools.partial(_fits, action_space, density),
     )
+
+
+def _fits(action_space: str | None, density: bool, group: str, cls: type) -> bool:
+    """Whether a part's class works in ``action_space`` (as it declares in ``action_spaces``) and, for a
+    sampler of a recipe that needs a density, reports log-probabilities (``has_log_prob``)."""
+    spaces = getattr(cls, "action_spaces", None)
+    if action_space is not None and spaces is not None and action_space not in spaces:
+        return False
+    return not (density and group == "sampler" and getattr(cls, "has_log_prob", True) is False)
 
 
 def with_learning_curve(cfg: DictConfig, run: RunDirectory, summary: dict) -> dict:

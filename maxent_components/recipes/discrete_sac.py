@@ -25,6 +25,7 @@ recipe = off_policy_recipe(
     train,
     build,
     description="Discrete SAC: twin critics on the policy soft value of a categorical actor, learned temperature.",
+    action_space="discrete",
 )
 main = recipe.main
 

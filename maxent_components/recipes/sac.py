@@ -65,6 +65,8 @@ recipe = off_policy_recipe(
     train,
     build,
     description="SAC: twin critics on the policy soft value of a tanh-Gaussian actor, learned temperature.",
+    action_space="continuous",
+    density=True,
 )
 main = recipe.main
 

@@ -58,6 +58,7 @@ recipe = off_policy_recipe(
     train,
     build,
     description="Soft DQN: the exact soft value as target, the Boltzmann policy of the online Q ensemble acts.",
+    action_space="discrete",
 )
 main = recipe.main
 

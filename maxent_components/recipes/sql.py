@@ -122,6 +122,7 @@ recipe = off_policy_recipe(
     # Added after runs were recorded, at the value they used: those runs keep their identity.
     neutral={"sampler.bandwidth_scale": 1.0, "sampler.init.bandwidth_scale": 1.0, "sampler.anneal_from": 1.0,
              "sampler.anneal_steps": 0, "sampler.init.anneal_from": 1.0, "sampler.init.anneal_steps": 0},
+    action_space="continuous",
 )
 main = recipe.main
 

@@ -80,6 +80,8 @@ class Recipe:
         neutral: group options added later, left out of a run's identity at the value given, as the
             schema's neutral options are (``{"sampler.bandwidth_scale": 1.0}``).
         report: ``report(cfg, summary)``: the lines printed at the end of a run, or of a skipped one.
+        fits: ``fits(group, cls)``: whether a group choice's class fits the recipe; ``--help`` lists only
+            those (``None``: every choice).
     """
 
     def __init__(
@@ -95,10 +97,12 @@ class Recipe:
         group_docs: Mapping[str, Mapping[str, str]] | None = None,
         neutral: Mapping[str, Any] | None = None,
         report: Callable[[DictConfig, dict], str] | None = None,
+        fits: Callable[[str, type], bool] | None = None,
     ) -> None:
         from hydra.core.config_store import ConfigStore
 
         self.name, self.train, self.schema, self.check, self.report = name, train, schema, check, report
+        self.fits = fits
         self.presets = dict(presets or {})
         self.groups = tuple(groups)
         self.run_only, self.neutral = run_only_keys(schema), {**neutral_defaults(schema), **(neutral or {})}
@@ -167,7 +171,8 @@ class Recipe:
             apply_presets(cfg, self.presets, [key_of(o) for o in own])
         except ValueError as err:
             raise UsageError(one_line(str(err))) from None
-        return render_help(self.name, self.description, self.schema, cfg, self.groups, CONF_DIR, self.group_docs)
+        return render_help(self.name, self.description, self.schema, cfg, self.groups, CONF_DIR, self.group_docs,
+                           fits=self.fits)
 
     # -- checks before anything runs -----------------------------------------------------------
     def preflight(self, overrides: Sequence[str], *, multirun: bool) -> list[Path]:

@@ -8,11 +8,12 @@ docstring of the class it builds (one source of truth for each option).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import re
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +90,21 @@ def _rows(schema: type, cfg: DictConfig, prefix: str = "") -> list[tuple[str, st
     return rows
 
 
-def _group_rows(group: str, cfg: DictConfig, conf_dir: Path, docs: Mapping[str, str]) -> list[str]:
+def _fits(group: str, path: Path, fits: Callable[[str, type], bool] | None) -> bool:
+    """Whether the group choice at ``path`` builds a class that ``fits`` the recipe (a choice whose
+    class cannot be imported is listed: running it says why)."""
+    if fits is None:
+        return True
+    target = (OmegaConf.load(path) or {}).get("_target_")
+    cls = _import(target) if isinstance(target, str) else None
+    return cls is None or fits(group, cls)
+
+
+def _group_rows(group: str, cfg: DictConfig, conf_dir: Path, docs: Mapping[str, str], fits) -> list[str]:
     node = OmegaConf.to_container(cfg[group], resolve=True) if group in cfg else {}
     target = node.get("_target_") if isinstance(node, dict) else None
     docs = {**docs, **(argument_docs(_import(target)) if target else {})}
-    choices = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+    choices = sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if _fits(group, p, fits))
     lines = [f"  choices: {', '.join(choices)}" + (f"; this one builds {target}" if target else "")]
     shown: dict[str, str] = {}  # a docstring entry shared by several arguments is printed once
     for key, value in (node.items() if isinstance(node, dict) else []):
@@ -106,6 +117,7 @@ def _group_rows(group: str, cfg: DictConfig, conf_dir: Path, docs: Mapping[str, 
     return lines
 
 
+@functools.cache
 def _import(dotted: str) -> Any:
     module, _, name = dotted.rpartition(".")
     try:
@@ -131,15 +143,17 @@ def render_help(
     groups: Iterable[str],
     conf_dir: Path,
     group_docs: Mapping[str, Mapping[str, str]] | None = None,
+    fits: Callable[[str, type], bool] | None = None,
 ) -> str:
     """The ``--help`` text of the composed ``cfg``: every option of the schema with its value and help,
-    then every config group's choices and the chosen part's options (documented by its class)."""
+    then every config group's choices (those whose class ``fits(group, cls)`` the recipe, when given)
+    and the chosen part's options (documented by its class)."""
     group_docs = group_docs or {}
     lines = [name, "", textwrap.fill(description, 100), "", "Options (override as key=value):", ""]
     lines += [_wrap(f"  {key}={value}", text) for key, value, text in _rows(schema, cfg)]
     for group in groups:
         lines += ["", f"Config group {group} (choose with {group}=NAME; set an option with {group}.KEY=VALUE):"]
-        lines += _group_rows(group, cfg, conf_dir, group_docs.get(group, {}))
+        lines += _group_rows(group, cfg, conf_dir, group_docs.get(group, {}), fits)
     groups = list(groups)
     sweep = "-m seed=0,1,2" + (" sampler=svgd,gaussian" if "sampler" in groups else "")
     lines += [

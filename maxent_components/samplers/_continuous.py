@@ -66,6 +66,7 @@ class ContinuousSampler(PolicySampler):
         state_action_value: NestedKey = "state_action_value"
 
     default_keys = _AcceptedKeys
+    action_spaces = ("continuous",)
 
     def __init__(
         self,

@@ -61,6 +61,7 @@ class DiscreteSampler(PolicySampler):
         action_value: NestedKey = "action_value"
 
     default_keys = _AcceptedKeys
+    action_spaces = ("discrete",)
 
     def __init__(
         self,

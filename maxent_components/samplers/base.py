@@ -63,6 +63,8 @@ class PolicySampler(ReadsQ, TensorDictModuleBase):
     default_keys = _AcceptedKeys
     #: whether ``sample`` returns log-probabilities
     has_log_prob: bool = True
+    #: the action spaces the sampler draws from (``"discrete"``: a finite set; ``"continuous"``: a box)
+    action_spaces: tuple[str, ...] = ("discrete", "continuous")
     #: whether ``α = 0`` is meaningful (a greedy limit); samplers that use ``Q/α`` as a log-density need ``α > 0``
     zero_alpha: bool = True
 

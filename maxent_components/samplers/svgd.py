@@ -45,33 +45,19 @@ class SVGDSampler(ContinuousSampler):
     """Amortized SVGD sampler ``a = tanh-map(f_φ(ξ; s))``, ``ξ ∼ N(0, I)``, of ``π(a|s) ∝ exp(Q(s, a)/α)``.
 
     Soft Q-learning's sampling network (Haarnoja et al., 2017, "Reinforcement Learning with Deep
-    Energy-Based Policies", section 3.2 and appendix C), an instance of amortized SVGD (Wang & Liu,
-    2016, "Learning to Draw Samples: With Application to Amortized MLE for Generative Adversarial
-    Learning") built on SVGD (Liu & Wang, 2016). Per state, ``K = num_particles`` noise draws give
-    particles, split into ``K_f`` *fixed* ones ``u_j`` (no gradient) and ``K − K_f`` *updated* ones
-    ``u_i``. The updated particles should move along the Stein direction (Haarnoja et al., eq. 13)
+    Energy-Based Policies", section 3.2 and appendix C): amortized SVGD (Wang & Liu, 2016) on SVGD
+    (Liu & Wang, 2016). Per state, ``K`` noise draws give particles ``u``, split into fixed ``u_j``
+    and updated ``u_i``; the updated ones should move along the Stein direction (eq. 13)
 
-    .. math:: Δ(u_i) = E_j\\big[κ(u_j, u_i) ∇_{u_j} \\log p_u(u_j) + ∇_{u_j} κ(u_j, u_i)\\big],
+    .. math:: Δ(u_i) = E_j\big[κ(u_j, u_i) ∇_{u_j} \log p_u(u_j) + ∇_{u_j} κ(u_j, u_i)\big],
 
-    and the network follows them through the chain rule (eq. 14): :meth:`loss` returns the
-    surrogate ``loss_actor = −mean_{s,i}(Δ(u_i)·u_i)`` with ``Δ`` detached, whose gradient in ``φ`` is
-    ``−E[Δ(u_i) ∂u_i/∂φ]``. The kernel is the RBF kernel ``exp(−‖u − u'‖²/h)`` with a median
-    bandwidth (:func:`~maxent_components.functional.median_bandwidth`, ``"reference"`` or
-    ``"paper"``) computed per state between the fixed and the updated particles, with ``n = K_f``.
-
-    **One space.** Particles, kernel and target all live in the unconstrained space ``u`` with
-    ``a = low + (high − low)(tanh(u) + 1)/2`` and
-    ``log p_u(u) = Q(s, a(u))/α + Σ_d log(1 − tanh² u_d) + const`` — the exact density of ``u`` whose
-    image is ``exp(Q/α)`` on the box. Its support is ``R^D`` and it vanishes at infinity, so Stein's
-    identity (and hence the fixed point of SVGD) holds; in action space it would not, since the
-    target does not vanish on the box's faces. The reference implementation mixes the two spaces
-    (kernel and gradient of ``Q`` in action space, plus a tanh log-Jacobian); we do not.
-
-    :meth:`refine` is the non-amortized mode: plain SVGD moving a given particle set by
-    ``num_steps`` steps (all particles are both fixed and updated). ``log π`` is intractable:
-    :meth:`sample` returns ``None`` log-probabilities, and a learned temperature
-    (:class:`~maxent_components.temperature.AutoTemperature`) is rejected since it needs an entropy.
-    Under a deterministic exploration type, ``forward`` uses ``ξ = 0``.
+    and :meth:`loss` returns the surrogate ``loss_actor = −mean(Δ(u_i)·u_i)`` (``Δ`` detached; eq. 14)
+    whose gradient moves the network along it. Particles, RBF kernel and target all live in the
+    unconstrained space ``u`` (``log p_u = Q(s, a(u))/α + Σ log(1 − tanh² u)``), where Stein's
+    identity holds; the reference code mixes the two spaces, this class does not. :meth:`refine` is
+    plain (non-amortized) SVGD on a given particle set. ``log π`` is intractable: :meth:`sample`
+    returns ``None`` log-probabilities, and a learned temperature is refused. The derivation, the
+    kernels and the annealing are explained in the guide's "Samplers in depth" page.
 
     Args:
         qvalue_network: a TensorDict module reading ``"observation"`` and ``"action"`` and writing
@@ -86,25 +72,12 @@ class SVGDSampler(ContinuousSampler):
         num_particles: ``K``, particles per state in :meth:`loss` (>= 3: two fixed, one updated).
         fixed_fraction: share of the ``K`` particles that are fixed (reference: 0.5).
         bandwidth: ``"reference"`` (soft Q-learning code) or ``"paper"`` (Liu & Wang, 2016).
-        bandwidth_scale: a factor on the median rule's bandwidth (1: the rule as published). Below 1
-            the kernel is narrower: particles repel only their near neighbours, which thins the mass
-            an amortized sampler leaves between modes (measured in ``benchmarks/RESULTS.md``). A
-            sequence of factors makes the kernel the mean of RBF kernels at those multiples of the
-            rule, a multiple-kernel SVGD with equal weights (Ai et al., 2021, "Stein Variational
-            Gradient Descent with Multiple Kernels"); ``(1.0, 0.1)`` keeps the wide kernel's even
-            spread over the modes (annealed, every mode of a 6-D mixture, which the narrow kernel
-            alone loses) and adds the narrow one's pull within each: nearer the exact samples than
-            the rule alone on the targets of ``benchmarks/sampler_quality.py``, though not better in
-            training (``docs/sampler_study``). The direction is linear in the kernel, so it is the
-            mean of the single-kernel directions.
+        bandwidth_scale: a factor on the median rule's bandwidth (1: as published), or several: the
+            mean of RBF kernels at those multiples (Ai et al., 2021). Measured in ``docs/sampler_study``.
         min_bandwidth: floor of each (scaled) bandwidth.
-        anneal_from, anneal_steps: annealed SVGD (D'Angelo & Fortuin, 2021): :meth:`loss` trains
-            towards ``exp(Q/(c_t α))``, ``c_t`` lowered log-linearly from ``anneal_from`` (>= 1) to 1
-            over ``anneal_steps`` updates, then 1; sampling uses ``α``. The nearly flat early target
-            lets the repulsion spread the map's image before the modes pull it in, which keeps the
-            modes of a 6-D mixture the sampler otherwise loses (``benchmarks/RESULTS.md``). The
-            factor's schedule (``anneal``) is stepped by the training loop. 1.0 and 0 (the class's
-            default): no annealing.
+        anneal_from, anneal_steps: annealed SVGD (D'Angelo & Fortuin, 2021): train towards
+            ``exp(Q/(c_t α))``, ``c_t`` from ``anneal_from`` down to 1 over ``anneal_steps`` updates
+            (1.0 and 0: none); the loop steps the schedule.
         noise_dim: size of ``ξ`` (default: the action dimension).
         observation_dim: input size of the default network (needed without ``policy_network``).
         num_cells: hidden sizes of the default network.

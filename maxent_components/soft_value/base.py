@@ -63,8 +63,8 @@ class SoftValueEstimator(ReadsQ, TensorDictModuleBase):
         soft_value: NestedKey = "soft_value"
 
     default_keys = _AcceptedKeys
-    #: whether the estimate is a sum over a finite action set (no continuous actor can serve it)
-    discrete_only: bool = False
+    #: the action spaces the estimator works in (``"discrete"``: a finite set; ``"continuous"``: a box)
+    action_spaces: tuple[str, ...] = ("discrete", "continuous")
 
     def __init__(
         self,

@@ -86,7 +86,7 @@ class ExactSoftValue(SoftValueEstimator):
         action_mask: NestedKey = "action_mask"
 
     default_keys = _AcceptedKeys
-    discrete_only = True
+    action_spaces = ("discrete",)  # a sum over the actions
 
     def __init__(
         self,

@@ -94,6 +94,7 @@ class ImportanceSoftValue(SoftValueEstimator):
         ess: NestedKey = "ess"
 
     default_keys = _AcceptedKeys
+    action_spaces = ("continuous",)  # samples of the action box
 
     def __init__(
         self,

@@ -83,6 +83,7 @@ class UniformSoftValue(SoftValueEstimator):
         state_action_value: NestedKey = "state_action_value"
 
     default_keys = _AcceptedKeys
+    action_spaces = ("continuous",)  # samples of the action box
 
     def __init__(
         self,

@@ -174,9 +174,10 @@ def tile_run_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], name
                 found.append((cell_label(keys, cell, skip=by_task) + f" (seed {run.config.get('seed', 0)})", imread(run.path / name)))
         if not found:
             continue
-        columns = min(len(found), 3)
-        rows = math.ceil(len(found) / columns)
         height, width = found[0][1].shape[:2]
+        # About three images' worth of width per row: wide figures (a row of panels) one per row.
+        columns = max(1, min(len(found), 3, round(3 * height / width)))
+        rows = math.ceil(len(found) / columns)
         figure = Figure(figsize=(columns * 6.0, rows * 6.0 * height / width + 0.4 * rows))
         FigureCanvasAgg(figure)
         for index, (title, image) in enumerate(found):

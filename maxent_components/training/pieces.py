@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -312,8 +313,17 @@ class NonFiniteGuard:
         )
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 class progress_bar:  # noqa: N801 - used like a function, as tqdm itself is
-    """A tqdm bar over environment steps that costs nothing when disabled.
+    """A tqdm bar over environment steps on a terminal; elsewhere (stderr a file or a pipe, as in a
+    sweep's log) one line per change of the shown values (an evaluation) instead of carriage-return
+    redraws. Costs nothing when disabled.
 
     Examples:
         >>> with progress_bar(1000, enabled=False, desc="train") as bar:
@@ -321,31 +331,42 @@ class progress_bar:  # noqa: N801 - used like a function, as tqdm itself is
     """
 
     def __init__(self, total: int, *, enabled: bool = True, desc: str | None = None) -> None:
-        self._bar = None
-        if enabled:
+        self._bar, self._lines, self.total, self.desc = None, False, int(total), desc or "train"
+        self.n, self._shown = 0, None
+        if enabled and _is_terminal(sys.stderr):
             from tqdm.auto import tqdm
 
             # mininterval keeps redraws (and their cost) to a few per second.
-            self._bar = tqdm(total=int(total), desc=desc, unit="step", mininterval=0.5, dynamic_ncols=True)
+            self._bar = tqdm(total=self.total, desc=desc, unit="step", mininterval=0.5, dynamic_ncols=True)
+        elif enabled:
+            self._lines = True
 
     def skip_to(self, n: int) -> None:
         """Start at ``n`` steps (a resumed run)."""
+        self.n += int(n)
         if self._bar is not None:
             self._bar.update(int(n))
 
     def update(self, n: int, **postfix: float | str) -> None:
-        """Advance by ``n`` steps; ``postfix`` values are shown next to the bar."""
-        if self._bar is None:
+        """Advance by ``n`` steps; ``postfix`` values are shown next to the bar (or on a new line)."""
+        if self._bar is None and not self._lines:
             return
-        if postfix:
-            shown = {k: (f"{float(v):.4g}" if not isinstance(v, str) else v) for k, v in postfix.items()}
-            self._bar.set_postfix(shown, refresh=False)
-        self._bar.update(int(n))
+        self.n += int(n)
+        shown = {k: (f"{float(v):.4g}" if not isinstance(v, str) else v) for k, v in postfix.items()}
+        if self._bar is not None:
+            if shown:
+                self._bar.set_postfix(shown, refresh=False)
+            self._bar.update(int(n))
+        elif shown and shown != self._shown:
+            self._shown = shown
+            values = ", ".join(f"{k}={v}" for k, v in shown.items())
+            print(f"{self.desc}: {self.n}/{self.total} steps, {values}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        self._lines = False
 
     def __enter__(self) -> progress_bar:
         return self
