@@ -117,7 +117,7 @@ def library_loop(recipe, cfg) -> float:
     slices of ``horizon`` steps for PCL, as its ``train``)."""
     from omegaconf import OmegaConf
 
-    from maxent_components.recipes.common import off_policy_loop
+    from maxent_components.recipes.parts import off_policy_loop
     from maxent_components.runs import RunDirectory
 
     with tempfile.TemporaryDirectory() as folder:

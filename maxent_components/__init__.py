@@ -5,67 +5,100 @@ Swap the soft-value estimator (:mod:`maxent_components.soft_value`) and the poli
 composes them into soft Q-learning, SAC, discrete SAC and new variants. The algebra lives in
 :mod:`maxent_components.functional`, exact finite-MDP ground truth in :mod:`maxent_components.tabular`.
 
-Importing the package registers the ``maxent_components/MultiGoal-v0`` Gymnasium environment.
+Importing the package registers the ``maxent_components/MultiGoal-v0`` Gymnasium environment. The
+public names are imported on first use (``from maxent_components import SoftQLoss`` imports the
+objectives then), so that a recipe's ``--help`` answers without loading PyTorch.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from maxent_components._compat import skip_absent_pandas_lookup
+from maxent_components.envs.multigoal import register_envs as _register_envs
 
 skip_absent_pandas_lookup()
-
-from maxent_components import functional, tabular  # noqa: E402
-from maxent_components.envs import register_envs as _register_envs  # noqa: E402
-from maxent_components.modules import ComposedQ  # noqa: E402
-from maxent_components.objectives import (  # noqa: E402
-    AnnealedTemperature,
-    AutoTemperature,
-    FixedTemperature,
-    PathConsistencyLoss,
-    SoftQLoss,
-)
-from maxent_components.samplers import (  # noqa: E402
-    BoltzmannSampler,
-    CategoricalSampler,
-    ClippedGaussianSampler,
-    DiffusionSampler,
-    GaussianSampler,
-    LangevinSampler,
-    MixtureSampler,
-    SteinSampler,
-    SVGDSampler,
-    UniformSampler,
-)
-from maxent_components.soft_value import (  # noqa: E402
-    ExactSoftValue,
-    ImportanceSoftValue,
-    PolicySoftValue,
-    UniformSoftValue,
-)
 
 __version__ = "0.1.0"
 
 _register_envs()
 
+#: public name → the module it comes from
+_EXPORTS = {
+    "ComposedQ": "maxent_components.modules",
+    **dict.fromkeys(
+        ("SoftQLoss", "PathConsistencyLoss", "FixedTemperature", "AutoTemperature", "AnnealedTemperature"),
+        "maxent_components.objectives",
+    ),
+    **dict.fromkeys(("ExactSoftValue", "UniformSoftValue", "ImportanceSoftValue", "PolicySoftValue"),
+                    "maxent_components.soft_value"),
+    **dict.fromkeys(
+        ("BoltzmannSampler", "CategoricalSampler", "GaussianSampler", "ClippedGaussianSampler", "SVGDSampler",
+         "LangevinSampler", "UniformSampler", "MixtureSampler", "SteinSampler", "DiffusionSampler"),
+        "maxent_components.samplers",
+    ),
+}
+_SUBMODULES = ("functional", "tabular")
+
+if TYPE_CHECKING:  # the names, for type checkers and the API reference; imported on first use
+    from maxent_components import functional, tabular
+    from maxent_components.modules import ComposedQ
+    from maxent_components.objectives import (
+        AnnealedTemperature,
+        AutoTemperature,
+        FixedTemperature,
+        PathConsistencyLoss,
+        SoftQLoss,
+    )
+    from maxent_components.samplers import (
+        BoltzmannSampler,
+        CategoricalSampler,
+        ClippedGaussianSampler,
+        DiffusionSampler,
+        GaussianSampler,
+        LangevinSampler,
+        MixtureSampler,
+        SteinSampler,
+        SVGDSampler,
+        UniformSampler,
+    )
+    from maxent_components.soft_value import ExactSoftValue, ImportanceSoftValue, PolicySoftValue, UniformSoftValue
+
 __all__ = [
     "functional",
     "tabular",
-    "ComposedQ",
-    "SoftQLoss",
-    "PathConsistencyLoss",
-    "FixedTemperature",
-    "AutoTemperature",
     "AnnealedTemperature",
-    "ExactSoftValue",
-    "UniformSoftValue",
-    "ImportanceSoftValue",
-    "PolicySoftValue",
+    "AutoTemperature",
     "BoltzmannSampler",
     "CategoricalSampler",
-    "GaussianSampler",
     "ClippedGaussianSampler",
-    "SVGDSampler",
-    "LangevinSampler",
-    "UniformSampler",
-    "MixtureSampler",
-    "SteinSampler",
+    "ComposedQ",
     "DiffusionSampler",
+    "ExactSoftValue",
+    "FixedTemperature",
+    "GaussianSampler",
+    "ImportanceSoftValue",
+    "LangevinSampler",
+    "MixtureSampler",
+    "PathConsistencyLoss",
+    "PolicySoftValue",
+    "SVGDSampler",
+    "SoftQLoss",
+    "SteinSampler",
+    "UniformSampler",
+    "UniformSoftValue",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"maxent_components.{name}")
+    else:
+        raise AttributeError(f"module 'maxent_components' has no attribute {name!r}")
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -80,3 +80,16 @@ def test_batched_members_take_the_same_gradients_as_one_call_per_member():
         grads[mode] = torch.autograd.grad(q.square().sum(), leaves)
     for a, b in zip(grads["loop"], grads["bmm"]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_network_with_a_forward_hook_is_called_as_a_module():
+    network = continuous_qvalue_network(3, 2, num_cells=(8,))
+    assert mlp_plan(network, None) is not None
+    seen = []
+    handle = network.module[0].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    assert mlp_plan(network, None) is None
+    state = TensorDict(observation=torch.randn(4, 3), batch_size=[4])
+    QFunction(network).state_action_values(state, torch.randn(5, 4, 2))
+    assert seen == [torch.Size([5, 4, 8])]
+    handle.remove()
+    assert mlp_plan(network, None) is not None

@@ -393,3 +393,18 @@ def test_the_loop_steps_every_schedule_in_the_loss_once_per_update(tmp_path):
     state = read_checkpoint(tmp_path / "checkpoint.pt")["state"]["loss"]
     assert updates > 0
     assert int(state["temperature.step_count"]) == int(state["actor.anneal.step_count"]) == updates
+
+
+@pytest.mark.parametrize("recipe", ["sql", "sac", "soft_dqn", "discrete_sac", "pcl", "soft_q_iteration"])
+@pytest.mark.parametrize("argv", [["--help"], ["--help", "seed=3"], ["totl_frames=3"]],
+                         ids=["help", "help-with-overrides", "usage-error"])
+def test_help_and_usage_errors_answer_without_loading_pytorch(recipe, argv):
+    """What makes them answer at once: neither loads PyTorch (the parts' docs are read from their source)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", f"maxent_components.recipes.{recipe}", *argv],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"torch", "tensordict", "torchrl"}, sorted(imported & {"torch", "tensordict", "torchrl"})
+    if argv[0] == "totl_frames=3":
+        assert out.returncode == 2 and "error: unknown option 'totl_frames'" in out.stderr
+    else:
+        assert out.returncode == 0 and "Options (override as key=value)" in out.stdout, out.stderr[-2000:]

@@ -892,7 +892,7 @@ def test_autocast_runs_every_update_forward_in_its_dtype_and_keeps_float32_param
     from hydra import compose, initialize_config_module
 
     from maxent_components.recipes import sac
-    from maxent_components.recipes.common import off_policy_loop
+    from maxent_components.recipes.parts import off_policy_loop
     from maxent_components.runs import RunDirectory
 
     overrides = [

@@ -7,8 +7,8 @@ the arithmetic itself. For the networks the library builds (TorchRL's ``MLP``, o
 ``nn.Sequential`` of ``Linear`` layers and parameter-free activations) :class:`MLPPlan` runs the
 same operations on the tensors directly: ``torch.cat`` of the inputs (as ``MLP`` does), then
 ``F.linear`` and the activation per layer. The results are bitwise those of the module: the same
-kernels on the same tensors, in the same order. Any other network has no plan (``None``) and is
-called as a module.
+kernels on the same tensors, in the same order. Any other network, and any network with a forward
+hook (which expects the module to be called), has no plan (``None``) and is called as a module.
 """
 
 from __future__ import annotations
@@ -119,4 +119,15 @@ def mlp_plan(network: nn.Module, keys: Sequence[tuple[str, ...]] | None) -> MLPP
     if cache_key not in plans:
         module = getattr(network, "module", None)
         plans[cache_key] = None if module is None else _build(module, cache_key, ("module",))
-    return plans[cache_key]
+    plan = plans[cache_key]
+    if plan is not None and _hooked(plan.module):  # hooks expect module calls: the module is called
+        return None
+    return plan
+
+
+def _hooked(module: nn.Module) -> bool:
+    from torch.nn.modules import module as nn_module
+
+    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())

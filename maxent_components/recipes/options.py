@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from maxent_components.runs import RunConfig, group, option
-from maxent_components.training.update import AUTOCAST_DTYPES, COMPILE_MODES
+from maxent_components.training.modes import AUTOCAST_DTYPES, COMPILE_MODES
 
 __all__ = ["ENV_DOCS", "GROUPS", "SMOKE", "LossConfig", "NetworkConfig", "OffPolicyConfig", "OptimConfig"]
 

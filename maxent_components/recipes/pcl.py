@@ -26,20 +26,10 @@ from __future__ import annotations
 import dataclasses
 
 from omegaconf import DictConfig
-from torchrl.modules import MLP, ValueOperator
 
-from maxent_components.modules import continuous_qvalue_network, discrete_qvalue_network
-from maxent_components.objectives import PathConsistencyLoss
-from maxent_components.recipes.common import (
-    adam,
-    make_envs,
-    off_policy_loop,
-    off_policy_recipe,
-    with_learning_curve,
-)
+from maxent_components.recipes.common import off_policy_recipe
 from maxent_components.recipes.options import OffPolicyConfig
 from maxent_components.runs import RunDirectory, option
-from maxent_components.training import build_part
 
 NAME = "pcl"
 
@@ -63,6 +53,13 @@ class PCLConfig(OffPolicyConfig):
 
 def build(cfg: DictConfig):
     """The parts of PCL: environments, the actor, V (or Q), the loss and its optimiser."""
+    from torchrl.modules import MLP, ValueOperator
+
+    from maxent_components.modules import continuous_qvalue_network, discrete_qvalue_network
+    from maxent_components.objectives import PathConsistencyLoss
+    from maxent_components.recipes.parts import adam, make_envs
+    from maxent_components.training import build_part
+
     if cfg.num_envs != 1:
         raise ValueError(f"num_envs={cfg.num_envs}: PCL samples slices of consecutive steps of one episode, "
                          f"which the replay buffer keeps for one environment only (num_envs=1).")
@@ -94,6 +91,8 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
+    from maxent_components.recipes.parts import off_policy_loop, with_learning_curve
+
     env, eval_env, loss, optimizer = build(cfg)
     loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name, slice_len=cfg.horizon)
     return with_learning_curve(cfg, run, loop.run())

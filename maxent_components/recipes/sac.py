@@ -33,13 +33,14 @@ from omegaconf import DictConfig
 from maxent_components.recipes import sql
 from maxent_components.recipes.common import off_policy_recipe
 from maxent_components.runs import RunDirectory
-from maxent_components.training.builders import import_object
 
 NAME = "sac"
 
 
 def check_density(cfg: DictConfig) -> None:
     """Refuse a sampler whose ``log π(a|s)`` is intractable: SAC's critic target and temperature need it."""
+    from maxent_components.training.builders import import_object
+
     sampler = import_object("sampler._target_", cfg.sampler._target_)
     if not getattr(sampler, "has_log_prob", True):
         raise ValueError(

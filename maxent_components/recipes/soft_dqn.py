@@ -21,24 +21,18 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from maxent_components.modules import discrete_qvalue_network
-from maxent_components.recipes.common import (
-    action_count,
-    adam,
-    make_envs,
-    off_policy_loop,
-    off_policy_recipe,
-    soft_q_loss,
-    with_learning_curve,
-)
+from maxent_components.recipes.common import off_policy_recipe
 from maxent_components.runs import RunDirectory
-from maxent_components.training import build_part
 
 NAME = "soft_dqn"
 
 
 def build(cfg: DictConfig):
     """The parts: environments, the Q network over the finite action set, actor, soft value, loss, optimiser."""
+    from maxent_components.modules import discrete_qvalue_network
+    from maxent_components.recipes.parts import action_count, adam, make_envs, soft_q_loss
+    from maxent_components.training import build_part
+
     env, eval_env, parts = make_envs(cfg)
     qnet = discrete_qvalue_network(parts["observation_dim"], action_count(cfg, parts["action_spec"]), num_cells=parts["num_cells"])
     actor = build_part(cfg.sampler, name="sampler", **parts)  # acts (and, if amortized, learns softmax(Q/α))
@@ -48,6 +42,8 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
+    from maxent_components.recipes.parts import off_policy_loop, with_learning_curve
+
     env, eval_env, loss, optimizer = build(cfg)
     loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name)
     return with_learning_curve(cfg, run, loop.run())

@@ -34,20 +34,16 @@ import dataclasses
 import itertools
 import math
 import time
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
 
-from maxent_components.functional import entropy
 from maxent_components.runs import Recipe, RunConfig, RunDirectory, RunLogger, option
-from maxent_components.tabular import (
-    SoftQIterationResult,
-    gridworld_from_layout,
-    render_policy,
-    render_values,
-    sample_soft_return,
-    soft_q_iteration,
-)
+
+if TYPE_CHECKING:
+    import torch
+
+    from maxent_components.tabular import SoftQIterationResult
 
 NAME = "soft_q_iteration"
 DESCRIPTION = (
@@ -101,6 +97,10 @@ SMOKE = {"alphas": [0.0, 0.1, 1.0], "rollouts": 200, "progress": False}
 
 def build_world(cfg: DictConfig):
     """``(world, start)``: the grid world of ``cfg.layout`` (its errors name the option ``layout``)."""
+    import torch
+
+    from maxent_components.tabular import gridworld_from_layout
+
     return gridworld_from_layout(
         cfg.layout, slip=cfg.slip, step_reward=cfg.step_reward, goal_reward=cfg.goal_reward, dtype=torch.float64
     )
@@ -112,6 +112,8 @@ def check(cfg: DictConfig) -> None:
 
 
 def solve(world, cfg: DictConfig, alpha: float) -> SoftQIterationResult:
+    from maxent_components.tabular import soft_q_iteration
+
     return soft_q_iteration(
         world.transitions, world.rewards, gamma=cfg.gamma, alpha=alpha, terminal=world.terminal,
         tol=cfg.tol, max_iterations=cfg.max_iterations,
@@ -123,7 +125,10 @@ def _tables(result: SoftQIterationResult) -> dict[str, torch.Tensor]:
 
 
 def train(cfg: DictConfig, run: RunDirectory) -> dict:
+    import torch
 
+    from maxent_components.functional import entropy
+    from maxent_components.tabular import render_policy, render_values, sample_soft_return
     from maxent_components.training import progress_bar
 
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -31,22 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 from omegaconf import DictConfig
 
 from maxent_components.envs.multigoal import ENV_ID as MULTIGOAL
 from maxent_components.envs.multigoal import episode_paths
-from maxent_components.modules import continuous_qvalue_network
-from maxent_components.recipes.common import (
-    adam,
-    make_envs,
-    off_policy_loop,
-    off_policy_recipe,
-    soft_q_loss,
-)
+from maxent_components.recipes.common import off_policy_recipe
 from maxent_components.recipes.options import OffPolicyConfig
 from maxent_components.runs import RunDirectory, option
-from maxent_components.training import build_part
 
 NAME = "sql"
 
@@ -63,6 +54,10 @@ DEMO = {"total_frames": 12_000, "progress": True}
 
 def build(cfg: DictConfig):
     """The parts of soft Q-learning: environments, Q network, sampler, soft value, loss, optimiser."""
+    from maxent_components.modules import continuous_qvalue_network
+    from maxent_components.recipes.parts import adam, make_envs, soft_q_loss
+    from maxent_components.training import build_part
+
     env, eval_env, parts = make_envs(cfg)
     qnet = continuous_qvalue_network(
         parts["observation_dim"], parts["action_spec"].shape[-1], num_cells=parts["num_cells"]
@@ -75,6 +70,8 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
+    from maxent_components.recipes.parts import off_policy_loop
+
     env, eval_env, loss, optimizer = build(cfg)
     loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name)
     summary = loop.run()
@@ -85,6 +82,8 @@ def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
 
 def figures(cfg: DictConfig, run: RunDirectory, loss, rollouts, history) -> dict[str, str]:
     """The learning curve and, on MultiGoal, the paper's figure: Q contours and trajectories."""
+    import torch
+
     from maxent_components.plotting import (
         plot_learning_curve,
         plot_multigoal_trajectories,

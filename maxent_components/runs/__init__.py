@@ -12,42 +12,44 @@
 - :mod:`~maxent_components.runs.rng`: seeding, threads, and the RNG states a checkpoint restores.
 """
 
-from maxent_components.runs.checkpoint import read_checkpoint, write_checkpoint
-from maxent_components.runs.cli import Recipe, UsageError
-from maxent_components.runs.config import (
-    LoggerConfig,
-    RunConfig,
-    group,
-    option,
-    validate_options,
-)
-from maxent_components.runs.directory import (
-    CHECKPOINT_FILE,
-    SUMMARY_FILE,
-    RunConflictError,
-    RunDirectory,
-    config_identity,
-    find_run,
-)
-from maxent_components.runs.errors import CheckpointError, RunFailure, RunInterrupted, RunWriteError
-from maxent_components.runs.files import (
-    atomic_torch_save,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-)
-from maxent_components.runs.lock import RunLock, RunLockedError
-from maxent_components.runs.logs import RunLogger
-from maxent_components.runs.rng import (
-    rng_state,
-    seed_everything,
-    set_rng_state,
-    set_threads,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names, for type checkers and the API reference; imported on first use
+    from maxent_components.runs.checkpoint import read_checkpoint, write_checkpoint
+    from maxent_components.runs.cli import Recipe, UsageError
+    from maxent_components.runs.config import LoggerConfig, RunConfig, group, option, validate_options
+    from maxent_components.runs.directory import (
+        CHECKPOINT_FILE,
+        SUMMARY_FILE,
+        RunConflictError,
+        RunDirectory,
+        config_identity,
+        find_run,
+    )
+    from maxent_components.runs.errors import CheckpointError, RunFailure, RunInterrupted, RunWriteError
+    from maxent_components.runs.files import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text
+    from maxent_components.runs.lock import RunLock, RunLockedError
+    from maxent_components.runs.logs import RunLogger
+    from maxent_components.runs.rng import rng_state, seed_everything, set_rng_state, set_threads
+
+#: public name → the module it comes from (imported on first use: the command line's --help needs
+#: only the schema and the config groups, not PyTorch)
+_EXPORTS = {
+    **dict.fromkeys(("read_checkpoint", "write_checkpoint"), "checkpoint"),
+    **dict.fromkeys(("Recipe", "UsageError"), "cli"),
+    **dict.fromkeys(("LoggerConfig", "RunConfig", "group", "option", "validate_options"), "config"),
+    **dict.fromkeys(("CHECKPOINT_FILE", "SUMMARY_FILE", "RunConflictError", "RunDirectory", "config_identity",
+                     "find_run"), "directory"),
+    **dict.fromkeys(("CheckpointError", "RunFailure", "RunInterrupted", "RunWriteError"), "errors"),
+    **dict.fromkeys(("atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"), "files"),
+    **dict.fromkeys(("RunLock", "RunLockedError"), "lock"),
+    "RunLogger": "logs",
+    **dict.fromkeys(("rng_state", "seed_everything", "set_rng_state", "set_threads"), "rng"),
+}
 
 __all__ = [
     "CHECKPOINT_FILE",
-    "SUMMARY_FILE",
     "CheckpointError",
     "LoggerConfig",
     "Recipe",
@@ -60,6 +62,7 @@ __all__ = [
     "RunLockedError",
     "RunLogger",
     "RunWriteError",
+    "SUMMARY_FILE",
     "UsageError",
     "atomic_torch_save",
     "atomic_write_bytes",
@@ -77,3 +80,15 @@ __all__ = [
     "validate_options",
     "write_checkpoint",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'maxent_components.runs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"maxent_components.runs.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

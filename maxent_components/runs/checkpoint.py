@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from maxent_components.runs.errors import CheckpointError, RunWriteError
 from maxent_components.runs.files import atomic_write_bytes
 
@@ -41,6 +39,8 @@ def write_checkpoint(
     """Write ``payload`` to ``path`` atomically with its checksum (and ``fields``, plain JSON values
     readable without unpickling, such as the config hash); return the header. With ``keep_previous``,
     the checkpoint it replaces is moved there once the new one is on disk."""
+    import torch
+
     from maxent_components.runs.directory import code_version
 
     buffer = io.BytesIO()
@@ -99,6 +99,8 @@ def read_checkpoint(path: str | os.PathLike, *, weights_only: bool = False) -> A
     ``weights_only=True`` reads payloads of tensors and plain containers (the tables of
     ``soft_q_iteration``) without unpickling arbitrary objects.
     """
+    import torch
+
     _, data = _checked(Path(path))
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=weights_only)

@@ -28,9 +28,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from maxent_components.runs.config import apply_presets, neutral_defaults, run_only_keys
-from maxent_components.runs.directory import RunDirectory
+from maxent_components.runs.directory import RunDirectory, folder_problem
 from maxent_components.runs.help import render_help
-from maxent_components.runs.job import folder_problem, run_job
 from maxent_components.runs.overrides import (
     dotted_keys,
     expand,
@@ -263,6 +262,8 @@ class Recipe:
 
     # -- one job -------------------------------------------------------------------------------
     def _job(self, cfg: DictConfig) -> dict | None:
+        from maxent_components.runs.job import run_job
+
         quiet_torchrl()
         return run_job(self, cfg)
 

@@ -47,6 +47,7 @@ __all__ = [
     "config_differences",
     "config_identity",
     "find_run",
+    "folder_problem",
     "source_digest",
 ]
 
@@ -363,6 +364,20 @@ class RunDirectory:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self.path)!r})"
+
+
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why no run can be written at ``path`` (a file in the way, a read-only or forbidden folder),
+    or ``None``; checked before Hydra makes the folder. Nothing is written."""
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is read-only or not writable"
+    return None
 
 
 def find_run(root: str | os.PathLike, config_hash: str, *, max_depth: int = 3) -> Path | None:

@@ -10,15 +10,12 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
-from torch import Tensor
 
 __all__ = [
     "atomic_torch_save",
@@ -94,6 +91,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save(obj, path)``, atomically."""
+    import torch
+
     with _atomic_file(path) as handle:
         torch.save(obj, handle)
 
@@ -104,9 +103,10 @@ def json_safe(obj: Any) -> Any:
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
-    if isinstance(obj, Tensor):
+    torch, np = sys.modules.get("torch"), sys.modules.get("numpy")  # no tensor exists before torch is imported
+    if torch is not None and isinstance(obj, torch.Tensor):
         return json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return json_safe(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None

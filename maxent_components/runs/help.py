@@ -7,6 +7,7 @@ docstring of the class it builds (one source of truth for each option).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import importlib
@@ -28,8 +29,9 @@ _ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)(?:\s*\([^)]*\))?:\s*(.*)$")
 
 
 def argument_docs(target: Any) -> dict[str, str]:
-    """``{argument: description}`` from the ``Args:`` / ``Keyword Args:`` sections of a docstring."""
-    doc = inspect.getdoc(target) or ""
+    """``{argument: description}`` from the ``Args:`` / ``Keyword Args:`` sections of a docstring
+    (of ``target``, or the docstring itself when ``target`` is a string)."""
+    doc = target if isinstance(target, str) else inspect.getdoc(target) or ""
     docs: dict[str, str] = {}
     in_section, current, indent = False, None, None
     for line in doc.splitlines():
@@ -96,14 +98,15 @@ def _fits(group: str, path: Path, fits: Callable[[str, type], bool] | None) -> b
     if fits is None:
         return True
     target = (OmegaConf.load(path) or {}).get("_target_")
-    cls = _import(target) if isinstance(target, str) else None
+    cls = _describe(target) if isinstance(target, str) else None
     return cls is None or fits(group, cls)
 
 
 def _group_rows(group: str, cfg: DictConfig, conf_dir: Path, docs: Mapping[str, str], fits) -> list[str]:
     node = OmegaConf.to_container(cfg[group], resolve=True) if group in cfg else {}
     target = node.get("_target_") if isinstance(node, dict) else None
-    docs = {**docs, **(argument_docs(_import(target)) if target else {})}
+    described = _describe(target) if target else None
+    docs = {**docs, **(argument_docs(inspect.getdoc(described) or "") if described is not None else {})}
     choices = sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if _fits(group, p, fits))
     lines = [f"  choices: {', '.join(choices)}" + (f"; this one builds {target}" if target else "")]
     shown: dict[str, str] = {}  # a docstring entry shared by several arguments is printed once
@@ -118,12 +121,77 @@ def _group_rows(group: str, cfg: DictConfig, conf_dir: Path, docs: Mapping[str, 
 
 
 @functools.cache
-def _import(dotted: str) -> Any:
+def _describe(dotted: str) -> Any:
+    """The class ``dotted`` names, or for a class of this package a stand-in read from its source (its
+    docstring and the class attributes it and its bases assign: ``action_spaces``, ``has_log_prob``)
+    so that ``--help`` does not load PyTorch; ``None`` if it cannot be found."""
+    found = _from_source(dotted, depth=0)
+    if found is not None:
+        doc, attributes = found
+        return type(dotted.rpartition(".")[2], (), {**attributes, "__doc__": doc})
     module, _, name = dotted.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError, ValueError):
         return None
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of a module of this package, found without importing anything."""
+    parts = module.split(".")
+    if parts[0] != "maxent_components":
+        return None
+    base = Path(__file__).resolve().parents[1].joinpath(*parts[1:])
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _from_source(dotted: str, depth: int) -> tuple[str, dict[str, Any]] | None:
+    """``(docstring, class attributes)`` of the class ``dotted`` from its module's source, following
+    ``from ... import`` re-exports and the class's bases within this package."""
+    module, _, name = dotted.rpartition(".")
+    path = _module_file(module)
+    if path is None or depth > 8:
+        return None
+    tree = _parsed(path)
+    imported = {alias.asname or alias.name: f"{node.module}.{alias.name}" for node in tree.body
+                if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            attributes: dict[str, Any] = {}
+            for base in reversed(node.bases):  # the first base's attributes win, as in the MRO
+                if isinstance(base, ast.Name) and base.id in imported:
+                    inherited = _from_source(imported[base.id], depth + 1)
+                elif isinstance(base, ast.Name):
+                    inherited = _from_source(f"{module}.{base.id}", depth + 1)
+                else:
+                    inherited = None
+                if inherited is not None:
+                    attributes.update(inherited[1])
+            for statement in node.body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else (
+                    [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in _ATTRIBUTES:
+                        try:
+                            attributes[target.id] = ast.literal_eval(statement.value)
+                        except ValueError:
+                            pass
+            return ast.get_docstring(node) or "", attributes
+    if name in imported:
+        return _from_source(imported[name], depth + 1)
+    return None
+
+
+#: the class attributes --help reads from the source
+_ATTRIBUTES = ("action_spaces", "has_log_prob")
+
+
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
 
 
 def _wrap(head: str, text: str, width: int = 100, column: int = 46) -> str:

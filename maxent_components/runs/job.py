@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import sys
@@ -38,24 +37,10 @@ from maxent_components.runs.lock import RunLock, RunLockedError
 from maxent_components.runs.overrides import key_of
 from maxent_components.runs.rng import seed_everything, set_threads
 
-__all__ = ["ERROR_LOG", "folder_problem", "run_job"]
+__all__ = ["ERROR_LOG", "run_job"]
 
 ERROR_LOG = "error.log"
 _EXIT = {"SIGINT": 130, "SIGTERM": 143}
-
-
-def folder_problem(path: str | os.PathLike) -> str | None:
-    """Why no run can be written at ``path`` (a file in the way, a read-only or forbidden folder),
-    or ``None``; checked before Hydra makes the folder. Nothing is written."""
-    path = Path(path).absolute()
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is read-only or not writable"
-    return None
 
 
 def _fail(name: str, message: str, code: int) -> None:

@@ -15,36 +15,56 @@
 - :mod:`~maxent_components.training.report`: the lines a run prints at its end.
 """
 
-from maxent_components.training.builders import (
-    MINIBATCHES_PER_DRAW,
-    build_part,
-    make_env,
-    minibatches,
-    observation_dim,
-    off_policy_collector,
-    target_updater,
-    uniform_replay_buffer,
-)
-from maxent_components.training.evaluation import Evaluator, evaluate_episodes, task_diagnostics
-from maxent_components.training.loop import OffPolicyLoop
-from maxent_components.training.pieces import (
-    Cadence,
-    EpisodeReturns,
-    NonFiniteGuard,
-    NonFiniteLossError,
-    PhaseTimer,
-    RunningMeans,
-    UpdateSchedule,
-    progress_bar,
-)
-from maxent_components.training.report import run_report
-from maxent_components.training.update import UpdateStep
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names, for type checkers and the API reference; imported on first use
+    from maxent_components.training.builders import (
+        MINIBATCHES_PER_DRAW,
+        build_part,
+        make_env,
+        minibatches,
+        observation_dim,
+        off_policy_collector,
+        target_updater,
+        uniform_replay_buffer,
+    )
+    from maxent_components.training.evaluation import Evaluator, evaluate_episodes, task_diagnostics
+    from maxent_components.training.loop import OffPolicyLoop
+    from maxent_components.training.pieces import (
+        Cadence,
+        EpisodeReturns,
+        NonFiniteGuard,
+        NonFiniteLossError,
+        PhaseTimer,
+        RunningMeans,
+        UpdateSchedule,
+        progress_bar,
+    )
+    from maxent_components.training.report import run_report
+    from maxent_components.training.update import UpdateStep
+
+#: public name → the module it comes from (imported on first use, as the package's)
+_EXPORTS = {
+    **dict.fromkeys((
+        "MINIBATCHES_PER_DRAW", "build_part", "make_env", "minibatches", "observation_dim",
+        "off_policy_collector", "target_updater", "uniform_replay_buffer",
+    ), "builders"),
+    **dict.fromkeys(("Evaluator", "evaluate_episodes", "task_diagnostics"), "evaluation"),
+    **dict.fromkeys(("OffPolicyLoop",), "loop"),
+    **dict.fromkeys((
+        "Cadence", "EpisodeReturns", "NonFiniteGuard", "NonFiniteLossError", "PhaseTimer", "RunningMeans",
+        "UpdateSchedule", "progress_bar",
+    ), "pieces"),
+    **dict.fromkeys(("run_report",), "report"),
+    **dict.fromkeys(("UpdateStep",), "update"),
+}
 
 __all__ = [
-    "MINIBATCHES_PER_DRAW",
     "Cadence",
     "EpisodeReturns",
     "Evaluator",
+    "MINIBATCHES_PER_DRAW",
     "NonFiniteGuard",
     "NonFiniteLossError",
     "OffPolicyLoop",
@@ -64,3 +84,15 @@ __all__ = [
     "task_diagnostics",
     "uniform_replay_buffer",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'maxent_components.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"maxent_components.training.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

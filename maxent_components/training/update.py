@@ -25,13 +25,10 @@ import torch
 from tensordict import TensorDictBase
 
 from maxent_components.checks import check_choice
+from maxent_components.training.modes import AUTOCAST_DTYPES, COMPILE_MODES
 
 __all__ = ["AUTOCAST_DTYPES", "COMPILE_MODES", "UpdateStep", "compiled_after_warmup"]
 
-#: The dtypes ``autocast`` may name (``"none"``: the update runs in the parameters' float32).
-AUTOCAST_DTYPES = ("none", "bfloat16")
-#: The ``torch.compile`` modes ``compile`` may name (``"none"``: the update runs eagerly).
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 class UpdateStep:
