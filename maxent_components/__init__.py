@@ -18,7 +18,7 @@ from maxent_components.envs.multigoal import register_envs as _register_envs
 
 skip_absent_pandas_lookup()
 
-__version__ = "0.1.0"
+from maxent_components._version import __version__  # noqa: E402, F401 - the package's version
 
 _register_envs()
 

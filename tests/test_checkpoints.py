@@ -29,7 +29,7 @@ from maxent_components.runs import (
     write_checkpoint,
 )
 from maxent_components.runs.checkpoint import MAGIC, verify_checkpoint
-from maxent_components.runs.directory import code_version
+from maxent_components.runs.version import code_version
 
 HASH = "c" * 64
 PAYLOAD = {"w": torch.linspace(-1.0, 1.0, 64), "step": 3, "nested": {"a": [1, 2, 3]}}

@@ -48,9 +48,9 @@ from maxent_components.runs import (
 )
 from maxent_components.runs.checkpoint import read_checkpoint, verify_checkpoint
 from maxent_components.runs.config import apply_presets, run_only_keys
-from maxent_components.runs.directory import code_version, source_digest
 from maxent_components.runs.files import json_safe
 from maxent_components.runs.help import argument_docs, render_help
+from maxent_components.runs.version import code_version, source_digest
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64

@@ -38,7 +38,8 @@ from maxent_components.samplers.categorical import (
     categorical_policy_network,
 )
 from maxent_components.samplers.gaussian import GaussianSampler
-from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
+from maxent_components.samplers.mixture import MixtureSampler
+from maxent_components.samplers.uniform import UniformSampler
 from maxent_components.soft_value import (
     ExactSoftValue,
     ImportanceSoftValue,

@@ -404,7 +404,7 @@ def test_progress_bar(capsys, monkeypatch):
         bar.skip_to(3)
         bar.update(5, loss=1.0)
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr("maxent_components.training.pieces._is_terminal", lambda stream: True)
+    monkeypatch.setattr("maxent_components.training.bookkeeping._is_terminal", lambda stream: True)
     with progress_bar(10, enabled=True, desc="train") as bar:
         bar.skip_to(4)
         bar.update(6, loss=torch.tensor(0.5), phase="x")

@@ -18,7 +18,8 @@ from maxent_components.modules.qvalue import continuous_qvalue_network
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.samplers.boltzmann import BoltzmannSampler
 from maxent_components.samplers.gaussian import GaussianSampler
-from maxent_components.samplers.uniform import MixtureSampler, UniformSampler
+from maxent_components.samplers.mixture import MixtureSampler
+from maxent_components.samplers.uniform import UniformSampler
 from maxent_components.temperature import FixedTemperature
 
 torch.set_num_threads(1)

@@ -13,15 +13,17 @@ attained only at ``q ∝ exp(f / λ)``. With ``f = Q(s, ·)`` and ``λ = α`` th
 (Haarnoja et al., 2017, "Reinforcement Learning with Deep Energy-Based Policies", eqs. 3–6).
 """
 
-from maxent_components.functional.langevin import (
+from maxent_components.functional.box import (
     clipped_normal_log_prob,
-    langevin_proposal_log_prob,
-    langevin_step,
-    mala_log_acceptance,
     normal_log_density,
     tanh_log_abs_det_jacobian,
     tanh_squash,
     tanh_unsquash,
+)
+from maxent_components.functional.langevin import (
+    langevin_proposal_log_prob,
+    langevin_step,
+    mala_log_acceptance,
 )
 from maxent_components.functional.soft import (
     boltzmann_log_prob,

@@ -14,7 +14,7 @@ from torchrl.objectives.common import LossModule
 from maxent_components.checks import check_finite, data_checks
 from maxent_components.functional import path_consistency
 from maxent_components.modules.qfunction import QFunction
-from maxent_components.objectives._wiring import check_gamma
+from maxent_components.objectives.binding import check_gamma
 from maxent_components.samplers.base import PolicySampler
 from maxent_components.soft_value.base import SoftValueEstimator
 from maxent_components.specs import gather_action_values

@@ -34,7 +34,7 @@ from maxent_components.checks import (
 )
 from maxent_components.modules.params import parameter_leaves
 from maxent_components.modules.qfunction import ENSEMBLE_MODES, QFunction
-from maxent_components.objectives._wiring import (
+from maxent_components.objectives.binding import (
     actor_spec,
     bind_parts,
     check_gamma,

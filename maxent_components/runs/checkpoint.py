@@ -19,6 +19,7 @@ from typing import Any
 
 from maxent_components.runs.errors import CheckpointError, RunWriteError
 from maxent_components.runs.files import atomic_write_bytes
+from maxent_components.runs.version import code_version
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -40,8 +41,6 @@ def write_checkpoint(
     readable without unpickling, such as the config hash); return the header. With ``keep_previous``,
     the checkpoint it replaces is moved there once the new one is on disk."""
     import torch
-
-    from maxent_components.runs.directory import code_version
 
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -19,7 +19,6 @@ is refused (:class:`RunConflictError`) rather than overwritten or mixed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -37,18 +36,17 @@ from maxent_components.runs.checkpoint import (
 from maxent_components.runs.files import atomic_write_json, json_safe
 from maxent_components.runs.lock import LOCK_FILE
 from maxent_components.runs.logs import damaged_logs
+from maxent_components.runs.version import code_version
 
 __all__ = [
     "CHECKPOINT_FILE",
     "SUMMARY_FILE",
     "RunConflictError",
     "RunDirectory",
-    "code_version",
     "config_differences",
     "config_identity",
     "find_run",
     "folder_problem",
-    "source_digest",
 ]
 
 SUMMARY_FILE = "summary.json"
@@ -82,29 +80,6 @@ def config_identity(
             del node[leaf]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return identity, digest
-
-
-def source_digest(root: str | os.PathLike) -> str:
-    """Hex SHA-256 of the code below ``root``: every ``.py`` and ``.yaml`` file's path and bytes, in
-    path order (compiled caches left out). Equal digests mean the same code and configs, whatever
-    git says; a change to any of them, committed or not, changes it."""
-    root = Path(root)
-    digest = hashlib.sha256()
-    files = sorted(p for suffix in ("*.py", "*.yaml") for p in root.rglob(suffix) if "__pycache__" not in p.parts)
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-@functools.cache
-def code_version() -> str:
-    """``<package version>+<first 12 hex digits of the package's source_digest>``: the code a run
-    ran. The study tool does not mix runs of different code versions, and a version number alone
-    stays the same across changes to the code."""
-    import maxent_components
-
-    return f"{maxent_components.__version__}+{source_digest(Path(maxent_components.__file__).parent)[:12]}"
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 6) -> str:

@@ -20,13 +20,10 @@ from maxent_components.samplers.categorical import CategoricalSampler
 from maxent_components.samplers.diffusion import DiffusionSampler
 from maxent_components.samplers.gaussian import ClippedGaussianSampler, GaussianSampler
 from maxent_components.samplers.langevin import LangevinSampler
+from maxent_components.samplers.mixture import MixtureSampler, defensive_proposal
 from maxent_components.samplers.stein import SteinSampler
 from maxent_components.samplers.svgd import SVGDSampler
-from maxent_components.samplers.uniform import (
-    MixtureSampler,
-    UniformSampler,
-    defensive_proposal,
-)
+from maxent_components.samplers.uniform import UniformSampler
 
 __all__ = [
     "PolicySampler",

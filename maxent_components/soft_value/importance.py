@@ -36,7 +36,7 @@ class ImportanceSoftValue(SoftValueEstimator):
     Consistent as ``K → ∞`` when ``q`` covers the support of ``exp(Q/α)``, and biased low for finite
     ``K`` (Jensen). The estimate is exact for every ``K`` when ``q ∝ exp(Q/α)``. Good proposals are
     the policy itself (a Gaussian policy), or a mixture of the policy with a uniform component
-    (:class:`~maxent_components.samplers.uniform.MixtureSampler`) to keep the weights bounded.
+    (:class:`~maxent_components.samplers.mixture.MixtureSampler`) to keep the weights bounded.
 
     Also writes Kish's effective sample size ``ESS = (Σ_k w_k)² / Σ_k w_k² ∈ [1, K]`` of the weights
     ``w_k = exp(Q(s, a_k)/α)/q(a_k|s)`` at ``"ess"`` ``[*B, 1]`` (detached): an ESS near 1 flags a

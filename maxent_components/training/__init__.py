@@ -4,7 +4,7 @@
   update, evaluate, log, checkpoint and resume);
 - :mod:`~maxent_components.training.update`: :class:`UpdateStep` (one update of a loss: forward,
   backward, optimiser step, target update; eager or under ``torch.compile``);
-- :mod:`~maxent_components.training.pieces`: the UTD schedule, cadences, running means, phase timer,
+- :mod:`~maxent_components.training.bookkeeping`: the UTD schedule, cadences, running means, phase timer,
   episode returns, non-finite guard, progress bar;
 - :mod:`~maxent_components.training.evaluation`: evaluation episodes and task diagnostics;
 - :mod:`~maxent_components.training.builders`: parts from config nodes (``_target_``), environments,
@@ -19,6 +19,16 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names, for type checkers and the API reference; imported on first use
+    from maxent_components.training.bookkeeping import (
+        Cadence,
+        EpisodeReturns,
+        NonFiniteGuard,
+        NonFiniteLossError,
+        PhaseTimer,
+        RunningMeans,
+        UpdateSchedule,
+        progress_bar,
+    )
     from maxent_components.training.builders import (
         MINIBATCHES_PER_DRAW,
         build_part,
@@ -31,16 +41,6 @@ if TYPE_CHECKING:  # the names, for type checkers and the API reference; importe
     )
     from maxent_components.training.evaluation import Evaluator, evaluate_episodes, task_diagnostics
     from maxent_components.training.loop import OffPolicyLoop
-    from maxent_components.training.pieces import (
-        Cadence,
-        EpisodeReturns,
-        NonFiniteGuard,
-        NonFiniteLossError,
-        PhaseTimer,
-        RunningMeans,
-        UpdateSchedule,
-        progress_bar,
-    )
     from maxent_components.training.report import run_report
     from maxent_components.training.update import UpdateStep
 
@@ -55,7 +55,7 @@ _EXPORTS = {
     **dict.fromkeys((
         "Cadence", "EpisodeReturns", "NonFiniteGuard", "NonFiniteLossError", "PhaseTimer", "RunningMeans",
         "UpdateSchedule", "progress_bar",
-    ), "pieces"),
+    ), "bookkeeping"),
     **dict.fromkeys(("run_report",), "report"),
     **dict.fromkeys(("UpdateStep",), "update"),
 }

@@ -32,15 +32,7 @@ from maxent_components.runs.errors import RunFailure, RunWriteError
 from maxent_components.runs.logs import RunLogger
 from maxent_components.runs.rng import rng_state, set_rng_state
 from maxent_components.temperature import scheduled_temperatures
-from maxent_components.training.builders import (
-    minibatches,
-    off_policy_collector,
-    uniform_replay_buffer,
-)
-from maxent_components.training.env_state import env_state, restore_env_state
-from maxent_components.training.evaluation import Evaluator
-from maxent_components.training.failures import first_non_finite, raised_by_environment
-from maxent_components.training.pieces import (
+from maxent_components.training.bookkeeping import (
     Cadence,
     EpisodeReturns,
     NonFiniteGuard,
@@ -49,7 +41,22 @@ from maxent_components.training.pieces import (
     UpdateSchedule,
     progress_bar,
 )
-from maxent_components.training.resume import buffer_state, logger_state, restore_buffer, state_mismatch
+from maxent_components.training.builders import (
+    minibatches,
+    off_policy_collector,
+    uniform_replay_buffer,
+)
+from maxent_components.training.env_state import env_state, restore_env_state
+from maxent_components.training.evaluation import Evaluator
+from maxent_components.training.failures import first_non_finite, raised_by_environment
+from maxent_components.training.resume import (
+    buffer_state,
+    collector_carrier,
+    logger_state,
+    restore_buffer,
+    restore_carrier,
+    state_mismatch,
+)
 from maxent_components.training.update import AUTOCAST_DTYPES, UpdateStep
 from maxent_components.validation import EnvironmentDataError, check_env_data
 
@@ -352,7 +359,7 @@ class OffPolicyLoop:
             "target_updater": None if self.target_updater is None else self.target_updater.state_dict(),
             "buffer": buffer_state(buffer),
             "collector": collector.state_dict(),
-            "carrier": collector._carrier.clone(),
+            "carrier": collector_carrier(collector),
             "env": env_state(self.env),
             "eval_env": env_state(self.evaluator.env),
             "rng": rng_state(),
@@ -377,7 +384,7 @@ class OffPolicyLoop:
         self.counters = dict(state["counters"])
         restored = restore_env_state(self.env, state["env"]) and restore_env_state(self.evaluator.env, state["eval_env"])
         if restored:
-            collector._carrier.update(state["carrier"].to(self.device))  # checkpoints load on the CPU
+            restore_carrier(collector, state["carrier"], device=self.device)
         else:
             warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])

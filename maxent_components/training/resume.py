@@ -1,7 +1,9 @@
 """What a checkpoint holds of the data pipeline and the logger, and the check of what it restores.
 
-The loop saves the replay buffer's rows (:func:`buffer_state`), TorchRL's logger state (with the
-backend, :class:`~maxent_components.runs.logs.RunLogger`) and the modules' state dicts;
+The one place that knows TorchRL's objects beyond their public state APIs: the loop saves the replay
+buffer's rows (:func:`buffer_state`), the collector's current step (:func:`collector_carrier`: its
+observation and unfinished episode, which TorchRL's ``state_dict`` leaves out), TorchRL's logger
+state (with the backend, :class:`~maxent_components.runs.logs.RunLogger`) and the modules' state dicts;
 :func:`state_mismatch` names the first tensor whose shape differs between a checkpoint and the
 run that restores it (one line, where ``load_state_dict`` would print whole TensorDicts).
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["buffer_state", "logger_state", "restore_buffer", "state_mismatch"]
+__all__ = ["buffer_state", "collector_carrier", "logger_state", "restore_buffer", "restore_carrier", "state_mismatch"]
 
 
 def buffer_state(buffer) -> dict[str, Any]:
@@ -37,6 +39,17 @@ def restore_buffer(buffer, state: dict[str, Any], *, device: str | torch.device 
     if len(buffer) and "collector" in buffer.storage[:1].keys():
         # Rows of an earlier version, whose collector tracked trajectory ids: new batches could not join them.
         raise ValueError("its replay rows hold the collector's trajectory ids, which this version does not store")
+
+
+def collector_carrier(collector) -> Any:
+    """The collector's carrier (the tensordict of the step it is at: observation, episode counters),
+    which its ``state_dict`` does not hold; a resumed run needs it to continue the same episode."""
+    return collector._carrier.clone()
+
+
+def restore_carrier(collector, carrier, *, device: str | torch.device = "cpu") -> None:
+    """Put back a :func:`collector_carrier` (loaded on the CPU) on the collector's ``device``."""
+    collector._carrier.update(carrier.to(device))
 
 
 def logger_state(state: dict[str, Any], backend: str) -> dict[str, Any]:

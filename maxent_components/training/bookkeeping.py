@@ -1,4 +1,5 @@
-"""The small pieces of the off-policy loop, each with the state a checkpoint saves.
+"""The off-policy loop's bookkeeping: schedules, cadences, running means, timers, guards and the
+progress bar, each with the state a checkpoint saves.
 
 - :class:`UpdateSchedule`: how many gradient updates an environment batch pays for (UTD ratio);
 - :class:`Cadence`: "every ``interval`` steps" for evaluation, logging and checkpoints;
@@ -7,7 +8,7 @@
 - :class:`PhaseTimer`: where the wall time goes (collection, updates, evaluation);
 - :class:`EpisodeReturns`: undiscounted returns of the training episodes;
 - :class:`NonFiniteGuard`: abort once a logged loss is not finite;
-- :class:`progress_bar`: a tqdm bar that costs nothing when disabled.
+- :class:`progress_bar`: a tqdm bar on a terminal, one line per evaluation in a log, nothing when disabled.
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ class NonFiniteGuard:
         >>> guard.check({"loss_qvalue": torch.tensor(float("nan"))}, step=11)
         Traceback (most recent call last):
         ...
-        maxent_components.training.pieces.NonFiniteLossError: non-finite loss at step 11: loss_qvalue=nan. ...
+        maxent_components.training.bookkeeping.NonFiniteLossError: non-finite loss at step 11: loss_qvalue=nan. ...
     """
 
     def check(self, losses: TensorDictBase | Mapping[str, Tensor], *, step: int) -> None:
