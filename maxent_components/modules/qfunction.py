@@ -317,11 +317,36 @@ class QFunction:
 
 
 class ReadsQ:
-    """What the estimators and samplers share: a Q function and a temperature they read, never own.
+    """What the estimators and samplers share: a Q function and a temperature they read, never own,
+    and their configurable keys.
 
     Both are set at construction (standalone use) or by a loss's ``bind``; using a component
-    without them raises a ``RuntimeError`` saying how to provide them.
+    without them raises a ``RuntimeError`` saying how to provide them. Keys live in the component's
+    ``_AcceptedKeys`` dataclass (``self._tensor_keys``); :meth:`set_keys` renames them and calls the
+    component's ``_refresh_keys`` to update its ``in_keys`` and ``out_keys``.
     """
+
+    @property
+    def tensor_keys(self):
+        """The component's keys (an ``_AcceptedKeys`` instance)."""
+        return self._tensor_keys
+
+    def set_keys(self, **kwargs: NestedKey):
+        """Rename keys, e.g. ``component.set_keys(observation=("agent", "obs"))``; returns the component.
+
+        Unknown names raise a ``ValueError`` listing the valid ones; a key that is not a string or a
+        tuple of strings, a ``TypeError``.
+        """
+        valid = set(self._AcceptedKeys.__dataclass_fields__)
+        for name, value in kwargs.items():
+            if name not in valid:
+                raise ValueError(f"{name!r} is not a key of {type(self).__name__}; valid keys: {sorted(valid)}.")
+            if not isinstance(value, (str, tuple)) or (isinstance(value, tuple) and not all(isinstance(v, str) for v in value)):
+                raise TypeError(f"key {name!r} must be a string or a tuple of strings, got {value!r}.")
+        for name, value in kwargs.items():
+            setattr(self._tensor_keys, name, value)
+        self._refresh_keys()
+        return self
 
     # Set by the subclasses' constructors (instance attributes: a class attribute would shadow an
     # nn.Module's registered ``temperature`` submodule).

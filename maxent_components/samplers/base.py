@@ -110,21 +110,7 @@ class PolicySampler(ReadsQ, TensorDictModuleBase):
         """The current temperature (detached)."""
         return self._temperature().alpha
 
-    # -- keys ---------------------------------------------------------------------------------
-    @property
-    def tensor_keys(self) -> _AcceptedKeys:
-        return self._tensor_keys
-
-    def set_keys(self, **kwargs: NestedKey) -> PolicySampler:
-        """Rename keys, e.g. ``sampler.set_keys(observation=("agent", "obs"))``."""
-        valid = set(self._AcceptedKeys.__dataclass_fields__)
-        for name, value in kwargs.items():
-            if name not in valid:
-                raise ValueError(f"{name!r} is not a key of {type(self).__name__}; valid: {sorted(valid)}.")
-            setattr(self._tensor_keys, name, value)
-        self._refresh_keys()
-        return self
-
+    # -- keys (set_keys and tensor_keys: ReadsQ) -------------------------------------------------
     def _refresh_keys(self) -> None:
         keys = self._tensor_keys
         self.in_keys = [keys.observation]

@@ -16,7 +16,7 @@ Continuous estimators evaluate ``K`` actions per state as one batched call of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -153,31 +153,16 @@ class SoftValueEstimator(ReadsQ, TensorDictModuleBase):
             )
         return sampler
 
-    # -- keys ---------------------------------------------------------------------------------
-    @property
-    def tensor_keys(self) -> _AcceptedKeys:
-        return self._tensor_keys
+    def _q_at_actions(self, tensordict: TensorDictBase, qvalue: QFunction, actions: Tensor) -> Tensor:
+        """``Q_i(s, a_k)`` of every member at sampled actions ``[K, *B, *A]``: ``[N, K, *B]`` (finite
+        under ``set_data_checks``); the first step of every sample-based estimate."""
+        keys = self.tensor_keys
+        q = qvalue.state_action_values(tensordict, actions, action_key=keys.action, value_key=keys.state_action_value)
+        if data_checks():
+            check_finite(f"Q-values {keys.state_action_value!r}", q)
+        return q
 
-    def set_keys(self, **kwargs: NestedKey) -> SoftValueEstimator:
-        """Rename keys, e.g. ``estimator.set_keys(observation=("agent", "obs"))``.
-
-        Unknown names raise a ``ValueError`` listing the valid ones.
-        """
-        valid = {f.name for f in fields(self._AcceptedKeys)}
-        for name in kwargs:
-            if name not in valid:
-                raise ValueError(
-                    f"{name!r} is not a key of {type(self).__name__}; valid keys: {sorted(valid)}."
-                )
-        for name, value in kwargs.items():
-            if not isinstance(value, (str, tuple)) or (
-                isinstance(value, tuple) and not all(isinstance(v, str) for v in value)
-            ):
-                raise TypeError(f"key {name!r} must be a string or a tuple of strings, got {value!r}.")
-            setattr(self._tensor_keys, name, value)
-        self._refresh_keys()
-        return self
-
+    # -- keys (set_keys and tensor_keys: ReadsQ) -------------------------------------------------
     def _refresh_keys(self) -> None:
         keys = self._tensor_keys
         self.in_keys = [keys.observation]

@@ -9,7 +9,7 @@ from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
 from torch import Tensor
 
-from maxent_components.checks import check_finite, check_positive_int, data_checks
+from maxent_components.checks import check_positive_int
 from maxent_components.functional import (
     effective_sample_size,
     importance_log_weights,
@@ -132,17 +132,12 @@ class ImportanceSoftValue(SoftValueEstimator):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        keys = self.tensor_keys
         actions, log_q = self._draw(
             self._drawn_from(), "proposal", tensordict, self.num_samples, generator,
             needed_for="importance sampling needs log q(a|s)",
         )
         actions, log_q = actions.detach(), log_q.detach()
-        q = qvalue.state_action_values(
-            tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
-        )  # [N, K, *B]
-        if data_checks():
-            check_finite(f"Q-values {keys.state_action_value!r}", q)
+        q = self._q_at_actions(tensordict, qvalue, actions)  # [N, K, *B]
         value = importance_sampled_soft_value(q, log_q, alpha, dim=1)
         ess = effective_sample_size(importance_log_weights(q.detach(), log_q, alpha), 1)
         return {"soft_value": value, "ess": ess}

@@ -171,11 +171,7 @@ class PolicySoftValue(SoftValueEstimator):
             policy, "policy", tensordict, self.num_samples, self._generator(generator),
             needed_for="the policy soft value needs log π(a|s)",
         )
-        q = qvalue.state_action_values(
-            tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
-        )  # [N, K, *B]
-        if data_checks():
-            check_finite(f"Q-values {keys.state_action_value!r}", q)
+        q = self._q_at_actions(tensordict, qvalue, actions)  # [N, K, *B]
         value = (q - alpha * log_pi).mean(1)
         return {"soft_value": value, "entropy": -log_pi.detach().mean(0)}
 

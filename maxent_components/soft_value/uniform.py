@@ -10,7 +10,7 @@ from tensordict.utils import NestedKey
 from torch import Tensor
 from torchrl.data import Bounded
 
-from maxent_components.checks import check_finite, check_positive_int, data_checks
+from maxent_components.checks import check_positive_int
 from maxent_components.functional import importance_sampled_soft_value
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers.uniform import sample_uniform_box
@@ -110,15 +110,10 @@ class UniformSoftValue(SoftValueEstimator):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        keys = self.tensor_keys
         actions = sample_uniform_box(
             self.low, self.high, self.num_samples, tensordict.batch_size, generator=generator
         )
-        q = qvalue.state_action_values(
-            tensordict, actions, action_key=keys.action, value_key=keys.state_action_value
-        )  # [N, K, *B]
-        if data_checks():
-            check_finite(f"Q-values {keys.state_action_value!r}", q)
+        q = self._q_at_actions(tensordict, qvalue, actions)  # [N, K, *B]
         # Importance sampling with log q = −log vol(A): the formula of ImportanceSoftValue, so that
         # it and a UniformSampler proposal agree bit for bit on equal samples.
         return {"soft_value": importance_sampled_soft_value(q, -self.log_volume, alpha, dim=1)}
