@@ -241,24 +241,25 @@ class Recipe:
         return f"unknown option {key!r} ({shown}){hint}"
 
     def _explain(self, err: Exception, *, base: DictConfig | None) -> str:
-        text = "\n".join(str(e) for e in (err, err.__cause__) if e is not None)
-        missing = re.search(r"Could not find '([\w/]+)/(\w+)'", text)
-        if missing:
-            choices = re.findall(r"^\t(\S+)$", text, re.MULTILINE)
-            listed = f"; choose one of {', '.join(choices)}" if choices else ""
-            return f"{missing.group(1)}={missing.group(2)} is not a choice of {missing.group(1)}{listed}"
-        unknown = re.search(r"Key '([^']+)' is not in struct\s+full_key: (\S+)", text) or re.search(
-            r"Could not override '()(\S+)'", text
-        )
-        if unknown:
-            return self._unknown(unknown.group(2), base, unknown.group(2))
-        if "Ambiguous value for argument" in text:
+        """One line for a Hydra or OmegaConf error, from the exception's own fields: the group choice
+        that does not exist, the key the structured config does not know, the value its type refuses."""
+        from hydra.errors import MissingConfigException
+        from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+        cause = err.__cause__
+        if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
+            group, choice = err.missing_cfg_file.rsplit("/", 1)
+            listed = f"; choose one of {', '.join(err.options)}" if err.options else ""
+            return f"{group.replace('/', '.')}={choice} is not a choice of {group.replace('/', '.')}{listed}"
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key:
+            return self._unknown(str(cause.full_key), base, str(cause.full_key))
+        if isinstance(cause, ValidationError) and cause.full_key:
+            expected = _expected_kind(OmegaConf.select(base, str(cause.full_key), default=None) if base is not None else None)
+            return f"option {cause.full_key}={_shown(cause.value)} is invalid; expected {expected}"
+        text = str(err)
+        if "Ambiguous value for argument" in text:  # an override's comma list without -m (Hydra's parser)
             return f"{one_line(text).split(' 1.')[0]}: a comma list is a sweep (add -m), a list value is key=[a,b]"
-        converted = re.search(r"Value '(.*)' of type '(\w+)' could not be converted to (\w+)\s+full_key: (\S+)", text)
-        if converted:
-            value, _, kind, key = converted.groups()
-            return f"option {key}={value} is invalid; expected {kind.lower()}"
-        return one_line(text)
+        return one_line("\n".join(str(e) for e in (err, cause) if e is not None))
 
     # -- one job -------------------------------------------------------------------------------
     def _job(self, cfg: DictConfig) -> dict | None:
@@ -266,6 +267,27 @@ class Recipe:
 
         quiet_torchrl()
         return run_job(self, cfg)
+
+
+def _expected_kind(default) -> str:
+    """What an option's type accepts, from its default in the structured config."""
+    from omegaconf import ListConfig
+
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, ListConfig):
+        return "a list, key=[a,b]"
+    if isinstance(default, DictConfig):
+        return "options key.name=value"
+    return "a value of the option's type (see --help)"
+
+
+def _shown(value) -> str:
+    return str(value) if not isinstance(value, (list, tuple)) else "[" + ",".join(map(str, value)) + "]"
 
 
 def _job_folder(hydra: DictConfig, multirun: bool, first: Path | None) -> list[Path]:
