@@ -10,10 +10,10 @@ public names are imported on first use (``from maxent_components import SoftQLos
 objectives then), so that a recipe's ``--help`` answers without loading PyTorch.
 """
 
-import importlib
 from typing import TYPE_CHECKING
 
 from maxent_components._compat import skip_absent_pandas_lookup
+from maxent_components._lazy import lazy_names
 from maxent_components.envs.multigoal import register_envs as _register_envs
 
 skip_absent_pandas_lookup()
@@ -88,17 +88,6 @@ __all__ = [
     "UniformSoftValue",
 ]
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"maxent_components.{name}")
-    else:
-        raise AttributeError(f"module 'maxent_components' has no attribute {name!r}")
-    globals()[name] = value  # looked up once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(
+    __name__, {**_EXPORTS, **{name: f"{__name__}.{name}" for name in _SUBMODULES}}, globals()
+)

@@ -12,8 +12,9 @@
 - :mod:`~maxent_components.runs.rng`: seeding, threads, and the RNG states a checkpoint restores.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from maxent_components._lazy import lazy_names
 
 if TYPE_CHECKING:  # the names, for type checkers and the API reference; imported on first use
     from maxent_components.runs.checkpoint import read_checkpoint, write_checkpoint
@@ -81,14 +82,4 @@ __all__ = [
     "write_checkpoint",
 ]
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'maxent_components.runs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"maxent_components.runs.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()}, globals())

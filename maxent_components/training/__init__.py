@@ -15,8 +15,9 @@
 - :mod:`~maxent_components.training.report`: the lines a run prints at its end.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from maxent_components._lazy import lazy_names
 
 if TYPE_CHECKING:  # the names, for type checkers and the API reference; imported on first use
     from maxent_components.training.bookkeeping import (
@@ -85,14 +86,4 @@ __all__ = [
     "uniform_replay_buffer",
 ]
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'maxent_components.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"maxent_components.training.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()}, globals())
