@@ -85,6 +85,9 @@ class OffPolicyConfig(RunConfig):
     num_envs: int = option(1, "Copies of the environment stepped together in this process (Gymnasium's SyncVectorEnv), "
                            "sharing each step's TorchRL and policy overhead; frames_per_batch must be a multiple.", ge=1,
                            neutral=True)
+    population: int = option(1, "Members trained together in one process: seeds seed..seed+N-1 as one stacked set "
+                             "of networks (torch.vmap), one environment each; every member writes the run folder "
+                             "of its seed below this run's (seed=<s>/).", ge=1, neutral=True)
     utd_ratio: float = option(1.0, "Gradient updates per environment step (at most 1000: more would not finish a run).",
                               gt=0, le=1000)
     batch_size: int = option(256, "Minibatch size of each update.", ge=1)

@@ -104,6 +104,7 @@ recipe = off_policy_recipe(
     build,
     description="Path consistency learning: d-step soft consistency of a value network and a policy (or one soft Q).",
     schema=PCLConfig,
+    population="PCL samples trajectory slices of one episode of one environment, which a population's shared replay does not keep per member; run the seeds separately (-m seed=0,1,...).",
 )
 main = recipe.main
 

@@ -68,6 +68,7 @@ recipe = off_policy_recipe(
     description="SAC: twin critics on the policy soft value of a tanh-Gaussian actor, learned temperature.",
     action_space="continuous",
     density=True,
+    finish=sql.finish,
 )
 main = recipe.main
 

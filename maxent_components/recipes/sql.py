@@ -74,9 +74,13 @@ def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
 
     env, eval_env, loss, optimizer = build(cfg)
     loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name)
-    summary = loop.run()
+    return finish(cfg, run, loss, loop.last_rollouts, loop.run())
+
+
+def finish(cfg: DictConfig, run: RunDirectory, loss, rollouts, summary: dict) -> dict:
+    """``summary`` with the run's figures drawn into its folder (unless ``plots=false``)."""
     if cfg.plots:
-        summary["figures"] = figures(cfg, run, loss, loop.last_rollouts, summary["history"])
+        summary["figures"] = figures(cfg, run, loss, rollouts, summary["history"])
     return summary
 
 
@@ -122,6 +126,7 @@ recipe = off_policy_recipe(
     neutral={"sampler.bandwidth_scale": 1.0, "sampler.init.bandwidth_scale": 1.0, "sampler.anneal_from": 1.0,
              "sampler.anneal_steps": 0, "sampler.init.anneal_from": 1.0, "sampler.init.anneal_steps": 0},
     action_space="continuous",
+    finish=finish,
 )
 main = recipe.main
 

@@ -148,14 +148,19 @@ class ContinuousSampler(PolicySampler):
         """``log p_u(u) = Q(s, a(u))/α + log|det da/du|`` (up to a constant) and its score ``∇_u``.
 
         ``u`` is flat ``[K, *B, D]``; returns ``([K, *B], [K, *B, D] or None)``. The score is taken
-        with ``torch.autograd.grad`` with respect to ``u`` alone, so nothing accumulates in the Q
-        network's ``.grad`` and the result carries no graph.
+        with ``torch.func.grad`` with respect to ``u`` alone (nothing accumulates in the Q network's
+        ``.grad``, the result carries no graph, and it composes with ``torch.vmap``).
         """
-        with torch.enable_grad():
-            u = u.detach().requires_grad_(with_score)
-            q = self._qvalue(state, self.squash(u), qvalue)
-            log_p = q / alpha + self.log_abs_det_jacobian(u)
-            score = torch.autograd.grad(log_p.sum(), u)[0] if with_score else None
+
+        def log_p_of(x: Tensor) -> tuple[Tensor, Tensor]:
+            log_p = self._qvalue(state, self.squash(x), qvalue) / alpha + self.log_abs_det_jacobian(x)
+            return log_p.sum(), log_p
+
+        u = u.detach()
+        if with_score:
+            score, log_p = torch.func.grad(log_p_of, has_aux=True)(u)
+        else:
+            score, log_p = None, log_p_of(u)[1]
         if score is not None and data_checks():
             check_finite("the gradient of Q with respect to the sampled actions", score)
         return log_p.detach(), score

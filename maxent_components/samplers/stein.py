@@ -184,12 +184,13 @@ class SteinSampler(ContinuousSampler):
         """``∇_u log p_u`` at particles ``[M, *B, D]``, one batched evaluation of ``Q``; differentiable
         (``create_graph``) when gradients are being recorded, detached otherwise."""
         create_graph = torch.is_grad_enabled() and u.requires_grad
-        with torch.enable_grad():
-            if not create_graph:
-                u = u.detach().requires_grad_(True)
-            log_p = self._qvalue(state, self.squash(u), qvalue) / alpha + self.log_abs_det_jacobian(u)
-            (score,) = torch.autograd.grad(log_p.sum(), u, create_graph=create_graph)
-        return score
+
+        def total_log_p(x: Tensor) -> Tensor:
+            return (self._qvalue(state, self.squash(x), qvalue) / alpha + self.log_abs_det_jacobian(x)).sum()
+
+        # torch.func.grad: differentiable by the outer autograd (the loss reaches q_0 through the
+        # steps) and composable with torch.vmap (a population of members).
+        return torch.func.grad(total_log_p)(u if create_graph else u.detach())
 
     def _bandwidth(self, particles: Tensor) -> Tensor:
         """``h [*B]`` of particle sets ``[*B, M, D]``: the scaled median rule, floored."""

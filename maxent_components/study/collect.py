@@ -105,6 +105,8 @@ def collect_runs(folders: Sequence[str | os.PathLike], *, allow_mixed_versions: 
             if not isinstance(summary, dict) or "config" not in summary:
                 notes.append(f"skipped {summary_path}: not a run summary.")
                 continue
+            if isinstance(summary.get("population"), dict) and "members" in summary["population"]:
+                continue  # a population's own folder: its members are runs of their own, collected below it
             if summary.get("finished") is not True:
                 notes.append(f"skipped {summary_path.parent}: unfinished (relaunch its sweep to finish it).")
                 continue

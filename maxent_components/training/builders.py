@@ -38,6 +38,7 @@ from maxent_components.objectives.targets import ForeachSoftUpdate  # noqa: E402
 
 __all__ = [
     "build_part",
+    "device_with_index",
     "import_object",
     "make_env",
     "minibatches",
@@ -90,6 +91,14 @@ def build_part(node: Mapping[str, Any] | DictConfig, *, name: str = "part", **co
     # A partial first, called with the runtime objects: instantiate() would merge its kwargs into the
     # config, and TorchRL specs (dataclasses) would be read as configs.
     return instantiate(node, _partial_=True, _convert_="all")(**nested, **given)
+
+
+def device_with_index(device: str | torch.device) -> torch.device:
+    """``device`` with its index (``cuda`` → ``cuda:<current>``, ``mps`` → ``mps:0``), as tensors report theirs."""
+    device = torch.device(device)
+    if device.type not in ("cuda", "mps") or device.index is not None:
+        return device
+    return torch.device(device.type, torch.cuda.current_device() if device.type == "cuda" else 0)
 
 
 def import_object(name: str, dotted: str) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["first_non_finite", "raised_by_environment"]
+__all__ = ["first_non_finite", "raised_by_environment", "short_message"]
 
 
 def _tensors(node: Any, prefix: str) -> list[tuple[str, Tensor]]:
@@ -75,3 +75,9 @@ def raised_by_environment(err: BaseException) -> bool:
         return False
     below = frames[env_frames[-1] + 1 :]
     return not any(_policy_code(name) for name in below)
+
+
+def short_message(err: BaseException) -> str:
+    """An error's message on one line: a long one (a TensorDict printed whole) cut to its first line."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return (lines[0] + (" ..." if len(lines) > 1 else "")) if lines else type(err).__name__

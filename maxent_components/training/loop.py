@@ -12,9 +12,8 @@ timer and a non-finite guard that reads the device once per log interval.
 updater, the replay buffer's contents, the collector's counters and current observation, the
 environments' states (:mod:`~maxent_components.training.env_state`, with their random
 generators), the global RNG states, and every counter and metric so far. A run started on a folder that holds a checkpoint of the same config
-continues from it; on one thread it then ends with exactly the metrics of an uninterrupted run.
-An environment whose state cannot be saved starts a new episode when resumed (the run is then
-no longer bit-identical to an uninterrupted one; a warning says so).
+continues from it; on one thread it then ends with exactly the metrics of an uninterrupted run (an
+environment whose state cannot be saved starts a new episode instead, with a warning).
 """
 
 from __future__ import annotations
@@ -42,13 +41,14 @@ from maxent_components.training.bookkeeping import (
     progress_bar,
 )
 from maxent_components.training.builders import (
+    device_with_index,
     minibatches,
     off_policy_collector,
     uniform_replay_buffer,
 )
 from maxent_components.training.env_state import env_state, restore_env_state
 from maxent_components.training.evaluation import Evaluator
-from maxent_components.training.failures import first_non_finite, raised_by_environment
+from maxent_components.training.failures import first_non_finite, raised_by_environment, short_message
 from maxent_components.training.resume import (
     buffer_state,
     collector_carrier,
@@ -135,8 +135,8 @@ class OffPolicyLoop:
     ) -> None:
         if loss.actor is None:
             raise ValueError("loss has no actor: the loop collects with loss.actor.")
-        self.device = _ordinal(env.device or "cpu")  # where the env's tensors, the loss and the replay rows live
-        elsewhere = {str(_ordinal(p.device)) for p in loss.parameters()} - {str(self.device)}
+        self.device = device_with_index(env.device or "cpu")  # where the env's tensors, the loss and the replay rows live
+        elsewhere = {str(device_with_index(p.device)) for p in loss.parameters()} - {str(self.device)}
         if elsewhere:
             raise ValueError(
                 f"env yields tensors on {self.device} but the loss has parameters on {sorted(elsewhere)}; "
@@ -176,12 +176,7 @@ class OffPolicyLoop:
         run cannot go on: non-finite data or losses, a diverged state (never checkpointed), an
         environment that raises, a file that cannot be written.
         """
-        collector = off_policy_collector(
-            self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
-            total_frames=self.total_frames, init_random_frames=self.init_random_frames,
-        )
-        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.device)
-        logger = RunLogger(self.logger_backend, self.run_dir.log_dir)
+        collector, buffer, logger = self._pipeline()
         try:
             state = None
             if self.run_dir.has_checkpoint():
@@ -192,12 +187,11 @@ class OffPolicyLoop:
             try:
                 if state is not None:
                     self._restore(state, collector, buffer)
-                logger.open(resume=None if state is None else logger_state(state, self.logger_backend),
-                            step=self.counters["frames"])
+                logger.open(resume=None if state is None else self._logger_state(state), step=self.counters["frames"])
             except (KeyError, ValueError, TypeError, RuntimeError) as err:  # a layout of another version
                 raise RunFailure(
                     f"the checkpoint in {self.run_dir.path} verifies but this library version cannot restore it "
-                    f"({type(err).__name__}: {_short(err)}); move it away to restart the run."
+                    f"({type(err).__name__}: {short_message(err)}); move it away to restart the run."
                 ) from None
             self._train(collector, buffer, logger)
         except (EnvironmentDataError, FloatingPointError) as err:
@@ -225,10 +219,23 @@ class OffPolicyLoop:
                     pass  # what could not be flushed was reported by the write that failed
         return self.summary()
 
+    def _pipeline(self):
+        """The collector acting with the actor, the replay buffer and the metrics logger of the run."""
+        collector = off_policy_collector(
+            self.env, self.loss.actor, frames_per_batch=self.frames_per_batch,
+            total_frames=self.total_frames, init_random_frames=self.init_random_frames,
+        )
+        buffer = uniform_replay_buffer(self.buffer_size, batch_size=self.batch_size, slice_len=self.slice_len, device=self.device)
+        return collector, buffer, RunLogger(self.logger_backend, self.run_dir.log_dir)
+
+    def _logger_state(self, state: dict[str, Any]) -> Any:
+        """What the checkpoint ``state`` holds for the logger to resume with."""
+        return logger_state(state, self.logger_backend)
+
     def _explain(self, err: Exception) -> Exception:
         """The failure an unexpected error stands for: a diverged state (a NaN policy fails inside
         ``torch.multinomial``), an environment that raised, or else the error itself."""
-        step, what = self.counters["frames"], f"{type(err).__name__}: {_short(err)}"
+        step, what = self.counters["frames"], f"{type(err).__name__}: {short_message(err)}"
         bad = first_non_finite({"loss": self.loss.state_dict()})
         if bad is not None:
             return RunFailure(f"the run diverged after {step} env steps: {bad} is not finite ({what}); "
@@ -388,20 +395,6 @@ class OffPolicyLoop:
         else:
             warnings.warn("an environment's state could not be saved: the resumed run starts a new episode.", stacklevel=2)
         set_rng_state(state["rng"])
-
-
-def _ordinal(device: str | torch.device) -> torch.device:
-    """``device`` with its index (``cuda`` → ``cuda:<current>``, ``mps`` → ``mps:0``), as tensors report theirs."""
-    device = torch.device(device)
-    if device.type not in ("cuda", "mps") or device.index is not None:
-        return device
-    return torch.device(device.type, torch.cuda.current_device() if device.type == "cuda" else 0)
-
-
-def _short(err: BaseException) -> str:
-    """An error's message on one line: a long one (a TensorDict printed whole) cut to its first line."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    return (lines[0] + (" ..." if len(lines) > 1 else "")) if lines else type(err).__name__
 
 
 _ADVICE = "lower the learning rates, check the reward scale and the temperature, or look at the logged losses for where it diverged."

@@ -11,6 +11,19 @@ __all__ = ["run_report"]
 def run_report(name: str, cfg: Any, summary: dict, *, groups: Sequence[str] = ()) -> str:
     """A few lines on a finished run: the budget used, the last evaluation, the bar, the figures.
     ``groups``: the config groups whose chosen class is named on the first line."""
+    population = summary.get("population")
+    if isinstance(population, dict) and "members" in population:  # one report per member, from its own folder
+        import json
+        from pathlib import Path
+
+        lines = [f"{name}: a population of {population['size']} (seeds {', '.join(map(str, population['seeds']))})"]
+        for folder in population["members"]:
+            member = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+            member_cfg = {**cfg, "seed": member["config"]["seed"]} if isinstance(cfg, dict) else cfg.copy()
+            if not isinstance(cfg, dict):
+                member_cfg.seed = member["config"]["seed"]
+            lines += [f"{folder}:", run_report(name, member_cfg, member, groups=groups)]
+        return "\n".join(lines)
     from omegaconf import OmegaConf
 
     choices = ", ".join(f"{g}={OmegaConf.select(cfg, g + '._target_', default='').rsplit('.', 1)[-1]}" for g in groups)
