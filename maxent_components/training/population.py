@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -29,10 +30,50 @@ from maxent_components.training.builders import uniform_replay_buffer
 __all__ = ["Population", "PopulationPolicy", "member_minibatches", "member_replay_buffer"]
 
 
-def _owner(module: nn.Module, key: tuple[str, ...]) -> tuple[int, str]:
-    for name in key[:-1]:
-        module = getattr(module, name)
-    return id(module), key[-1]
+@contextlib.contextmanager
+def _swapped_into(module: nn.Module, params: TensorDictBase) -> Iterator[nn.Module]:
+    """Run ``module`` with the tensors of ``params`` in place of its own, restoring them afterwards.
+
+    A ``TensorDictParams`` child (a loss's Q parameters) gets the matching sub-tensordict of
+    ``params`` as its storage; every other leaf goes into its owner's ``_parameters`` or
+    ``_buffers``. Unlike ``TensorDict.to_module``, nothing is ever written back into ``params``:
+    the restore puts the module's own objects back by reference.
+    """
+    saved: list[tuple[Any, str, Any]] = []
+
+    def swap(owner: nn.Module, node: TensorDictBase) -> None:
+        for name, value in node.items():
+            child = owner._modules.get(name) if isinstance(value, TensorDictBase) else None
+            if isinstance(child, TensorDictBase):  # TensorDictParams: its storage is the tensordict
+                saved.append((child, "_param_td", child._param_td))
+                child._param_td = value
+            elif child is not None:
+                swap(child, value)
+            else:
+                slots = owner._parameters if name in owner._parameters else owner._buffers
+                saved.append((slots, name, slots[name]))
+                slots[name] = value
+
+    try:
+        swap(module, params)
+        yield module
+    finally:
+        for owner, name, value in reversed(saved):
+            if isinstance(owner, dict):
+                owner[name] = value
+            else:
+                setattr(owner, name, value)
+
+
+def _owner(module: nn.Module, key: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+    """``(id of the persistent object holding the leaf, its key there)``: a submodule, or a
+    ``TensorDictParams`` child with the rest of the key (never a temporary view, whose id could be reused)."""
+    for index, name in enumerate(key[:-1]):
+        child = module._modules.get(name)
+        if child is None or isinstance(child, TensorDictBase):
+            return id(module if child is None else child), key[index + (0 if child is None else 1):]
+        module = child
+    return id(module), key[-1:]
 
 
 class Population(nn.Module):
@@ -54,7 +95,7 @@ class Population(nn.Module):
             raise ValueError("a population needs at least one member loss.")
         self.num_members = len(losses)
         self.__dict__["template"] = losses[0]  # not registered: its own tensors are swapped out
-        stacked = TensorDict.from_modules(*losses, as_module=False)
+        stacked = TensorDict.from_modules(*losses, as_module=False, lock=False)
         seen, shared = set(), []
         for key in stacked.keys(include_nested=True, leaves_only=True):
             key = (key,) if isinstance(key, str) else tuple(key)
@@ -63,6 +104,8 @@ class Population(nn.Module):
                 shared.append(key)
             seen.add(owner)
         self.params = stacked.exclude(*shared) if shared else stacked
+        keys = [(k,) if isinstance(k, str) else tuple(k) for k in self.params.keys(include_nested=True, leaves_only=True)]
+        self._target_pairs = [(key, (key[0][len("target_"):], *key[1:])) for key in keys if key[0].startswith("target_")]
         self._parameters_list = nn.ParameterList(
             [leaf for leaf in self.params.values(include_nested=True, leaves_only=True) if isinstance(leaf, nn.Parameter)]
         )
@@ -72,8 +115,12 @@ class Population(nn.Module):
 
     @contextlib.contextmanager
     def swapped(self, params: TensorDictBase | None = None) -> Iterator[nn.Module]:
-        """The template with ``params`` (default: all members, stacked) in place of its own tensors."""
-        with (self.params if params is None else params).to_module(self.template):
+        """The template with ``params`` (default: all members, stacked) in place of its own tensors.
+
+        The members' own tensors are swapped in (:func:`_swapped_into`), so in-place changes (a
+        schedule's count) reach them.
+        """
+        with _swapped_into(self.template, self.params if params is None else params):
             yield self.template
 
     def member(self, index: int):
@@ -86,7 +133,7 @@ class Population(nn.Module):
         template = self.template
 
         def one(params: TensorDictBase, data: TensorDictBase) -> TensorDictBase:
-            with params.to_module(template):
+            with _swapped_into(template, params):
                 out = template(data)
             return out.select(*[key for key, value in out.items() if value.ndim == 0])
 
@@ -97,12 +144,30 @@ class Population(nn.Module):
         template = self.template
 
         def one(params: TensorDictBase, data: TensorDictBase) -> TensorDictBase:
-            with params.to_module(template):
+            with _swapped_into(template, params):
                 return template.actor(data.copy())
 
         acted = torch.vmap(one, randomness="different")(self.params, tensordict.select(*template.actor.in_keys))
         tensordict.update(acted.select(*template.actor.out_keys, strict=False))
         return tensordict
+
+    def update_targets(self, updater) -> None:
+        """One step of TorchRL's target ``updater`` (built on the template) on the stacked tensors:
+        ``SoftUpdate``'s Polyak average or ``HardUpdate``'s copy every ``interval + 1`` steps, element-wise."""
+        from torchrl.objectives import HardUpdate
+
+        leaves = dict(self.params.items(include_nested=True, leaves_only=True))
+        targets = [leaves[target] for target, _ in self._target_pairs]
+        sources = [leaves[source] for _, source in self._target_pairs]
+        with torch.no_grad():
+            if isinstance(updater, HardUpdate):  # TorchRL's counting: copy when the counter reaches the interval
+                if updater.counter == updater.value_network_update_interval:
+                    torch._foreach_copy_(targets, sources)
+                    updater.counter = 0
+                else:
+                    updater.counter += 1
+            else:
+                torch._foreach_lerp_(targets, sources, 1.0 - updater.eps)
 
     def member_state_dict(self, index: int) -> dict:
         """Member ``index``'s loss state dict, as a single run of its seed would save it."""

@@ -175,9 +175,9 @@ class PopulationLoop(OffPolicyLoop):
             out = self.population.loss(sample)
         sum(value.sum() for key, value in out.items() if key.startswith("loss_")).backward()
         self.optimizer.step()
-        with self.population.swapped():  # element-wise on the stacked tensors: members never mix
-            if self.target_updater is not None:
-                self.target_updater.step()
+        if self.target_updater is not None:  # element-wise on the stacked tensors: members never mix
+            self.population.update_targets(self.target_updater)
+        with self.population.swapped():  # the schedules count in place, on the stacked counters
             for schedule in self.schedules:
                 schedule.step()
         self.counters["updates"] += 1
@@ -283,7 +283,8 @@ class PopulationLoop(OffPolicyLoop):
         return state
 
     def _restore(self, state: dict[str, Any], collector, buffer) -> None:
-        self.population.params.update_(state["population"])
+        with torch.no_grad():
+            self.population.params.update_(state["population"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.target_updater is not None:
             self.target_updater.load_state_dict(state["target_updater"])
