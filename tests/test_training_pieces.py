@@ -952,7 +952,7 @@ def test_loop_keeps_trajectory_slices_to_one_environment():
 
 
 def test_devices_compare_with_their_index(monkeypatch):
-    from maxent_components.training.loop import _ordinal
+    from maxent_components.training.builders import device_with_index as _ordinal
 
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     assert _ordinal("cuda") == torch.device("cuda", 1) == _ordinal(torch.device("cuda:1"))

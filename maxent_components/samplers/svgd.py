@@ -42,7 +42,7 @@ def _check_scales(value) -> float | tuple[float, ...]:
 
 
 class SVGDSampler(ContinuousSampler):
-    """Amortized SVGD sampler ``a = tanh-map(f_φ(ξ; s))``, ``ξ ∼ N(0, I)``, of ``π(a|s) ∝ exp(Q(s, a)/α)``.
+    r"""Amortized SVGD sampler ``a = tanh-map(f_φ(ξ; s))``, ``ξ ∼ N(0, I)``, of ``π(a|s) ∝ exp(Q(s, a)/α)``.
 
     Soft Q-learning's sampling network (Haarnoja et al., 2017, "Reinforcement Learning with Deep
     Energy-Based Policies", section 3.2 and appendix C): amortized SVGD (Wang & Liu, 2016) on SVGD
