@@ -8,12 +8,10 @@ schedule, the warm-up, the evaluation, logging and checkpoint cadences, a progre
 timer and a non-finite guard that reads the device once per log interval.
 
 **Checkpoints and resume.** Every ``checkpoint_interval`` env steps the loop writes one atomic
-``checkpoint.pt``: the loss (Q ensemble, targets, actor, temperature), the optimiser, the target
-updater, the replay buffer's contents, the collector's counters and current observation, the
-environments' states (:mod:`~maxent_components.training.env_state`, with their random
-generators), the global RNG states, and every counter and metric so far. A run started on a folder that holds a checkpoint of the same config
-continues from it; on one thread it then ends with exactly the metrics of an uninterrupted run (an
-environment whose state cannot be saved starts a new episode instead, with a warning).
+``checkpoint.pt`` of everything a run's future depends on (networks, optimiser, target updater, replay
+buffer, collector and environment states, RNGs, counters, metrics); a run started on a folder holding
+a checkpoint of the same config continues from it and, on one thread, ends with exactly the metrics of
+an uninterrupted run (an environment whose state cannot be saved starts a new episode, with a warning).
 """
 
 from __future__ import annotations
@@ -138,10 +136,8 @@ class OffPolicyLoop:
         self.device = device_with_index(env.device or "cpu")  # where the env's tensors, the loss and the replay rows live
         elsewhere = {str(device_with_index(p.device)) for p in loss.parameters()} - {str(self.device)}
         if elsewhere:
-            raise ValueError(
-                f"env yields tensors on {self.device} but the loss has parameters on {sorted(elsewhere)}; "
-                f"build the env with that device (make_env(..., device=...)) or move the loss (loss.to(...))."
-            )
+            raise ValueError(f"env yields tensors on {self.device} but the loss has parameters on {sorted(elsewhere)}; "
+                             "build the env with that device (make_env(..., device=...)) or move the loss (loss.to(...)).")
         self.loss, self.optimizer, self.env, self.target_updater = loss, optimizer, env, target_updater
         self.schedules = scheduled_temperatures(loss)
         self.evaluator, self.run_dir = evaluator, run
@@ -168,7 +164,6 @@ class OffPolicyLoop:
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
         self.last_rollouts: list[TensorDictBase] = []
 
-    # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train to the budget (or until solved), checkpointing on the way; return the summary.
 
@@ -189,10 +184,9 @@ class OffPolicyLoop:
                     self._restore(state, collector, buffer)
                 logger.open(resume=None if state is None else self._logger_state(state), step=self.counters["frames"])
             except (KeyError, ValueError, TypeError, RuntimeError) as err:  # a layout of another version
-                raise RunFailure(
-                    f"the checkpoint in {self.run_dir.path} verifies but this library version cannot restore it "
-                    f"({type(err).__name__}: {short_message(err)}); move it away to restart the run."
-                ) from None
+                raise RunFailure(f"the checkpoint in {self.run_dir.path} verifies but this library version cannot "
+                                 f"restore it ({type(err).__name__}: {short_message(err)}); move it away to restart "
+                                 "the run.") from None
             self._train(collector, buffer, logger)
         except (EnvironmentDataError, FloatingPointError) as err:
             raise RunFailure(str(err), summary=self.summary()) from None
@@ -259,18 +253,24 @@ class OffPolicyLoop:
                 with self.timer("update"):
                     for sample in minibatches(buffer, due, slice_len=self.slice_len):
                         self._update(sample)
-                evaluated = self.eval_cadence.due(c["frames"]) or c["frames"] >= self.total_frames
-                if evaluated:
-                    self._evaluate()
-                if self.log_cadence.due(c["frames"]) or evaluated:
-                    self._log(logger, evaluated)
+                stop = self._after_batch(collector, buffer, logger, solved=c["solved_at"] is not None)
                 last = c["history"][-1] if c["history"] else {}
                 bar.update(batch.numel(), **{k: v for k, v in last.items() if k != "step" and v is not None})
-                stop = self.stop_when_solved and c["solved_at"] is not None
-                if self.checkpoint_cadence.due(c["frames"]) or stop or c["frames"] >= self.total_frames:
-                    self._checkpoint(collector, buffer, logger)
                 if stop:
                     break
+
+    def _after_batch(self, collector, buffer, logger, *, solved: bool) -> bool:
+        """Evaluate, log and checkpoint as their cadences say once a batch is trained on; True to stop."""
+        frames = self.counters["frames"]
+        evaluated = self.eval_cadence.due(frames) or frames >= self.total_frames
+        if evaluated:
+            self._evaluate()
+        if self.log_cadence.due(frames) or evaluated:
+            self._log(logger, evaluated)
+        stop = self.stop_when_solved and solved
+        if self.checkpoint_cadence.due(frames) or stop or frames >= self.total_frames:
+            self._checkpoint(collector, buffer, logger)
+        return stop
 
     def _update(self, sample: TensorDictBase) -> None:
         if self.reward_scale != 1.0:

@@ -152,15 +152,9 @@ class PopulationLoop(OffPolicyLoop):
                 with self.timer("update"):
                     for sample in member_minibatches(buffer, due, members=n):
                         self._update(sample)
-                evaluated = self.eval_cadence.due(c["frames"]) or c["frames"] >= self.total_frames
-                if evaluated:
-                    self._evaluate()
-                if self.log_cadence.due(c["frames"]) or evaluated:
-                    self._log(logger, evaluated)
+                stop = self._after_batch(collector, buffer, logger,
+                                         solved=all(m.solved_at is not None for m in self.members))
                 bar.update(steps, **self._shown())
-                stop = self.stop_when_solved and all(m.solved_at is not None for m in self.members)
-                if self.checkpoint_cadence.due(c["frames"]) or stop or c["frames"] >= self.total_frames:
-                    self._checkpoint(collector, buffer, logger)
                 if stop:
                     break
 
