@@ -42,7 +42,6 @@ from maxent_components.training import (
     minibatches,
     observation_dim,
     off_policy_collector,
-    pieces,
     progress_bar,
     target_updater,
     uniform_replay_buffer,
@@ -237,7 +236,7 @@ def test_running_means_resume_exactly(rows, data):
 # ------------------------------------------------------------------------------------------------
 def _fake_clock(monkeypatch):
     clock = iter(float(t) for t in range(1000))
-    monkeypatch.setattr(pieces.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr("maxent_components.training.bookkeeping.time.perf_counter", lambda: next(clock))
 
 
 def test_phase_timer_counts_each_phase(monkeypatch):
