@@ -235,16 +235,16 @@ def test_recipes_step_several_envs_together(recipe, overrides, tmp_path):
 
 
 def test_a_run_recorded_before_num_envs_existed_is_the_same_run(tmp_path):
-    # num_envs is neutral: a folder written before the option existed (no key, the same hash) is
-    # still this config's finished run; another num_envs is another config.
+    # num_envs and population are neutral: a folder written before the options existed (no keys, the
+    # same hash) is still this config's finished run; another num_envs is another config.
     import json
 
     from maxent_components.runs import config_identity
 
     assert run_recipe("soft_dqn", "smoke=true", "plots=false", f"hydra.run.dir={tmp_path}").returncode == 0
     summary = summary_of(tmp_path)
-    assert summary["neutral"] == {"num_envs": 1}
-    config = {k: v for k, v in summary["config"].items() if k != "num_envs"}
+    assert summary["neutral"] == {"num_envs": 1, "population": 1}
+    config = {k: v for k, v in summary["config"].items() if k not in ("num_envs", "population")}
     assert config_identity(config, summary["run_only"])[1] == summary["config_hash"]
     older = {k: v for k, v in summary.items() if k != "neutral"}
     (tmp_path / "summary.json").write_text(json.dumps({**older, "config": config}))

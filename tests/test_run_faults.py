@@ -31,9 +31,12 @@ TESTS = str(ROOT / "tests")
 
 
 def _popen(recipe: str, *overrides: str, env: dict | None = None) -> subprocess.Popen:
+    # SIGINT at its default, as in a terminal: a shell's background job (a CI runner's, say) starts
+    # with SIGINT ignored, and Python then keeps it ignored instead of raising KeyboardInterrupt.
     return subprocess.Popen(
         [sys.executable, "-m", f"maxent_components.recipes.{recipe}", *overrides], cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

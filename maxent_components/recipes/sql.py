@@ -74,7 +74,8 @@ def train(cfg: DictConfig, run: RunDirectory, *, name: str = NAME) -> dict:
 
     env, eval_env, loss, optimizer = build(cfg)
     loop = off_policy_loop(cfg, loss, optimizer, env=env, eval_env=eval_env, run=run, name=name)
-    return finish(cfg, run, loss, loop.last_rollouts, loop.run())
+    summary = loop.run()  # before reading last_rollouts: the run's evaluations replace that list
+    return finish(cfg, run, loss, loop.last_rollouts, summary)
 
 
 def finish(cfg: DictConfig, run: RunDirectory, loss, rollouts, summary: dict) -> dict:

@@ -152,16 +152,17 @@ class ContinuousSampler(PolicySampler):
         ``.grad``, the result carries no graph, and it composes with ``torch.vmap``).
         """
 
-        def log_p_of(x: Tensor) -> tuple[Tensor, Tensor]:
-            log_p = self._qvalue(state, self.squash(x), qvalue) / alpha + self.log_abs_det_jacobian(x)
-            return log_p.sum(), log_p
+        def log_p_of(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+            q = self._qvalue(state, self.squash(x), qvalue)
+            log_p = q / alpha + self.log_abs_det_jacobian(x)
+            return log_p.sum(), (log_p, q)
 
         u = u.detach()
-        if with_score:
-            score, log_p = torch.func.grad(log_p_of, has_aux=True)(u)
-        else:
-            score, log_p = None, log_p_of(u)[1]
-        if score is not None and data_checks():
+        if not with_score:
+            return log_p_of(u)[1][0].detach(), None
+        score, (log_p, q) = torch.func.grad(log_p_of, has_aux=True)(u)
+        if data_checks():  # Q's own check is skipped inside the transform: read its values here
+            check_finite(f"Q-values {self.tensor_keys.state_action_value!r} at the sampled actions", q)
             check_finite("the gradient of Q with respect to the sampled actions", score)
         return log_p.detach(), score
 
