@@ -94,19 +94,25 @@ def write_figures(out: Path, keys: Sequence[str], cells: Sequence[Cell], *, reps
 
     tasks = sorted({cell.task for cell in cells})
     by_task = task_keys(keys, cells)
-    figure = Figure(figsize=(6.5 * len(tasks), 4.5))
+    labels = [textwrap.fill(cell_label(keys, cell, skip=by_task), 70) for cell in cells]
+    below = any("\n" in label for label in labels)  # long labels go below the axes, which keep their height
+    lines = max(sum(label.count("\n") + 1 for label, c in zip(labels, cells) if c.task == t) for t in tasks)
+    figure = Figure(figsize=(6.5 * len(tasks), 4.5 + (0.14 * lines + 0.3 if below else 0)))
     FigureCanvasAgg(figure)
     for index, task in enumerate(tasks):
         axis = figure.add_subplot(1, len(tasks), index + 1)
-        for cell in (c for c in cells if c.task == task):
+        for label, cell in ((label, c) for label, c in zip(labels, cells) if c.task == task):
             band = curve(cell, reps=reps)
-            line = axis.plot(band["step"], band["iqm"], label=cell_label(keys, cell, skip=by_task))[0]
+            line = axis.plot(band["step"], band["iqm"], label=label)[0]
             axis.fill_between(band["step"], band["low"], band["high"], color=line.get_color(), alpha=0.2)
         axis.set_title(task)
         axis.set_xlabel("env steps")
         axis.set_ylabel("evaluation return (IQM, 95 % CI)")
         axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=6)
+        if below:
+            axis.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+        else:
+            axis.legend(fontsize=6)
     figure.tight_layout()
     written = {"curves": _save(figure, out / "curves.png")}
     if len(tasks) > 1:
