@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -15,9 +16,9 @@ from maxent_components.checks import (
     check_nonnegative_int,
     check_positive_int,
 )
-from maxent_components.validation import check_env_data
+from maxent_components.validation import EnvironmentDataError, check_env_data
 
-__all__ = ["Evaluator", "evaluate_episodes", "task_diagnostics"]
+__all__ = ["Evaluator", "evaluate_episodes", "scored_evaluation", "task_diagnostics"]
 
 _EXPLORATION = {
     "deterministic": ExplorationType.DETERMINISTIC,
@@ -131,3 +132,23 @@ def task_diagnostics(task: Any):
     if not callable(function):
         raise ValueError(f"{name} must name a function of the evaluation rollouts, got {type(function).__name__}.")
     return functools.partial(function, **options) if options else function
+
+
+def scored_evaluation(evaluator: Callable[[], tuple[dict[str, float], Any]], step: int, *, who: str = ""
+                      ) -> tuple[dict[str, float], Any]:
+    """Run ``evaluator`` for the training loop at env step ``step``: its metrics and rollouts.
+
+    Raises:
+        EnvironmentDataError: the evaluation environment returned bad data; the step (and ``who``,
+            a population member's name) lead the message.
+        FloatingPointError: a metric is not finite, named with its value.
+    """
+    where = f"{who}: evaluation at step {step}" if who else f"evaluation at step {step}"
+    try:
+        metrics, rollouts = evaluator()
+    except EnvironmentDataError as err:
+        raise EnvironmentDataError(f"{where}, {err}") from None
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise FloatingPointError(f"{where} gave {name}={value}.")
+    return metrics, rollouts

@@ -16,7 +16,6 @@ an uninterrupted run (an environment whose state cannot be saved starts a new ep
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -45,7 +44,7 @@ from maxent_components.training.builders import (
     uniform_replay_buffer,
 )
 from maxent_components.training.env_state import env_state, restore_env_state
-from maxent_components.training.evaluation import Evaluator
+from maxent_components.training.evaluation import Evaluator, scored_evaluation
 from maxent_components.training.failures import first_non_finite, raised_by_environment, short_message
 from maxent_components.training.resume import (
     buffer_state,
@@ -285,17 +284,14 @@ class OffPolicyLoop:
     def _evaluate(self) -> None:
         c = self.counters
         with self.timer("eval"):
-            try:
-                metrics, self.last_rollouts = self.evaluator()
-            except EnvironmentDataError as err:
-                raise EnvironmentDataError(f"evaluation at step {c['frames']}, {err}") from None
-        for name, value in metrics.items():
-            if not math.isfinite(value):
-                raise FloatingPointError(f"evaluation at step {c['frames']} gave {name}={value}.")
+            metrics, self.last_rollouts = scored_evaluation(self.evaluator, c["frames"])
         c["history"].append({"step": c["frames"], **metrics})
-        if c["solved_at"] is None and self.solved_metric is not None and self.solved_threshold is not None:
-            if metrics[self.solved_metric] >= self.solved_threshold:
-                c["solved_at"] = c["frames"]
+        if c["solved_at"] is None and self._reached(metrics):
+            c["solved_at"] = c["frames"]
+
+    def _reached(self, metrics: dict[str, float]) -> bool:
+        return self.solved_metric is not None and self.solved_threshold is not None \
+            and metrics[self.solved_metric] >= self.solved_threshold
 
     def _log(self, logger, evaluated: bool) -> None:
         c = self.counters

@@ -25,7 +25,7 @@ from maxent_components.runs.rng import rng_state, set_rng_state
 from maxent_components.training.bookkeeping import EpisodeReturns, NonFiniteLossError, progress_bar
 from maxent_components.training.builders import off_policy_collector
 from maxent_components.training.env_state import env_state, restore_env_state
-from maxent_components.training.evaluation import Evaluator
+from maxent_components.training.evaluation import Evaluator, scored_evaluation
 from maxent_components.training.failures import first_non_finite
 from maxent_components.training.loop import _PIECES, OffPolicyLoop
 from maxent_components.training.population import (
@@ -40,7 +40,7 @@ from maxent_components.training.resume import (
     restore_buffer,
     restore_carrier,
 )
-from maxent_components.validation import EnvironmentDataError, check_env_data
+from maxent_components.validation import check_env_data
 
 __all__ = ["Member", "PopulationLoop"]
 
@@ -181,17 +181,10 @@ class PopulationLoop(OffPolicyLoop):
         c = self.counters
         for member in self.members:
             with self.timer("eval"), self.population.member(member.index):
-                try:
-                    metrics, member.last_rollouts = member.evaluator()
-                except EnvironmentDataError as err:
-                    raise EnvironmentDataError(f"{member.name}: evaluation at step {c['frames']}, {err}") from None
-            for name, value in metrics.items():
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"{member.name}: evaluation at step {c['frames']} gave {name}={value}.")
+                metrics, member.last_rollouts = scored_evaluation(member.evaluator, c["frames"], who=member.name)
             member.history.append({"step": c["frames"], **metrics})
-            if member.solved_at is None and self.solved_metric is not None and self.solved_threshold is not None:
-                if metrics[self.solved_metric] >= self.solved_threshold:
-                    member.solved_at = c["frames"]
+            if member.solved_at is None and self._reached(metrics):
+                member.solved_at = c["frames"]
 
     def _log(self, logger, evaluated: bool) -> None:
         c = self.counters
