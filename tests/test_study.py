@@ -115,6 +115,18 @@ def test_interval_matches_a_direct_computation():
     assert single["mean"] == 5.0 and np.isnan(single["mean_low"])
 
 
+def test_intervals_repeat_exactly_and_leave_numpy_global_generator_alone():
+    # rliable resamples with np.random.choice whatever random_state it is given: a study table's
+    # intervals must not move between two invocations on the same runs.
+    scores = np.random.default_rng(3).normal(size=(7, 1))
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    first, second = interval(scores, reps=300), interval(scores, reps=300)
+    assert first == second
+    assert np.array_equal(np.random.get_state()[1], before)
+    assert interval(scores, reps=300, seed=1) != first  # the seed is what fixes them
+
+
 def test_steps_to_threshold(tmp_path):
     _write_run(tmp_path / "r", seed=0, returns=(-900.0, -300.0, -150.0, -120.0))
     run = collect_runs([tmp_path])[0][0]

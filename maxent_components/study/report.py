@@ -9,7 +9,6 @@ import io
 import math
 import re
 import textwrap
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 
 from maxent_components.runs.files import atomic_write_bytes, atomic_write_text
 from maxent_components.study.collect import Cell, task_keys
-from maxent_components.study.stats import curve, normalized_scores
+from maxent_components.study.stats import bootstrap_seed, curve, normalized_scores
 
 __all__ = ["cell_label", "tile_run_figures", "write_figures", "write_tables"]
 
@@ -130,8 +129,7 @@ def _multi_task(out: Path, scores: dict[str, np.ndarray], *, reps: int) -> dict[
     from rliable import metrics, plot_utils
 
     taus = np.linspace(0.0, 1.0, 41)
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable hands it
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    with bootstrap_seed():
         profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=reps)
         point, ci = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
     figure = Figure(figsize=(7, 4.5))

@@ -4,16 +4,35 @@ stratified-bootstrap confidence intervals, learning curves with bands, performan
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from maxent_components.study.collect import Cell, Run
 
-__all__ = ["cell_row", "curve", "interval", "normalized_scores", "steps_to_threshold"]
+__all__ = ["bootstrap_seed", "cell_row", "curve", "interval", "normalized_scores", "steps_to_threshold"]
+
+
+@contextlib.contextmanager
+def bootstrap_seed(seed: int = 0) -> Iterator[None]:
+    """Make rliable's bootstrap repeatable: the same scores give the same intervals in every run.
+
+    rliable draws its resamples from NumPy's global generator (``np.random.choice``) whatever
+    ``random_state`` it is given, so the study seeds that generator here and restores the caller's
+    state afterwards; the warning arch raises for the ``RandomState`` rliable hands it is silenced.
+    """
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+            yield
+    finally:
+        np.random.set_state(saved)
 
 
 def interval(scores: np.ndarray, *, reps: int, seed: int = 0) -> dict[str, float]:
@@ -27,11 +46,8 @@ def interval(scores: np.ndarray, *, reps: int, seed: int = 0) -> dict[str, float
     if scores.shape[0] < 2:  # one run: no interval
         value = float(scores.mean())
         return {"mean": value, "mean_low": math.nan, "mean_high": math.nan, "iqm": value, "iqm_low": math.nan, "iqm_high": math.nan}
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable hands it
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-        point, ci = rly.get_interval_estimates(
-            {"cell": scores}, aggregate, reps=reps, random_state=np.random.RandomState(seed)
-        )
+    with bootstrap_seed(seed):
+        point, ci = rly.get_interval_estimates({"cell": scores}, aggregate, reps=reps)
     (mean, iqm), ((mean_low, iqm_low), (mean_high, iqm_high)) = point["cell"], ci["cell"]
     return {
         "mean": float(mean), "mean_low": float(mean_low), "mean_high": float(mean_high),
