@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,14 +22,12 @@ def bootstrap_seed(seed: int = 0) -> Iterator[None]:
 
     rliable draws its resamples from NumPy's global generator (``np.random.choice``) whatever
     ``random_state`` it is given, so the study seeds that generator here and restores the caller's
-    state afterwards; the warning arch raises for the ``RandomState`` rliable hands it is silenced.
+    state afterwards (and hands rliable no ``random_state``, which arch would warn about).
     """
     saved = np.random.get_state()
     np.random.seed(seed)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-            yield
+        yield
     finally:
         np.random.set_state(saved)
 

@@ -290,8 +290,10 @@ class OffPolicyLoop:
             c["solved_at"] = c["frames"]
 
     def _reached(self, metrics: dict[str, float]) -> bool:
-        return self.solved_metric is not None and self.solved_threshold is not None \
-            and metrics[self.solved_metric] >= self.solved_threshold
+        """Whether an evaluation's ``metrics`` meet the run's solved bar (never, without one)."""
+        if self.solved_metric is None or self.solved_threshold is None:
+            return False
+        return metrics[self.solved_metric] >= self.solved_threshold
 
     def _log(self, logger, evaluated: bool) -> None:
         c = self.counters
