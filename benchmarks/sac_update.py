@@ -15,8 +15,9 @@ the optimiser step(s) and the target update):
   ``ForeachSoftUpdate`` (TorchRL's ``SoftUpdate`` in one fused step, as the recipes use it);
   ``sum(loss_*)`` backpropagated. Batch: 256 random rows of a
   10,000-row TensorDict of transitions (``data[torch.randint(...)]``). The twin critics are
-  evaluated by the loss's default ``ensemble_mode="auto"`` (one call per member on the CPU, one
-  ``torch.vmap`` on a GPU); ``library_vmap`` (not run by default) forces ``vmap``.
+  evaluated by the loss's default ``ensemble_mode="auto"`` (each layer one batched matrix multiply
+  over both members on the CPU, one ``torch.vmap`` on a GPU); ``library_loop`` and
+  ``library_vmap`` (not run by default) force one call per member and ``vmap``.
 - ``torchrl``: ``torchrl.objectives.SACLoss`` (ProbabilisticActor with TanhNormal, twin critics,
   learned α, ``loss_function="l2"``), one Adam, ``SoftUpdate``; batch drawn the same way.
 - ``plain``: the same arithmetic written by hand in plain PyTorch (not run by default): an actor
@@ -87,7 +88,7 @@ from plain_loops import ADAM_KERNELS, sac_update  # noqa: E402
 OBS_DIM, ACT_DIM, CELLS, BATCH, BUFFER = 17, 6, (256, 256), 256, 10_000
 GAMMA, TAU, LR, TARGET_ENTROPY = 0.99, 0.005, 3e-4, -6.0
 BOX = Bounded(-1.0, 1.0, shape=(ACT_DIM,))
-CONTENDERS = ("library", "library_vmap", "torchrl", "sb3", "plain")
+CONTENDERS = ("library", "library_loop", "library_vmap", "torchrl", "sb3", "plain")
 
 
 def _transitions(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -262,7 +263,8 @@ def run(threads: int, options: argparse.Namespace) -> list[dict]:
     data = _transitions(BUFFER)
     td = _tensordict(data).to(device)
     builders = {
-        "library": library_update, "library_vmap": lambda d, o: library_update(d, o, "vmap"),
+        "library": library_update, "library_loop": lambda d, o: library_update(d, o, "loop"),
+        "library_vmap": lambda d, o: library_update(d, o, "vmap"),
         "torchrl": torchrl_update, "sb3": sb3_update, "plain": plain_update,
     }
     steps = {name: builders[name](data if name == "sb3" else td, options) for name in options.contenders}

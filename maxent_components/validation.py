@@ -69,10 +69,35 @@ def _action_violations(spec: Any, action: Tensor) -> tuple[Tensor, str] | None:
         integral = action == action.round() if action.is_floating_point() else torch.ones_like(action, dtype=torch.bool)
         return ~(integral & (action >= 0) & (action < n)), f"is not an action index in [0, {n})"
     if isinstance(spec, Bounded) and action.is_floating_point():
-        low, high = spec.space.low.to(action), spec.space.high.to(action)
-        slack = 1e-5 * (high - low)  # a squashed action may round past its bound by an ulp or two
-        return (action < low - slack) | (action > high + slack), "is outside the action box"
+        low, high = _box_with_slack(spec, action)
+        return (action < low) | (action > high), "is outside the action box"
     return None
+
+
+def _box_with_slack(spec: Bounded, action: Tensor) -> tuple[Tensor, Tensor]:
+    """The box's bounds widened by ``1e-5`` of its width (a squashed action may round past a bound by an
+    ulp or two), in ``action``'s dtype and device: computed once per spec, dtype and device, since
+    collected batches are checked at every step."""
+    cache = spec.__dict__.setdefault("_maxent_slack_bounds", {})
+    key = (action.dtype, action.device)
+    if key not in cache:
+        low, high = spec.space.low.to(action), spec.space.high.to(action)
+        slack = 1e-5 * (high - low)
+        cache[key] = (low - slack, high + slack)
+    return cache[key]
+
+
+def _all_allowed(floats: list[Tensor], rule: tuple[Tensor, str] | None) -> bool:
+    """Whether every float entry is finite and no action breaks its rule, in one read of the data."""
+    flags = []
+    if floats:
+        flat = floats[0].reshape(-1) if len(floats) == 1 else torch.cat([value.reshape(-1) for value in floats])
+        flags.append(torch.isfinite(flat).all())
+    if rule is not None:
+        flags.append(~rule[0].any())
+    if not flags:
+        return True
+    return bool(flags[0] if len(flags) == 1 else flags[0] & flags[1])
 
 
 def check_env_data(
@@ -95,15 +120,14 @@ def check_env_data(
     rows = data.batch_size.numel()
     if rows == 0:  # nothing collected (and TensorDict.reshape(-1) of an empty batch fails)
         return
-    flat = data.reshape(-1)
+    flat = data if data.batch_dims == 1 else data.reshape(-1)
     floats = [(key, value) for key, value in flat.items(include_nested=True, leaves_only=True)
               if isinstance(value, Tensor) and value.is_floating_point()]
     action = flat.get("action", None) if action_spec is not None else None
     if action is not None and (shape_error := _action_shape_error(action_spec, action)) is not None:
         raise InputError(f"{where}: {shape_error}.")
     rule = None if action is None else _action_violations(action_spec, action)
-    flags = [torch.isfinite(value).all() for _, value in floats] + ([] if rule is None else [~rule[0].any()])
-    if not flags or bool(torch.stack(flags).all()):  # one read of the data when all is well
+    if _all_allowed([value for _, value in floats], rule):  # one read of the data when all is well
         return
     first = None  # (row, key) of the earliest non-finite entry over all keys
     for key, value in floats:

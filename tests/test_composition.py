@@ -181,16 +181,24 @@ def test_composed_q_under_an_ensemble_of_parameters_matches_one_call_per_member(
     vmap = QFunction(q, stacked, mode="vmap").state_action_values(td, actions)
     loop = QFunction(q, stacked, mode="loop").state_action_values(td, actions)
     torch.testing.assert_close(vmap, loop)
-    torch.testing.assert_close(QFunction(q, stacked).state_action_values(td, actions), loop)  # auto: loop on the CPU
+    torch.testing.assert_close(QFunction(q, stacked).state_action_values(td, actions), loop)  # auto: a loop here
     assert vmap.shape == (2, 5, 4)
 
 
-def test_auto_ensemble_mode_is_a_loop_on_the_cpu_and_vmap_elsewhere():
+def test_auto_ensemble_mode_is_a_loop_on_one_cpu_thread_bmm_on_several_and_vmap_elsewhere():
     from maxent_components.modules.qfunction import ensemble_mode
 
     cpu = TensorDict(w=torch.zeros(2, 3), batch_size=[2])
     meta = TensorDict(w=torch.zeros(2, 3, device="meta"), batch_size=[2])
-    assert ensemble_mode("auto", cpu) == "loop" and ensemble_mode("auto", meta) == "vmap"
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert ensemble_mode("auto", cpu) == "loop"
+        torch.set_num_threads(2)
+        assert ensemble_mode("auto", cpu) == "bmm"
+    finally:
+        torch.set_num_threads(threads)
+    assert ensemble_mode("auto", meta) == "vmap"
     assert ensemble_mode("vmap", cpu) == "vmap" and ensemble_mode("loop", meta) == "loop"
     with pytest.raises(ValueError, match="mode"):
         QFunction(_continuous_q(), mode="batched")

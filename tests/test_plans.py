@@ -93,3 +93,50 @@ def test_a_network_with_a_forward_hook_is_called_as_a_module():
     assert seen == [torch.Size([5, 4, 8])]
     handle.remove()
     assert mlp_plan(network, None) is not None
+
+
+def test_a_policy_network_runs_by_its_plan_with_the_modules_numbers_and_live_parameters():
+    from torchrl.data import Bounded
+
+    from maxent_components import GaussianSampler
+    from maxent_components.modules import tanh_normal_actor_network
+    from maxent_components.modules.plans import module_plan
+
+    torch.manual_seed(4)
+    policy = tanh_normal_actor_network(3, 2, num_cells=(8, 8))  # Sequential(MLP, NormalParamExtractor)
+    plan = module_plan(policy)
+    assert plan is not None
+    obs = torch.randn(5, 3)
+    for got, expected in zip(plan([obs]), policy(obs)):
+        assert torch.equal(got, expected)
+    # parameters swapped into the module (functional_call, as populations do) are the ones the plan reads
+    swapped = {name: torch.randn_like(p) for name, p in policy.named_parameters()}
+    inside = torch.func.functional_call(policy, swapped, (obs,))
+    with_plan = torch.func.functional_call(_PlanCaller(policy), {f"policy.{k}": v for k, v in swapped.items()}, (obs,))
+    assert all(torch.equal(a, b) for a, b in zip(inside, with_plan))
+    assert not torch.equal(with_plan[0], plan([obs])[0])  # and not the module's own
+    # the sampler acts and trains through the plan: the same draws as through the module
+    sampler = GaussianSampler(policy_network=policy, action_spec=Bounded(-1.0, 1.0, shape=(2,)))
+    state = TensorDict(observation=obs, batch_size=[5])
+    torch.manual_seed(5)
+    planned = sampler.sample(state, 3)
+    seen = []
+    handle = policy[0].register_forward_hook(lambda module, args, out: seen.append(True))  # forces module calls
+    assert module_plan(policy) is None
+    torch.manual_seed(5)
+    called = sampler.sample(state, 3)
+    handle.remove()
+    assert seen and all(torch.equal(a, b) for a, b in zip(planned, called))
+
+
+class _PlanCaller(nn.Module):
+    """Calls its policy through the plan, so that ``functional_call`` on it swaps the policy's parameters."""
+
+    def __init__(self, policy: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs):
+        from maxent_components.modules.plans import module_plan
+
+        return module_plan(self.policy)([obs])

@@ -101,7 +101,8 @@ class SoftQLoss(LossModule):
             action's shape.
         priority_key: where the per-sample ``|Q − y|`` (max over members, detached) is written for
             prioritised replay.
-        ensemble_mode: ``"auto"`` (``"loop"`` on the CPU, ``"vmap"`` on accelerators), ``"vmap"``
+        ensemble_mode: ``"auto"`` (on the CPU ``"loop"`` on one thread and ``"bmm"`` on several,
+            ``"vmap"`` on accelerators), ``"vmap"``
             (one ``torch.vmap`` over the members), ``"loop"`` (one call per member) or ``"bmm"``
             (an MLP's layers as one batched matrix multiply over the members).
 

@@ -13,6 +13,7 @@ from torchrl.envs.utils import exploration_type
 
 from maxent_components.checks import check_positive_int, data_checks
 from maxent_components.functional import clipped_normal_log_prob, normal_log_density
+from maxent_components.modules.plans import module_plan
 from maxent_components.modules.policies import tanh_normal_actor_network
 from maxent_components.modules.qfunction import QFunction
 from maxent_components.samplers._continuous import _DETERMINISTIC, ContinuousSampler
@@ -103,7 +104,8 @@ class GaussianSampler(ContinuousSampler):
     def distribution_params(self, tensordict: TensorDictBase) -> tuple[Tensor, Tensor]:
         """``(loc, scale)`` of the pre-tanh Gaussian, each ``[*B, D]``."""
         obs = tensordict.get(self.tensor_keys.observation)
-        out = self.policy_network(obs)
+        plan = module_plan(self.policy_network)  # a plain MLP runs layer by layer, without module calls
+        out = self.policy_network(obs) if plan is None else plan([obs])
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError("policy_network must return a pair (loc, scale).")
         loc, scale = out
