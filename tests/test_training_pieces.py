@@ -551,6 +551,42 @@ def test_off_policy_collector_random_then_policy_and_buffer():
         uniform_replay_buffer(10, batch_size=0)
 
 
+def test_the_replay_buffer_keeps_what_the_loss_reads_and_the_loss_sees_the_same_rows():
+    from maxent_components import AutoTemperature, GaussianSampler, PathConsistencyLoss, PolicySoftValue, SoftQLoss
+    from maxent_components.modules import continuous_qvalue_network, tanh_normal_actor_network
+    from maxent_components.training.builders import stored_keys
+
+    torch.manual_seed(0)
+    box = Bounded(-1.0, 1.0, shape=(2,))
+    actor = GaussianSampler(policy_network=tanh_normal_actor_network(3, 2, num_cells=(8,)), action_spec=box)
+    loss = SoftQLoss(continuous_qvalue_network(3, 2, num_cells=(8,)), PolicySoftValue(), actor=actor,
+                     alpha=AutoTemperature(-2.0), num_qvalue_nets=2)
+    kept = stored_keys(loss)
+    assert set(kept) == {"observation", "action", ("next", "observation"), ("next", "reward"), ("next", "done"),
+                         ("next", "terminated")}
+    n, flags = 20, torch.zeros(20, 1, dtype=torch.bool)
+    rows = TensorDict({
+        "observation": torch.randn(n, 3), "action": torch.rand(n, 2) * 2 - 1, "action_log_prob": torch.randn(n),
+        "done": flags, "terminated": flags, "truncated": flags,
+        "next": {"observation": torch.randn(n, 3), "reward": torch.randn(n, 1), "done": flags,
+                 "terminated": flags, "truncated": flags},
+    }, batch_size=[n])
+    full, lean = uniform_replay_buffer(n, batch_size=8), uniform_replay_buffer(n, batch_size=8)
+    full.extend(rows)
+    lean.extend(rows.select(*kept))
+    assert set(lean.sample().keys(True, True)) == set(kept)
+    torch.manual_seed(1)
+    from_full = loss(full.sample())
+    torch.manual_seed(1)
+    from_lean = loss(lean.sample())
+    for key in ("loss_qvalue", "loss_actor", "loss_alpha"):
+        assert torch.equal(from_full[key], from_lean[key])
+    value = TensorDictModule(torch.nn.Linear(3, 1), in_keys=["observation"], out_keys=["state_value"])
+    pcl = PathConsistencyLoss(GaussianSampler(policy_network=tanh_normal_actor_network(3, 2, num_cells=(8,)),
+                                              action_spec=box), value, alpha=0.1)
+    assert stored_keys(pcl) is None  # a loss without in_keys of its own: every entry is kept
+
+
 def test_a_collector_batch_of_several_envs_is_env_by_env_in_time_order():
     # The loop flattens a batch env by env (EpisodeReturns relies on it): TorchRL puts the envs first.
     env = make_env({"name": "CartPole-v1"}, seed=0, num_envs=3)

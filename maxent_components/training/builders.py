@@ -44,6 +44,7 @@ __all__ = [
     "minibatches",
     "observation_dim",
     "off_policy_collector",
+    "stored_keys",
     "target_updater",
     "uniform_replay_buffer",
 ]
@@ -212,6 +213,22 @@ def uniform_replay_buffer(
         return ReplayBuffer(storage=storage, batch_size=batch_size)
     sampler = SliceSampler(slice_len=check_positive_int("slice_len", slice_len), end_key=("next", "done"), strict_length=True)
     return ReplayBuffer(storage=storage, sampler=sampler, batch_size=batch_size * slice_len)
+
+
+def stored_keys(loss) -> list | None:
+    """The entries of a collected batch that the replay buffer keeps for ``loss``: what a
+    :class:`~maxent_components.objectives.SoftQLoss` reads (its ``in_keys``: the transition, the Q
+    network's and the estimator's inputs) and its actor's and proposals' inputs; ``None`` (keep every
+    entry) for any other loss. The collector's extra entries (the action's log-probability, the
+    ``done`` flags of the current step, ``truncated``) are then neither written nor gathered at every
+    sample (``benchmarks/RESULTS.md``); the minibatches hold the same values as with every entry kept."""
+    from maxent_components.objectives import SoftQLoss
+
+    if not isinstance(loss, SoftQLoss):
+        return None
+    parts = [loss.actor, *loss.proposals]
+    keys = [*loss.in_keys, *[key for part in parts if part is not None for key in getattr(part, "in_keys", [])]]
+    return list(dict.fromkeys(keys))
 
 
 #: at most this many minibatches are drawn together (a bound on the rows gathered at once)

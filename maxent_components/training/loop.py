@@ -41,6 +41,7 @@ from maxent_components.training.builders import (
     device_with_index,
     minibatches,
     off_policy_collector,
+    stored_keys,
     uniform_replay_buffer,
 )
 from maxent_components.training.env_state import env_state, restore_env_state
@@ -78,8 +79,8 @@ class OffPolicyLoop:
         frames_per_batch: env steps per collector batch; the updates owed follow each batch.
         init_random_frames: uniformly random steps before the actor acts and learning starts.
         utd_ratio: gradient updates per env step.
-        batch_size, buffer_size: the uniform replay buffer; the minibatches of the updates owed
-            after a collector batch are drawn together (:func:`~maxent_components.training.builders.minibatches`).
+        batch_size, buffer_size: the uniform replay buffer, keeping what the loss reads (``stored_keys``);
+            the minibatches owed after a collector batch are drawn together (``builders.minibatches``).
         slice_len: sample trajectory slices of this length instead of transitions (TorchRL's
             ``SliceSampler``, slices inside one episode): ``batch_size`` slices of shape
             ``[batch_size, slice_len]``, as path consistency learning needs.
@@ -159,6 +160,7 @@ class OffPolicyLoop:
         self.stop_when_solved, self.logger_backend = bool(stop_when_solved), logger_backend
         self.progress, self.name, self.env_name = bool(progress), name, env_name
         self.update_step = UpdateStep(loss, optimizer, target_updater, autocast=autocast, compile=compile)
+        self.stored = stored_keys(loss) if self.slice_len is None else None  # what the buffer keeps of a batch
         self.started_from: dict[str, Any] | None = None  # set when the loss was warm-started (init_from)
         self.counters: dict[str, Any] = {"frames": 0, "updates": 0, "solved_at": None, "history": []}
         self.last_rollouts: list[TensorDictBase] = []
@@ -246,7 +248,7 @@ class OffPolicyLoop:
                 batch = batch.reshape(-1)
                 check_env_data(batch, first_frame=c["frames"], action_spec=self.env.action_spec_unbatched)
                 c["frames"] += batch.numel()
-                buffer.extend(batch)
+                buffer.extend(batch if self.stored is None else batch.select(*self.stored, strict=False))
                 self.episodes.update(batch.get(("next", "reward")), batch.get(("next", "done")))
                 due = self.schedule.due(c["frames"], batch.numel())
                 with self.timer("update"):
