@@ -120,8 +120,10 @@ def check_env_data(
     rows = data.batch_size.numel()
     if rows == 0:  # nothing collected (and TensorDict.reshape(-1) of an empty batch fails)
         return
+    from maxent_components.modules.params import parameter_leaves  # the leaves read off the storage, fast
+
     flat = data if data.batch_dims == 1 else data.reshape(-1)
-    floats = [(key, value) for key, value in flat.items(include_nested=True, leaves_only=True)
+    floats = [(key[0] if len(key) == 1 else key, value) for key, value in zip(*parameter_leaves(flat))
               if isinstance(value, Tensor) and value.is_floating_point()]
     action = flat.get("action", None) if action_spec is not None else None
     if action is not None and (shape_error := _action_shape_error(action_spec, action)) is not None:

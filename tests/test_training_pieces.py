@@ -196,6 +196,11 @@ def test_running_means_average_per_update_without_converting():
     assert means.pop() == {} and means.count == 0
     means.add(a=torch.tensor(3.0))
     torch.testing.assert_close(means.pop()["a"], torch.tensor(3.0))
+    # the same terms in another order are summed by name (one fused add once every term is there)
+    means.add(a=torch.tensor(1.0), b=torch.tensor(10.0))
+    means.add(b=torch.tensor(20.0), a=torch.tensor(2.0))
+    out = means.pop()
+    assert out["a"].item() == 1.5 and out["b"].item() == 15.0
 
 
 @settings(max_examples=40, deadline=None)

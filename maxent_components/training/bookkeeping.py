@@ -127,11 +127,13 @@ class RunningMeans:
         self.count = 0
 
     def add(self, **values: Tensor | None) -> None:
-        for name, value in values.items():
-            if value is None:
-                continue
-            value = value.detach()
-            self._sums[name] = self._sums[name] + value if name in self._sums else value
+        present = {name: value.detach() for name, value in values.items() if value is not None}
+        if self._sums and present.keys() == self._sums.keys():  # the same terms as before: one fused add
+            names = list(self._sums)
+            self._sums = dict(zip(names, torch._foreach_add([self._sums[n] for n in names], [present[n] for n in names])))
+        else:
+            for name, value in present.items():
+                self._sums[name] = self._sums[name] + value if name in self._sums else value
         self.count += 1
 
     def pop(self) -> dict[str, Tensor]:
