@@ -69,22 +69,10 @@ def _action_violations(spec: Any, action: Tensor) -> tuple[Tensor, str] | None:
         integral = action == action.round() if action.is_floating_point() else torch.ones_like(action, dtype=torch.bool)
         return ~(integral & (action >= 0) & (action < n)), f"is not an action index in [0, {n})"
     if isinstance(spec, Bounded) and action.is_floating_point():
-        low, high = _box_with_slack(spec, action)
-        return (action < low) | (action > high), "is outside the action box"
-    return None
-
-
-def _box_with_slack(spec: Bounded, action: Tensor) -> tuple[Tensor, Tensor]:
-    """The box's bounds widened by ``1e-5`` of its width (a squashed action may round past a bound by an
-    ulp or two), in ``action``'s dtype and device: computed once per spec, dtype and device, since
-    collected batches are checked at every step."""
-    cache = spec.__dict__.setdefault("_maxent_slack_bounds", {})
-    key = (action.dtype, action.device)
-    if key not in cache:
         low, high = spec.space.low.to(action), spec.space.high.to(action)
-        slack = 1e-5 * (high - low)
-        cache[key] = (low - slack, high + slack)
-    return cache[key]
+        slack = 1e-5 * (high - low)  # a squashed action may round past its bound by an ulp or two
+        return (action < low - slack) | (action > high + slack), "is outside the action box"
+    return None
 
 
 def _all_allowed(floats: list[Tensor], rule: tuple[Tensor, str] | None) -> bool:
